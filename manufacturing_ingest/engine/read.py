@@ -1,0 +1,276 @@
+"""Read a batch of landed files into one DataFrame shaped like the bronze table.
+
+Every format is read with its values as text (Parquet keeps its own types), then converted to
+the table's types; a value that does not convert is kept verbatim in ``_rescued_data`` instead
+of turning silently into null. Columns the table has not seen yet are added as text, the way
+Auto Loader's ``addNewColumns`` mode does for CSV and JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from manufacturing_ingest.catalog import (
+    INGESTED_AT_COLUMN,
+    RESCUED_DATA_COLUMN,
+    SOURCE_FILE_COLUMN,
+    SourceSpec,
+)
+from manufacturing_ingest.engine.inspect import FileInspection
+from manufacturing_ingest.engine.types import catalog_type, parse_value, spark_type, unique_names
+from manufacturing_ingest.landing import LandedObject
+
+CORRUPT_RECORD = "_corrupt_record"
+FILE_PATH = "__file_path"
+_LINEAGE = (SOURCE_FILE_COLUMN, INGESTED_AT_COLUMN, RESCUED_DATA_COLUMN)
+
+
+@dataclass(frozen=True)
+class BatchFile:
+    """A landed object ready to read: where its bytes are and what inspection found."""
+
+    obj: LandedObject
+    path: Path
+    inspection: FileInspection
+    partition_key: str
+
+
+@dataclass
+class BatchFrame:
+    df: DataFrame
+    # Columns this batch adds to the table, with their type and the files they first came from.
+    new_columns: dict[str, str] = field(default_factory=dict)
+    new_column_files: dict[str, list[str]] = field(default_factory=dict)
+    # Declared columns no file of the batch had (they read null in these rows).
+    missing_columns: list[str] = field(default_factory=list)
+
+
+def partition_value(spec: SourceSpec, partition_key: str) -> datetime:
+    if spec.partitioning == "hourly":
+        return datetime.strptime(partition_key, "%Y-%m-%d-%H:%M").replace(tzinfo=UTC)
+    return datetime.strptime(partition_key, "%Y-%m-%d").replace(tzinfo=UTC)
+
+
+def partition_literal(spec: SourceSpec, partition_key: str) -> Column:
+    value = partition_value(spec, partition_key)
+    if spec.partitioning == "hourly":
+        return F.lit(value).cast("timestamp")
+    return F.lit(value.date()).cast("date")
+
+
+def read_batch(
+    spark: SparkSession,
+    spec: SourceSpec,
+    files: list[BatchFile],
+    table_types: dict[str, str],
+    ingested_at: datetime,
+) -> BatchFrame:
+    """One DataFrame over ``files`` with the table's columns, new columns, and lineage."""
+    target = dict(spec.columns)
+    target.update({k: v for k, v in table_types.items() if k not in _LINEAGE
+                   and k != spec.partition_column})
+    frames: list[DataFrame] = []
+    new_columns: dict[str, str] = {}
+    new_column_files: dict[str, list[str]] = defaultdict(list)
+    seen: set[str] = set()
+    for group in _group_files(files):
+        raw = _read_group(spark, group)
+        seen.update(raw.df.columns)
+        by_path = _spark_paths(raw, group)
+        for column, data_type in raw.dtypes_typed():
+            if column in (CORRUPT_RECORD, FILE_PATH) or column in target:
+                continue
+            kind = catalog_type(data_type) if group[0].inspection.file_format == "parquet" else "string"
+            new_columns.setdefault(column, kind)
+            new_column_files[column].extend(f.obj.uri for f in group)
+        frames.append(_normalise(raw.df, spec, target, new_columns, by_path, ingested_at))
+    columns = list(target) + [c for c in new_columns if c not in target]
+    aligned = [_align(frame, columns, target, new_columns, spec) for frame in frames]
+    df = aligned[0]
+    for frame in aligned[1:]:
+        df = df.unionByName(frame)
+    missing = [c for c in spec.columns if c not in seen]
+    return BatchFrame(df=df, new_columns=new_columns, new_column_files=dict(new_column_files),
+                      missing_columns=missing)
+
+
+def empty_batch(spark: SparkSession, spec: SourceSpec, table_types: dict[str, str]) -> DataFrame:
+    """A zero-row frame with the table's columns, so a batch of empty files still commits."""
+    target = dict(spec.columns)
+    target.update({k: v for k, v in table_types.items() if k not in _LINEAGE
+                   and k != spec.partition_column})
+    schema = T.StructType(
+        [T.StructField(name, spark_type(kind)) for name, kind in target.items()]
+        + [
+            T.StructField(SOURCE_FILE_COLUMN, T.StringType()),
+            T.StructField(INGESTED_AT_COLUMN, T.TimestampType()),
+            T.StructField(RESCUED_DATA_COLUMN, T.StringType()),
+            T.StructField(spec.partition_column, spark_type(_partition_type(spec))),
+        ]
+    )
+    return spark.createDataFrame([], schema)
+
+
+def _partition_type(spec: SourceSpec) -> str:
+    return "timestamp" if spec.partitioning == "hourly" else "date"
+
+
+@dataclass
+class _RawGroup:
+    df: DataFrame
+
+    def dtypes_typed(self) -> list[tuple[str, T.DataType]]:
+        return [(f.name, f.dataType) for f in self.df.schema.fields]
+
+
+def _group_files(files: list[BatchFile]) -> list[list[BatchFile]]:
+    """Files Spark can read in one pass: same format and, for CSV and Parquet, same layout."""
+    groups: dict[tuple, list[BatchFile]] = defaultdict(list)
+    for f in files:
+        inspection = f.inspection
+        groups[(inspection.file_format, inspection.header, inspection.parquet_schema)].append(f)
+    return [groups[key] for key in sorted(groups, key=repr)]
+
+
+def _read_group(spark: SparkSession, group: list[BatchFile]) -> _RawGroup:
+    fmt = group[0].inspection.file_format
+    paths = [str(f.path) for f in group]
+    if fmt == "csv":
+        names = unique_names(list(group[0].inspection.header))
+        schema = T.StructType(
+            [T.StructField(n, T.StringType()) for n in names]
+            + [T.StructField(CORRUPT_RECORD, T.StringType())]
+        )
+        df = (
+            spark.read.schema(schema)
+            .option("header", "true")
+            .option("enforceSchema", "true")
+            .option("mode", "PERMISSIVE")
+            .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
+            .option("encoding", "UTF-8")
+            .csv(paths)
+        )
+        return _RawGroup(df.withColumn(FILE_PATH, F.col("_metadata.file_path")))
+    if fmt == "json":
+        options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD,
+                   "primitivesAsString": "true", "encoding": "UTF-8"}
+        inferred = spark.read.options(**options).json(paths).schema
+        fields = [f.name for f in inferred.fields if f.name != CORRUPT_RECORD]
+        # Every value as text: nested objects keep their JSON, numbers their exact digits.
+        schema = T.StructType(
+            [T.StructField(n, T.StringType()) for n in fields]
+            + [T.StructField(CORRUPT_RECORD, T.StringType())]
+        )
+        df = spark.read.options(**options).schema(schema).json(paths)
+        return _RawGroup(_rename(df, fields, keep=[CORRUPT_RECORD]))
+    df = spark.read.parquet(*paths)
+    return _RawGroup(_rename(df, df.columns, keep=[]))
+
+
+def _rename(df: DataFrame, names: list[str], keep: list[str]) -> DataFrame:
+    clean = unique_names(names)
+    return df.select(
+        [F.col(f"`{old}`").alias(new) for old, new in zip(names, clean, strict=True)]
+        + [F.col(k) for k in keep]
+        + [F.col("_metadata.file_path").alias(FILE_PATH)]
+    )
+
+
+def _spark_paths(raw: _RawGroup, group: list[BatchFile]) -> dict[str, BatchFile]:
+    """Batch files by the local path that ``_local_path`` derives from Spark's file URI."""
+    return {str(f.path): f for f in group}
+
+
+def _local_path(file_uri: Column) -> Column:
+    """``file:/a/b%20c.csv`` → ``/a/b c.csv``, matching the paths the batch was read from."""
+    path = F.regexp_replace(file_uri, r"^file:(//)?", "")
+    return F.url_decode(F.regexp_replace(path, r"\+", "%2B"))
+
+
+def _normalise(
+    raw: DataFrame,
+    spec: SourceSpec,
+    target: dict[str, str],
+    new_columns: dict[str, str],
+    by_path: dict[str, BatchFile],
+    ingested_at: datetime,
+) -> DataFrame:
+    source_types = {f.name: f.dataType for f in raw.schema.fields}
+    selected: list[Column] = []
+    rescue: list[Column] = []
+    for name, kind in target.items():
+        if name not in source_types:
+            continue
+        value = F.col(f"`{name}`")
+        parsed = parse_value(value, source_types[name], kind)
+        selected.append(parsed.alias(name))
+        if kind != "string" and source_types[name] != spark_type(kind):
+            rescue += [F.lit(name),
+                       F.when(value.isNotNull() & parsed.isNull(), value.cast("string"))]
+    for name, kind in new_columns.items():
+        if name in source_types and name not in target:
+            selected.append(parse_value(F.col(f"`{name}`"), source_types[name], kind).alias(name))
+    if CORRUPT_RECORD in source_types:
+        rescue += [F.lit(CORRUPT_RECORD), F.col(CORRUPT_RECORD)]
+
+    file_path = _local_path(F.col(FILE_PATH))
+    uris = {p: f.obj.uri for p, f in by_path.items()}
+    partitions = {p: f.partition_key for p, f in by_path.items()}
+    selected.append(_lookup(file_path, uris).alias(SOURCE_FILE_COLUMN))
+    selected.append(F.lit(ingested_at).cast("timestamp").alias(INGESTED_AT_COLUMN))
+    selected.append(_rescued(rescue).alias(RESCUED_DATA_COLUMN))
+    if len(set(partitions.values())) == 1:
+        partition = partition_literal(spec, next(iter(partitions.values())))
+    else:
+        partition = _lookup(file_path, {p: k for p, k in partitions.items()})
+        partition = (
+            F.to_timestamp(partition, "yyyy-MM-dd-HH:mm")
+            if spec.partitioning == "hourly"
+            else F.to_date(partition, "yyyy-MM-dd")
+        )
+    selected.append(partition.alias(spec.partition_column))
+    return raw.select(selected)
+
+
+def _lookup(key: Column, mapping: dict[str, str]) -> Column:
+    if len(mapping) == 1:
+        return F.lit(next(iter(mapping.values())))
+    pairs = [F.lit(v) for item in sorted(mapping.items()) for v in item]
+    return F.element_at(F.create_map(*pairs), key)
+
+
+def _rescued(entries: list[Column]) -> Column:
+    if not entries:
+        return F.lit(None).cast("string")
+    kept = F.map_filter(F.create_map(*entries), lambda _k, v: v.isNotNull())
+    return F.when(F.size(kept) > 0, F.to_json(kept))
+
+
+def _align(
+    df: DataFrame,
+    columns: list[str],
+    target: dict[str, str],
+    new_columns: dict[str, str],
+    spec: SourceSpec,
+) -> DataFrame:
+    """Same columns in the same order for every group; missing ones are typed nulls."""
+    present = set(df.columns)
+    out = []
+    for name in columns:
+        kind = target.get(name) or new_columns[name]
+        out.append(F.col(f"`{name}`") if name in present
+                   else F.lit(None).cast(spark_type(kind)).alias(name))
+    out += [F.col(c) for c in (*_LINEAGE, spec.partition_column)]
+    return df.select(out)
+
+
+def describe_rescued(value: str | None) -> dict[str, str]:
+    return json.loads(value) if value else {}

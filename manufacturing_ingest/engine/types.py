@@ -1,0 +1,85 @@
+"""Column types of the catalog mapped to Spark, and how raw values are parsed into them."""
+
+from __future__ import annotations
+
+import re
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+SPARK_TYPES: dict[str, T.DataType] = {
+    "string": T.StringType(),
+    "double": T.DoubleType(),
+    "long": T.LongType(),
+    "boolean": T.BooleanType(),
+    "timestamp": T.TimestampType(),
+    "date": T.DateType(),
+}
+_NUMERIC = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType,
+            T.DecimalType)
+# Epoch numbers at or above this are milliseconds (1973-03-03 in ms; year 5138 in seconds).
+_EPOCH_MILLIS_FROM = 100_000_000_000
+_INVALID_NAME_CHARS = re.compile(r"[^0-9A-Za-z_]+")
+
+
+def spark_type(type_name: str) -> T.DataType:
+    return SPARK_TYPES[type_name]
+
+
+def catalog_type(data_type: T.DataType) -> str:
+    """The catalog type name of a Spark type (types outside the catalog are kept as strings)."""
+    for name, candidate in SPARK_TYPES.items():
+        if candidate == data_type:
+            return name
+    if isinstance(data_type, (T.ByteType, T.ShortType, T.IntegerType)):
+        return "long"
+    if isinstance(data_type, (T.FloatType, T.DecimalType)):
+        return "double"
+    if isinstance(data_type, T.TimestampNTZType):
+        return "timestamp"
+    return "string"
+
+
+def sanitize_column_name(name: str) -> str:
+    """Delta-safe, lower-case column names, so ``Temperature `` and ``temperature`` match."""
+    cleaned = _INVALID_NAME_CHARS.sub("_", name.strip().lstrip("\ufeff")).strip("_").lower()
+    return cleaned or "unnamed"
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Sanitized names with ``_2``, ``_3`` … appended to repeats."""
+    seen: dict[str, int] = {}
+    result = []
+    for raw in names:
+        name = sanitize_column_name(raw)
+        count = seen.get(name, 0) + 1
+        seen[name] = count
+        result.append(name if count == 1 else f"{name}_{count}")
+    return result
+
+
+def parse_value(column: Column, source_type: T.DataType, target: str) -> Column:
+    """``column`` converted to the catalog type ``target``; null where it does not convert."""
+    wanted = spark_type(target)
+    if source_type == wanted:
+        return column
+    if target == "string":
+        return column.cast("string")
+    if target == "timestamp":
+        return _parse_timestamp(column, source_type)
+    if isinstance(source_type, _NUMERIC) and target in ("double", "long"):
+        return column.try_cast(wanted)
+    return F.trim(column.cast("string")).try_cast(wanted)
+
+
+def _parse_timestamp(column: Column, source_type: T.DataType) -> Column:
+    """ISO 8601 with or without an offset (naive means UTC), or epoch seconds / milliseconds."""
+    if isinstance(source_type, (T.TimestampType, T.TimestampNTZType, T.DateType)):
+        return column.cast("timestamp")
+    text = F.trim(column.cast("string"))
+    number = text.try_cast("long")
+    from_epoch = F.when(F.abs(number) >= _EPOCH_MILLIS_FROM, F.timestamp_millis(number)).otherwise(
+        F.timestamp_seconds(number)
+    )
+    return F.when(text.rlike(r"^-?[0-9]{1,18}$"), from_epoch).otherwise(text.try_cast("timestamp"))

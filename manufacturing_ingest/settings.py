@@ -1,0 +1,75 @@
+"""The one place that reads the environment.
+
+Checked in this order, each with a default that works on a laptop:
+
+- ``MANUFACTURING_ENV``: ``local`` (default) or ``databricks``.
+- ``MANUFACTURING_LANDING_URL``: landing root; a path, ``file://…`` or ``s3://bucket[/prefix]``.
+  Default ``.data/landing`` under the working directory.
+- ``MANUFACTURING_LAKEHOUSE_URL``: root of the local Delta tables. Default ``.data/lakehouse``.
+- ``MANUFACTURING_SPARK_MASTER``: Spark master for the local engine. Default ``local[*]``.
+- ``MANUFACTURING_SPARK_DRIVER_MEMORY``: driver heap for the local engine. Default ``4g``.
+- ``MANUFACTURING_SPARK_JARS``: folder holding the Delta jars (``manufacturing-ingest
+  fetch-jars`` fills it). Default ``<virtualenv>/share/manufacturing_ingest/jars``; when it
+  holds no jars, Spark resolves them from Maven Central itself at start-up.
+
+S3 credentials and endpoints come from the standard AWS chain (``AWS_PROFILE``,
+``AWS_ENDPOINT_URL``, …) and are never read here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Environment = Literal["local", "databricks"]
+ENVIRONMENTS: tuple[Environment, ...] = ("local", "databricks")
+
+
+class ConfigurationError(ValueError):
+    """A setting has a value the platform cannot use; the message says which and how to fix it."""
+
+
+def default_jars_dir() -> Path:
+    return Path(sys.prefix) / "share" / "manufacturing_ingest" / "jars"
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: Environment
+    landing_url: str
+    lakehouse_url: str
+    spark_master: str
+    spark_driver_memory: str
+    spark_jars_dir: Path
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        environ = dict(os.environ if environ is None else environ)
+        env = environ.get("MANUFACTURING_ENV", "local").strip().lower() or "local"
+        if env not in ENVIRONMENTS:
+            raise ConfigurationError(
+                f"MANUFACTURING_ENV={env!r} is not one of {', '.join(ENVIRONMENTS)}"
+            )
+        return cls(
+            env=env,  # type: ignore[arg-type]
+            landing_url=_url_or_path(environ.get("MANUFACTURING_LANDING_URL"), ".data/landing"),
+            lakehouse_url=_url_or_path(
+                environ.get("MANUFACTURING_LAKEHOUSE_URL"), ".data/lakehouse"
+            ),
+            spark_master=environ.get("MANUFACTURING_SPARK_MASTER") or "local[*]",
+            spark_driver_memory=environ.get("MANUFACTURING_SPARK_DRIVER_MEMORY") or "4g",
+            spark_jars_dir=Path(environ.get("MANUFACTURING_SPARK_JARS") or default_jars_dir()),
+        )
+
+
+def _url_or_path(value: str | None, default: str) -> str:
+    """Turn a plain or relative path into an absolute one; leave URLs with a scheme alone."""
+    value = (value or "").strip() or default
+    if value.startswith("file://"):
+        return str(Path(value[len("file://") :]).resolve())
+    if "://" in value:
+        return value.rstrip("/")
+    return str(Path(value).expanduser().resolve())
