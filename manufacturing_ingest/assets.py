@@ -1,0 +1,141 @@
+"""Bronze assets, generated from the catalog: one partitioned asset per landing source.
+
+No ``from __future__ import annotations`` here: Dagster reads the annotations of asset
+functions at definition time to find their config and resources.
+"""
+
+
+import logging
+
+import dagster as dg
+
+from manufacturing_ingest.catalog import (
+    CATALOG,
+    INGESTED_AT_COLUMN,
+    RESCUED_DATA_COLUMN,
+    SOURCE_FILE_COLUMN,
+    SourceSpec,
+)
+from manufacturing_ingest.engine.bronze import BronzeIngestor, IngestReport
+from manufacturing_ingest.resources import LakehouseResource, LandingZoneResource, SparkResource
+
+log = logging.getLogger("manufacturing_ingest.bronze")
+
+PARTITIONS_START = "2025-01-01"
+DAILY = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC", end_offset=1)
+HOURLY = dg.HourlyPartitionsDefinition(
+    start_date=f"{PARTITIONS_START}-00:00", timezone="UTC", end_offset=1
+)
+
+
+def partitions_for(spec: SourceSpec) -> dg.TimeWindowPartitionsDefinition:
+    # end_offset=1: today's (this hour's) partition exists while its files are still landing.
+    return HOURLY if spec.partitioning == "hourly" else DAILY
+
+
+class BronzeIngestConfig(dg.Config):
+    """Run options an operator can set in the launchpad."""
+
+    reprocess: bool = False
+    """Rebuild the partition from every landed file (replaceWhere) instead of adding new ones."""
+
+
+def landing_asset(spec: SourceSpec) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key=spec.landing_asset_key_path,
+        description=f"Files landed under {spec.landing_prefix}/ ({', '.join(spec.formats)}).",
+        group_name="landing",
+        kinds={"s3"},
+        metadata={"landing_prefix": spec.landing_prefix, "formats": ", ".join(spec.formats)},
+    )
+
+
+def column_schema(spec: SourceSpec) -> dg.TableSchema:
+    columns = [dg.TableColumn(name, kind) for name, kind in spec.columns.items()]
+    columns += [
+        dg.TableColumn(SOURCE_FILE_COLUMN, "string", description="Full URI of the landed object"),
+        dg.TableColumn(INGESTED_AT_COLUMN, "timestamp", description="When the batch was ingested"),
+        dg.TableColumn(RESCUED_DATA_COLUMN, "string",
+                       description="JSON of values that did not fit the column types"),
+        dg.TableColumn(spec.partition_column,
+                       "timestamp" if spec.partitioning == "hourly" else "date"),
+    ]
+    return dg.TableSchema(columns=columns)
+
+
+def bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=spec.asset_key_path,
+        description=spec.description,
+        partitions_def=partitions_for(spec),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=[spec.landing_asset_key_path],
+        group_name="bronze",
+        kinds={"spark", "delta"},
+        metadata={
+            "table": spec.table_name,
+            "partition_column": spec.partition_column,
+            "key_columns": ", ".join(spec.key_columns),
+            "dagster/column_schema": column_schema(spec),
+        },
+    )
+    def _bronze(
+        context: dg.AssetExecutionContext,
+        config: BronzeIngestConfig,
+        spark: SparkResource,
+        landing: LandingZoneResource,
+        lakehouse: LakehouseResource,
+    ) -> dg.MaterializeResult:
+        def progress(message: str) -> None:
+            context.log.info(message)
+            log.info(message)  # the CLI shows these on stderr while Dagster's logs stay quiet
+
+        ingestor = BronzeIngestor(
+            spark.get_session(), spec, landing.zone(), lakehouse.lakehouse(), progress=progress
+        )
+        report = ingestor.ingest(
+            list(context.partition_keys), reprocess=config.reprocess, run_id=context.run_id
+        )
+        for failure in report.failures:
+            context.log.warning(f"file not ingested, will retry next run: {failure.uri}: "
+                                f"{failure.error}")
+        return dg.MaterializeResult(metadata=report_metadata(report))
+
+    return _bronze
+
+
+def report_metadata(report: IngestReport) -> dict[str, object]:
+    """The monitoring figures the UI plots per materialization."""
+    metadata: dict[str, object] = {
+        "records": report.records,
+        "files_processed": report.files_processed,
+        "files_failed": report.files_failed,
+        "files_skipped": report.files_skipped,
+        "files_ignored": report.files_ignored,
+        "files_empty": report.files_empty,
+        "bytes": report.bytes,
+        "records_per_second": round(report.records_per_second, 1),
+        "seconds": round(report.seconds, 2),
+        "mode": report.mode,
+        "table_location": dg.MetadataValue.path(report.table_path),
+    }
+    if report.delta_version is not None:
+        metadata["delta_version"] = report.delta_version
+    if report.landing_to_commit_seconds_max is not None:
+        metadata["landing_to_commit_seconds_max"] = round(report.landing_to_commit_seconds_max, 1)
+        metadata["landing_to_commit_seconds_median"] = round(
+            report.landing_to_commit_seconds_median or 0.0, 1
+        )
+    if report.schema_changes:
+        metadata["schema_changes"] = dg.MetadataValue.json(report.schema_changes)
+    if report.columns_missing_in_files:
+        metadata["columns_missing_in_files"] = ", ".join(report.columns_missing_in_files)
+    if report.failures:
+        metadata["failed_files"] = dg.MetadataValue.md(
+            "\n".join(f"- `{f.uri}`: {f.error}" for f in report.failures[:20])
+        )
+    return metadata
+
+
+LANDING_ASSETS = [landing_asset(spec) for spec in CATALOG.values()]
+BRONZE_ASSETS = [bronze_asset(spec) for spec in CATALOG.values()]
