@@ -31,7 +31,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from manufacturing_ingest.catalog import SOURCE_FILE_COLUMN, SourceSpec
+from manufacturing_ingest.catalog import INGESTED_AT_COLUMN, SOURCE_FILE_COLUMN, SourceSpec
 from manufacturing_ingest.engine import delta
 from manufacturing_ingest.engine.inspect import UnreadableFile, inspect_file
 from manufacturing_ingest.engine.ledger import FileLedger, claims_of, file_states
@@ -274,7 +274,10 @@ class BronzeIngestor:
                 self.progress(f"{self.spec.name}: claim {claim.claim_id} was committed in "
                               f"version {commit['version']} by an interrupted run; recording it")
                 outcome = "committed"
-                rows = self._rows_per_file([e["object_uri"] for e in idents], commit["version"])
+                rows = self._rows_per_file(
+                    [e["object_uri"] for e in idents], commit["version"],
+                    datetime.fromisoformat(commit["userMetadata"]["ingested_at"]),
+                )
             for e in idents:
                 settled.append({**e, "event": outcome, "run_id": run_id,
                                 "rows": rows.get(e["object_uri"], 0) if rows else None,
@@ -319,7 +322,8 @@ class BronzeIngestor:
         spec = self.spec
         batch_version = txn + 1
         claim_id = f"{run_id}:{uuid.uuid4().hex[:12]}"
-        ingested_at = datetime.now(UTC).replace(microsecond=0)
+        # Unique per batch: with the file URI it identifies this batch's rows of a re-upload.
+        ingested_at = datetime.now(UTC)
         table_types = delta.table_types(self.spark, self.table_path)
         frame, more_failed = self._read(ready, table_types, ingested_at)
         ready = [f for f in ready if f.obj.uri not in {b.obj.uri for b, _ in more_failed}]
@@ -338,6 +342,7 @@ class BronzeIngestor:
             "batch_version": batch_version,
             "files": len(ready),
             "added_columns": frame.new_columns,
+            "ingested_at": ingested_at.isoformat(),
         }
         self.progress(f"{spec.name}: claimed batch {batch_version} ({len(ready)} files, "
                       f"{_size(sum(f.obj.size for f in ready))}); writing to {self.table_path}")
@@ -379,7 +384,7 @@ class BronzeIngestor:
             return None
         version = int(ours[0]["version"])
         self.progress(f"{spec.name}: bronze commit version {version} holds batch {batch_version}")
-        rows = self._rows_per_file([f.obj.uri for f in ready], version)
+        rows = self._rows_per_file([f.obj.uri for f in ready], version, ingested_at)
         self.ledger.append([
             self._event("committed", f.obj, run_id, claim_id=claim_id,
                         batch_version=batch_version, rows=rows.get(f.obj.uri, 0),
@@ -425,10 +430,12 @@ class BronzeIngestor:
                 found += 1
         return found
 
-    def _rows_per_file(self, uris: list[str], version: int) -> dict[str, int]:
+    def _rows_per_file(self, uris: list[str], version: int, ingested_at: datetime
+                       ) -> dict[str, int]:
         counts = (
             self.spark.read.format("delta").option("versionAsOf", version).load(self.table_path)
             .where(F.col(SOURCE_FILE_COLUMN).isin(uris))
+            .where(F.col(INGESTED_AT_COLUMN) == F.lit(ingested_at).cast("timestamp"))
             .groupBy(SOURCE_FILE_COLUMN).count().collect()
         )
         return {row[SOURCE_FILE_COLUMN]: int(row["count"]) for row in counts}

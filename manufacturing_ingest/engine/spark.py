@@ -20,6 +20,9 @@ DELTA_SESSION_CONF = {
 
 LOCAL_SESSION_CONF = {
     "spark.ui.enabled": "false",
+    # The driver talks to its executors on loopback only.
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.shuffle.partitions": "4",
