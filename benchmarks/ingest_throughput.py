@@ -120,6 +120,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def run(args, memory: PeakRss) -> dict:
+    # The code state this process imports (others may commit while it runs).
+    git_commit = _git("rev-parse", "--short", "HEAD")
+    git_dirty = bool(_git("status", "--porcelain", "--", "manufacturing_ingest", "pyproject.toml"))
     memory.phase = "generate"
     folder, files, landed_bytes, generate_seconds = ensure_landed(
         args.rows, args.files, args.regenerate
@@ -200,8 +203,8 @@ def run(args, memory: PeakRss) -> dict:
         "recorded_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "command": "python benchmarks/ingest_throughput.py " + " ".join(
             f"--{k} {getattr(args, k)}" for k in ("rows", "files", "repeats")),
-        "git_commit": _git("rev-parse", "--short", "HEAD"),
-        "git_dirty": bool(_git("status", "--porcelain", "--", "manufacturing_ingest")),
+        "git_commit": git_commit,
+        "git_dirty": git_dirty,
         "machine": machine(spark),
         "data": {
             "source": SOURCE,

@@ -1,0 +1,18 @@
+# The two Quickstart commands: `make demo` and `make test`. Both set up what they need first.
+.PHONY: setup demo test dev
+
+setup:
+	./scripts/setup
+
+# Generate a sample day into .data/landing, ingest it into .data/lakehouse, print rows per table.
+demo: setup
+	.venv/bin/manufacturing-ingest demo
+
+# The whole suite: real local Spark + Delta, subprocess crash tests. CI runs exactly this.
+test: setup
+	.venv/bin/pytest
+
+# The Dagster UI on http://127.0.0.1:3000 with a persistent instance under .dagster_home.
+dev: setup
+	mkdir -p .dagster_home
+	DAGSTER_HOME=$(CURDIR)/.dagster_home .venv/bin/dagster dev -h 127.0.0.1 -p 3000
