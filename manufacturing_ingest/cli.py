@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -96,13 +97,22 @@ def _sources(name: str):
 
 
 def _generate(args) -> int:
-    from manufacturing_ingest.generate import GenerateOptions, generate
     from manufacturing_ingest.landing import LocalLandingZone, landing_zone_for
 
-    zone = landing_zone_for(Settings.from_env().landing_url)
-    if not isinstance(zone, LocalLandingZone):
-        raise ValueError("generate writes to a local landing zone; point "
-                         "MANUFACTURING_LANDING_URL at a folder")
+    settings = Settings.from_env()
+    zone = landing_zone_for(settings.landing_url, role_arn=settings.s3_role_arn or None)
+    with tempfile.TemporaryDirectory(prefix="manufacturing-generate-") as scratch:
+        root = zone.root if isinstance(zone, LocalLandingZone) else Path(scratch)
+        _generate_into(args, root)
+        if not isinstance(zone, LocalLandingZone):
+            uploaded = zone.upload_tree(root)
+            print(f"uploaded {uploaded} files to {zone.root_uri}")
+    return 0
+
+
+def _generate_into(args, root: Path) -> None:
+    from manufacturing_ingest.generate import GenerateOptions, generate
+
     day = args.date or _yesterday()
     for spec in _sources(args.source):
         fmt = args.file_format if args.file_format in spec.formats else None
@@ -111,11 +121,10 @@ def _generate(args) -> int:
             anomaly_rate=args.anomaly_rate, duplicate_rate=args.duplicate_rate,
             late_files=args.late_files, extra_columns=args.extra_columns, seed=args.seed,
         )
-        paths = generate(zone.root, spec.name, day, args.hour, options)
+        paths = generate(root, spec.name, day, args.hour, options)
         size = sum(p.stat().st_size for p in paths)
         print(f"{spec.name}: wrote {len(paths)} files ({size / 1e6:.1f} MB) for {day} "
-              f"under {zone.root / spec.landing_prefix}")
-    return 0
+              f"under {root / spec.landing_prefix}")
 
 
 def partition_range(spec, first: str, last: str | None) -> tuple[str, str]:

@@ -26,6 +26,7 @@ class SparkResource(dg.ConfigurableResource):
             env=settings.env,
             landing_url=settings.landing_url,
             lakehouse_url=settings.lakehouse_url,
+            s3_role_arn=settings.s3_role_arn,
             spark_master=self.master,
             spark_driver_memory=self.driver_memory,
             spark_jars_dir=Path(self.jars_dir) if self.jars_dir else settings.spark_jars_dir,
@@ -34,12 +35,17 @@ class SparkResource(dg.ConfigurableResource):
 
 
 class LandingZoneResource(dg.ConfigurableResource):
-    """Where plants drop files: a local folder or ``s3://bucket/prefix``."""
+    """Where plants drop files: a local folder or ``s3://bucket/prefix``.
+
+    S3 credentials come from the standard AWS chain of the process running the step;
+    ``role_arn`` (optional) is assumed on top of them.
+    """
 
     url: str
+    role_arn: str = ""
 
     def zone(self) -> LandingZone:
-        return landing_zone_for(self.url)
+        return landing_zone_for(self.url, role_arn=self.role_arn or None)
 
 
 class LakehouseResource(dg.ConfigurableResource):
@@ -59,6 +65,6 @@ def resources_for(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             driver_memory=settings.spark_driver_memory,
             jars_dir=str(settings.spark_jars_dir),
         ),
-        "landing": LandingZoneResource(url=settings.landing_url),
+        "landing": LandingZoneResource(url=settings.landing_url, role_arn=settings.s3_role_arn),
         "lakehouse": LakehouseResource(url=settings.lakehouse_url),
     }

@@ -6,6 +6,8 @@ Checked in this order, each with a default that works on a laptop:
 - ``MANUFACTURING_LANDING_URL``: landing root; a path, ``file://…`` or ``s3://bucket[/prefix]``.
   Default ``.data/landing`` under the working directory.
 - ``MANUFACTURING_LAKEHOUSE_URL``: root of the local Delta tables. Default ``.data/lakehouse``.
+- ``MANUFACTURING_S3_ROLE_ARN``: optional IAM role to assume for an ``s3://`` landing zone,
+  on top of the standard AWS credential chain.
 - ``MANUFACTURING_SPARK_MASTER``: Spark master for the local engine. Default ``local[*]``.
 - ``MANUFACTURING_SPARK_DRIVER_MEMORY``: driver heap for the local engine. Default ``4g``.
 - ``MANUFACTURING_SPARK_JARS``: folder holding the Delta jars (``manufacturing-ingest
@@ -41,6 +43,7 @@ class Settings:
     env: Environment
     landing_url: str
     lakehouse_url: str
+    s3_role_arn: str
     spark_master: str
     spark_driver_memory: str
     spark_jars_dir: Path
@@ -59,6 +62,7 @@ class Settings:
             lakehouse_url=_url_or_path(
                 environ.get("MANUFACTURING_LAKEHOUSE_URL"), ".data/lakehouse"
             ),
+            s3_role_arn=environ.get("MANUFACTURING_S3_ROLE_ARN", "").strip(),
             spark_master=environ.get("MANUFACTURING_SPARK_MASTER") or "local[*]",
             spark_driver_memory=environ.get("MANUFACTURING_SPARK_DRIVER_MEMORY") or "4g",
             spark_jars_dir=Path(environ.get("MANUFACTURING_SPARK_JARS") or default_jars_dir()),

@@ -59,3 +59,55 @@ class Lake:
 @pytest.fixture
 def lake(tmp_path, spark) -> Lake:
     return Lake(tmp_path, spark)
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory):
+    """A real S3 API server process on loopback for the whole session."""
+    from manufacturing_ingest_tests.s3_server import MotoServer
+
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield server
+    server.stop()
+
+
+class Bucket:
+    """A fresh bucket on the S3 server, with the helpers tests use to land objects."""
+
+    def __init__(self, name: str, endpoint: str):
+        import boto3
+
+        self.name = name
+        self.client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        self.client.create_bucket(Bucket=name)
+        self.url = f"s3://{name}/landing"
+
+    def put(self, key: str, body: bytes | str) -> dict:
+        data = body.encode() if isinstance(body, str) else body
+        return self.client.put_object(Bucket=self.name, Key=f"landing/{key}", Body=data)
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.name, Key=f"landing/{key}")
+
+
+@pytest.fixture
+def aws_env(monkeypatch, moto_server):
+    """Standard AWS variables pointing every boto3 client at the loopback S3 server."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    # Never ask an instance-metadata endpoint for credentials: only loopback is ours.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    return moto_server
+
+
+@pytest.fixture
+def bucket(aws_env, request) -> Bucket:
+    import re
+    import uuid
+
+    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-")
+    return Bucket(f"{name}-{uuid.uuid4().hex[:8]}", aws_env.endpoint)

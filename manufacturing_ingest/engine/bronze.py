@@ -19,6 +19,7 @@ A process killed anywhere leaves at most a pending claim, which step 2 settles o
 from __future__ import annotations
 
 import logging
+import shutil
 import statistics
 import tempfile
 import time
@@ -166,25 +167,31 @@ class BronzeIngestor:
             f"{self.spec.name} {_describe(partition_keys)}: {len(candidates)} files landed, "
             f"{report.files_ignored} ignored"
         )
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            report.attempts = attempt
-            if self._attempt(report, candidates, reprocess, run_id):
-                break
-            pause = min(0.5 * 2**attempt, 8.0)
-            self.progress(f"{self.spec.name}: another run committed first; replanning in {pause}s")
-            time.sleep(pause)
-        else:
-            raise RuntimeError(
-                f"{self.spec.name}: could not commit after {MAX_ATTEMPTS} attempts; other runs "
-                "keep winning the same partitions. Check for runaway concurrent runs."
-            )
+        staging = self.staging_dir / uuid.uuid4().hex
+        try:
+            for attempt in range(1, MAX_ATTEMPTS + 1):
+                report.attempts = attempt
+                if self._attempt(report, candidates, reprocess, run_id, staging):
+                    break
+                pause = min(0.5 * 2**attempt, 8.0)
+                self.progress(f"{self.spec.name}: another run committed first; "
+                              f"replanning in {pause}s")
+                time.sleep(pause)
+            else:
+                raise RuntimeError(
+                    f"{self.spec.name}: could not commit after {MAX_ATTEMPTS} attempts; other "
+                    "runs keep winning the same partitions. Check for runaway concurrent runs."
+                )
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # staged copies of remote objects
         report.seconds = time.monotonic() - started
         return report
 
     # -- one planning + commit attempt ---------------------------------------------------------
 
     def _attempt(
-        self, report: IngestReport, candidates: list[LandedObject], reprocess: bool, run_id: str
+        self, report: IngestReport, candidates: list[LandedObject], reprocess: bool, run_id: str,
+        staging: Path,
     ) -> bool:
         spec = self.spec
         txn = delta.txn_version(self.spark, self.table_path, spec.ledger_app_id)
@@ -209,7 +216,7 @@ class BronzeIngestor:
             self.progress(f"{spec.name}: nothing new to ingest")
             return True
 
-        ready, empty, failed = self._inspect(todo)
+        ready, empty, failed = self._inspect(todo, staging)
         failure_events = [self._event("failed", f.obj, run_id, error=error)
                           for f, error in failed]
         empty_events = [self._event("committed", f.obj, run_id, rows=0,
@@ -289,14 +296,21 @@ class BronzeIngestor:
         self.ledger.append(settled)
         return settled
 
-    def _inspect(self, todo: list[LandedObject]):
+    def _inspect(self, todo: list[LandedObject], staging: Path):
         ready: list[BatchFile] = []
         empty: list[BatchFile] = []
         failed: list[tuple[BatchFile, str]] = []
         for index, obj in enumerate(todo, 1):
             partition_key = partition_key_of(self.spec, obj)
-            path = self.landing.local_path(obj, self.staging_dir)
             fmt = obj.file_format
+            try:
+                path = self.landing.local_path(obj, staging)
+            except (FileNotFoundError, OSError) as exc:
+                # Deleted or re-uploaded since listing, or a download that kept breaking: the
+                # file is reported and the next run sees its current state.
+                failed.append((BatchFile(obj, Path(), None, partition_key),  # type: ignore[arg-type]
+                               f"could not be read: {exc}"))
+                continue
             if obj.uri in self._spark_failures:
                 failed.append((BatchFile(obj, path, None, partition_key),  # type: ignore[arg-type]
                                self._spark_failures[obj.uri]))

@@ -41,9 +41,12 @@ class FileInspection:
 
 def inspect_file(path: Path, file_format: FileFormat, compression: str | None) -> FileInspection:
     """Validate one local file and describe it; raises ``UnreadableFile`` with the reason."""
-    if file_format == "parquet":
-        return _inspect_parquet(path)
-    return _inspect_text(path, file_format, compression)
+    try:
+        if file_format == "parquet":
+            return _inspect_parquet(path)
+        return _inspect_text(path, file_format, compression)
+    except FileNotFoundError as exc:
+        raise UnreadableFile(f"file disappeared before it was read: {exc}") from exc
 
 
 def _inspect_parquet(path: Path) -> FileInspection:

@@ -108,6 +108,22 @@ class FileLedger:
         )
 
 
+def read_events(path: str, source: str, partition_keys: list[str]) -> list[dict]:
+    """Ledger events without Spark (delta-rs), for sensors and checks that must stay light."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        table = DeltaTable(path)
+    except TableNotFoundError:
+        return []
+    import pyarrow.compute as pc
+
+    dataset = table.to_pyarrow_dataset()
+    expression = (pc.field("source") == source) & pc.field("partition_key").isin(partition_keys)
+    return dataset.to_table(filter=expression).to_pylist()
+
+
 def claims_of(events: list[dict]) -> dict[str, tuple[Claim, str]]:
     """Every claim in ``events`` with its outcome: committed, abandoned or pending."""
     files: dict[str, list[tuple[str, str]]] = defaultdict(list)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 
 from pyspark.sql import SparkSession
@@ -39,6 +40,8 @@ def session_conf(settings: Settings) -> dict[str, str]:
     """Every setting the local session starts with (benchmarks reuse it for a fair comparison)."""
     conf = {**DELTA_SESSION_CONF, **LOCAL_SESSION_CONF}
     conf["spark.driver.memory"] = settings.spark_driver_memory
+    # Python workers (createDataFrame of ledger rows) run the interpreter of this environment.
+    conf["spark.pyspark.python"] = sys.executable
     jars = jar_files(settings.spark_jars_dir)
     if jars:
         conf["spark.jars"] = ",".join(str(jar) for jar in jars)

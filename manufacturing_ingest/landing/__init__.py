@@ -10,13 +10,15 @@ from manufacturing_ingest.landing.base import (
 from manufacturing_ingest.landing.local import LocalLandingZone
 
 
-def landing_zone_for(url: str) -> LandingZone:
+def landing_zone_for(url: str, role_arn: str | None = None) -> LandingZone:
     """The landing zone behind a ``MANUFACTURING_LANDING_URL`` value."""
     if url.startswith("s3://"):
-        raise ValueError(
-            f"{url}: S3 landing zones are not supported by this build; use a local path"
-        )
-    return LocalLandingZone(url)
+        from manufacturing_ingest.landing.s3 import S3LandingZone
+
+        return S3LandingZone(url, role_arn=role_arn or None)
+    if "://" in url and not url.startswith("file://"):
+        raise ValueError(f"{url}: the landing zone must be a folder, file:// or s3:// URL")
+    return LocalLandingZone(url.removeprefix("file://"))
 
 
 __all__ = [

@@ -129,6 +129,10 @@ class LandingZone(ABC):
                     continue
                 pending.append(child)
 
+    def list_flat(self, prefix: str) -> Iterator[LandedObject]:
+        """Every object under ``prefix`` in as few listing calls as the store allows."""
+        return self.walk(prefix)
+
     def partition_objects(self, spec: SourceSpec, partition_keys: list[str]) -> list[LandedObject]:
         """The objects of these partitions: their dated prefixes plus undated keys by mtime."""
         wanted = set(partition_keys)
