@@ -191,3 +191,62 @@ def test_tables_read_back_with_an_engine_that_did_not_write_them(lake):
     ledger = DeltaTable(lake.lakehouse.ledger_path).to_pandas()
     committed = ledger[ledger.event == "committed"]
     assert sorted(committed.rows) == [25, 25]
+
+
+class Crash(BaseException):
+    """Stands for the process dying: nothing after the raising point runs."""
+
+
+def crash_on(phase: str):
+    def progress(message: str) -> None:
+        if phase in message:
+            raise Crash(message)
+    return progress
+
+
+@pytest.mark.parametrize("phase, settled", [
+    ("claimed batch", "never committed"),
+    ("bronze commit version", "by an interrupted run"),
+])
+def test_a_run_dying_at_each_phase_is_settled_by_the_next(lake, phase, settled):
+    from manufacturing_ingest.catalog import get_source
+    from manufacturing_ingest.engine.bronze import BronzeIngestor
+
+    generate(lake.landing_root, "sensor_data", DAY, options=GenerateOptions(files=3,
+                                                                            rows_per_file=20))
+    dying = BronzeIngestor(lake.spark, get_source("sensor_data"), lake.zone, lake.lakehouse,
+                           progress=crash_on(phase))
+    with pytest.raises(Crash):
+        dying.ingest(["2026-01-15"])
+
+    report = lake.ingest("sensor_data", "2026-01-15")
+
+    assert any(settled in line for line in lake.progress)
+    assert lake.table("sensor_data").count() == 60
+    assert report.records == (60 if settled == "never committed" else 0)
+    assert lake.ingest("sensor_data", "2026-01-15").files_skipped == 3
+
+
+def test_concurrent_runs_of_the_same_partition_land_each_file_once(lake):
+    import threading
+
+    generate(lake.landing_root, "sensor_data", DAY, options=GenerateOptions(files=4,
+                                                                            rows_per_file=25))
+    reports, errors = [], []
+
+    def run():
+        try:
+            reports.append(lake.ingest("sensor_data", "2026-01-15"))
+        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert lake.table("sensor_data").count() == 100
+    assert sum(r.records for r in reports) == 100
+    assert lake.table("sensor_data").groupBy("_source_file").count().where("count != 25") \
+        .count() == 0

@@ -92,8 +92,9 @@ def test_sigkill_at_random_points_then_rerun_lands_every_row_once(tmp_path: Path
     # Both recovery paths ran: a claim that reached bronze before the kill was recorded, and
     # a claim killed before its commit was abandoned and its files ingested again.
     said = "\n".join(log) + final.stderr
-    assert "by an interrupted run" in said
-    assert "never committed" in said
+    progress = "\n".join(line for line in said.splitlines() if "sensor_data" in line)
+    assert "by an interrupted run" in said, progress
+    assert "never committed" in said, progress
 
     table = DeltaTable(str(lakehouse / "manufacturing_bronze" / "sensor_data")).to_pandas()
     per_file = table.groupby("_source_file").size().to_dict()

@@ -235,6 +235,15 @@ class BronzeIngestor:
                                for f, e in more_failed]
             failed += more_failed
         self.ledger.append(failure_events + empty_events)
+        if committed_version is not None and any(
+            outcome == "pending" and claim.batch_version <= txn + 1
+            and claim.claim_id != report.claim_id
+            for claim, outcome in claims_of(events).values()
+        ):
+            # A claim of a run that died before its commit now sits below the table's version:
+            # settle it now rather than leave it pending until the next run.
+            self._settle_claims(self.ledger.events(spec.name, report.partition_keys),
+                                txn + 1, run_id)
 
         commit_time = datetime.now(UTC)
         for f in ready:
@@ -380,7 +389,7 @@ class BronzeIngestor:
         try:
             writer.save(self.table_path)
         except Exception as exc:  # noqa: BLE001 - Delta's conflicts arrive as Py4J/Spark errors
-            if not _is_write_conflict(exc):
+            if not delta.is_write_conflict(exc):
                 self.ledger.append([self._event("abandoned", f.obj, run_id, claim_id=claim_id,
                                                 batch_version=batch_version) for f in ready])
                 if self._isolate_unreadable(ready, table_types, ingested_at) == 0:
@@ -465,8 +474,9 @@ class BronzeIngestor:
                   "claim_id string, first_files string, detected_at timestamp")
         self.progress(f"{self.spec.name}: schema evolved, new columns "
                       f"{', '.join(f'{k} {v}' for k, v in frame.new_columns.items())}")
-        (self.spark.createDataFrame(rows, schema).coalesce(1).write.format("delta")
-         .mode("append").save(self.lakehouse.schema_log_path))
+        frame = self.spark.createDataFrame(rows, schema).coalesce(1)
+        delta.append_with_retry(lambda: frame.write.format("delta").mode("append")
+                                .save(self.lakehouse.schema_log_path))
 
     def _event(self, event: str, obj: LandedObject, run_id: str, **fields) -> dict:
         return {
@@ -481,15 +491,6 @@ class BronzeIngestor:
             "run_id": run_id,
             **fields,
         }
-
-
-def _is_write_conflict(exc: Exception) -> bool:
-    text = f"{type(exc).__name__} {exc}"
-    return any(name in text for name in (
-        "ConcurrentTransactionException", "ConcurrentAppendException",
-        "ProtocolChangedException", "MetadataChangedException", "ConcurrentWriteException",
-        "DELTA_CONCURRENT", "DELTA_METADATA_CHANGED", "DELTA_PROTOCOL_CHANGED",
-    ))
 
 
 def _spark_error(exc: Exception) -> str:

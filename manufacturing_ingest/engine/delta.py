@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from delta.tables import DeltaTable
@@ -65,3 +66,28 @@ def table_types(spark: SparkSession, path: str) -> dict[str, str]:
     if not is_table(spark, path):
         return {}
     return {f.name: catalog_type(f.dataType) for f in spark.read.format("delta").load(path).schema}
+
+
+_CONFLICTS = (
+    "ConcurrentTransactionException", "ConcurrentAppendException", "ProtocolChangedException",
+    "MetadataChangedException", "ConcurrentWriteException", "DELTA_CONCURRENT",
+    "DELTA_METADATA_CHANGED", "DELTA_PROTOCOL_CHANGED",
+)
+
+
+def is_write_conflict(exc: BaseException) -> bool:
+    """Whether a failed Delta write lost an optimistic-concurrency race (and may be retried)."""
+    text = f"{type(exc).__name__} {exc}"
+    return any(name in text for name in _CONFLICTS)
+
+
+def append_with_retry(write, attempts: int = 6) -> None:
+    """Run a blind append, retrying when a concurrent commit (e.g. table creation) got in first."""
+    for attempt in range(1, attempts + 1):
+        try:
+            write()
+            return
+        except Exception as exc:  # noqa: BLE001 - Delta conflicts arrive as Spark errors
+            if not is_write_conflict(exc) or attempt == attempts:
+                raise
+            time.sleep(min(0.2 * 2**attempt, 3.0))

@@ -22,7 +22,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from manufacturing_ingest.engine.delta import is_table
+from manufacturing_ingest.engine.delta import append_with_retry, is_table
 
 LEDGER_SCHEMA = T.StructType(
     [
@@ -90,7 +90,7 @@ class FileLedger:
         df = self.spark.read.format("delta").load(self.path).where(F.col("source") == source)
         if partition_keys is not None:
             df = df.where(F.col("partition_key").isin(partition_keys))
-        return [row.asDict() for row in df.collect()]
+        return [_aware(row.asDict()) for row in df.collect()]
 
     def append(self, events: list[dict]) -> None:
         if not events:
@@ -98,14 +98,9 @@ class FileLedger:
         now = datetime.now(UTC)
         rows = [tuple({**e, "recorded_at": e.get("recorded_at") or now}.get(k)
                       for k in EVENT_FIELDS) for e in events]
-        (
-            self.spark.createDataFrame(rows, LEDGER_SCHEMA)
-            .coalesce(1)
-            .write.format("delta")
-            .mode("append")
-            .partitionBy("source")
-            .save(self.path)
-        )
+        frame = self.spark.createDataFrame(rows, LEDGER_SCHEMA).coalesce(1)
+        append_with_retry(lambda: frame.write.format("delta").mode("append")
+                          .partitionBy("source").save(self.path))
 
 
 def read_events(path: str, source: str, partition_keys: list[str]) -> list[dict]:
@@ -121,7 +116,20 @@ def read_events(path: str, source: str, partition_keys: list[str]) -> list[dict]
 
     dataset = table.to_pyarrow_dataset()
     expression = (pc.field("source") == source) & pc.field("partition_key").isin(partition_keys)
-    return dataset.to_table(filter=expression).to_pylist()
+    return [_aware(e) for e in dataset.to_table(filter=expression).to_pylist()]
+
+
+def _aware(event: dict) -> dict:
+    """Timestamps as UTC-aware datetimes, whichever engine read them.
+
+    PySpark hands back naive datetimes in the process's local time zone; delta-rs hands back
+    aware ones. Events built in this process are aware; they must all compare.
+    """
+    for name in ("recorded_at", "last_modified"):
+        value = event.get(name)
+        if isinstance(value, datetime):
+            event[name] = value.astimezone(UTC)  # a naive value is taken as local time
+    return event
 
 
 def claims_of(events: list[dict]) -> dict[str, tuple[Claim, str]]:
