@@ -185,12 +185,14 @@ def _rename(df: DataFrame, names: list[str], keep: list[str]) -> DataFrame:
 
 
 def _spark_paths(raw: _RawGroup, group: list[BatchFile]) -> dict[str, BatchFile]:
-    """Batch files by the local path that ``_local_path`` derives from Spark's file URI."""
-    return {str(f.path): f for f in group}
+    """Batch files by the exact URI Spark reports in ``_metadata.file_path``."""
+    # Hadoop's own Path builds that URI (percent-encoding and all); ask it, don't re-implement it.
+    hadoop_path = raw.df.sparkSession._jvm.org.apache.hadoop.fs.Path
+    return {hadoop_path("file", None, str(f.path)).toUri().toString(): f for f in group}
 
 
 def _local_path(file_uri: Column) -> Column:
-    """``file:/a/b%20c.csv`` → ``/a/b c.csv``, matching the paths the batch was read from."""
+    """``file:/a/b%20c.csv`` → ``/a/b c.csv``: the fallback match when the URI forms differ."""
     path = F.regexp_replace(file_uri, r"^file:(//)?", "")
     return F.url_decode(F.regexp_replace(path, r"\+", "%2B"))
 
@@ -203,9 +205,11 @@ def _normalise(
     by_path: dict[str, BatchFile],
     ingested_at: datetime,
 ) -> DataFrame:
+    # Every expression here must stay inside whole-stage codegen: no higher-order functions
+    # (map_filter and friends fall back to interpreted evaluation and cost 3-5x per row).
     source_types = {f.name: f.dataType for f in raw.schema.fields}
     selected: list[Column] = []
-    rescue: list[Column] = []
+    rescued: list[tuple[str, Column, Column]] = []  # name, raw value, "did not convert"
     for name, kind in target.items():
         if name not in source_types:
             continue
@@ -213,24 +217,24 @@ def _normalise(
         parsed = parse_value(value, source_types[name], kind)
         selected.append(parsed.alias(name))
         if kind != "string" and source_types[name] != spark_type(kind):
-            rescue += [F.lit(name),
-                       F.when(value.isNotNull() & parsed.isNull(), value.cast("string"))]
+            rescued.append((name, value.cast("string"), value.isNotNull() & parsed.isNull()))
     for name, kind in new_columns.items():
         if name in source_types and name not in target:
             selected.append(parse_value(F.col(f"`{name}`"), source_types[name], kind).alias(name))
     if CORRUPT_RECORD in source_types:
-        rescue += [F.lit(CORRUPT_RECORD), F.col(CORRUPT_RECORD)]
+        corrupt = F.col(CORRUPT_RECORD)
+        rescued.append((CORRUPT_RECORD, corrupt, corrupt.isNotNull()))
 
-    file_path = _local_path(F.col(FILE_PATH))
+    file_path = F.col(FILE_PATH)
     uris = {p: f.obj.uri for p, f in by_path.items()}
     partitions = {p: f.partition_key for p, f in by_path.items()}
     selected.append(_lookup(file_path, uris).alias(SOURCE_FILE_COLUMN))
     selected.append(F.lit(ingested_at).cast("timestamp").alias(INGESTED_AT_COLUMN))
-    selected.append(_rescued(rescue).alias(RESCUED_DATA_COLUMN))
+    selected.append(_rescued(rescued).alias(RESCUED_DATA_COLUMN))
     if len(set(partitions.values())) == 1:
         partition = partition_literal(spec, next(iter(partitions.values())))
     else:
-        partition = _lookup(file_path, {p: k for p, k in partitions.items()})
+        partition = _lookup(file_path, partitions)
         partition = (
             F.to_timestamp(partition, "yyyy-MM-dd-HH:mm")
             if spec.partitioning == "hourly"
@@ -240,18 +244,34 @@ def _normalise(
     return raw.select(selected)
 
 
-def _lookup(key: Column, mapping: dict[str, str]) -> Column:
-    if len(mapping) == 1:
+def _lookup(file_uri: Column, mapping: dict[str, str]) -> Column:
+    """The value for the row's file: a literal for one file, else a map lookup by file URI."""
+    if len(set(mapping.values())) == 1:
         return F.lit(next(iter(mapping.values())))
-    pairs = [F.lit(v) for item in sorted(mapping.items()) for v in item]
-    return F.element_at(F.create_map(*pairs), key)
+    by_uri = F.create_map(*[F.lit(v) for item in sorted(mapping.items()) for v in item])
+    by_local = F.create_map(*[F.lit(v) for path, value in sorted(mapping.items())
+                              for v in (_decoded_local(path), value)])
+    return F.coalesce(F.element_at(by_uri, file_uri),
+                      F.element_at(by_local, _local_path(file_uri)))
 
 
-def _rescued(entries: list[Column]) -> Column:
+def _decoded_local(uri: str) -> str:
+    from urllib.parse import unquote, urlparse
+
+    return unquote(urlparse(uri).path)
+
+
+def _rescued(entries: list[tuple[str, Column, Column]]) -> Column:
+    """JSON of the values that did not convert, e.g. ``{"temperature": "N/A"}``; else null."""
     if not entries:
         return F.lit(None).cast("string")
-    kept = F.map_filter(F.create_map(*entries), lambda _k, v: v.isNotNull())
-    return F.when(F.size(kept) > 0, F.to_json(kept))
+    any_rescued = entries[0][2]
+    for _, _, condition in entries[1:]:
+        any_rescued = any_rescued | condition
+    # to_json leaves out null fields, so only the rescued values appear.
+    record = F.struct(*[F.when(condition, value).alias(name)
+                        for name, value, condition in entries])
+    return F.when(any_rescued, F.to_json(record))
 
 
 def _align(

@@ -70,16 +70,19 @@ def parse_value(column: Column, source_type: T.DataType, target: str) -> Column:
         return _parse_timestamp(column, source_type)
     if isinstance(source_type, _NUMERIC) and target in ("double", "long"):
         return column.try_cast(wanted)
-    return F.trim(column.cast("string")).try_cast(wanted)
+    # Spark's string casts ignore surrounding white space already.
+    return column.cast("string").try_cast(wanted)
 
 
 def _parse_timestamp(column: Column, source_type: T.DataType) -> Column:
     """ISO 8601 with or without an offset (naive means UTC), or epoch seconds / milliseconds."""
     if isinstance(source_type, (T.TimestampType, T.TimestampNTZType, T.DateType)):
         return column.cast("timestamp")
-    text = F.trim(column.cast("string"))
+    text = column.cast("string")
+    # ISO first: an epoch test on every row (try_cast to bigint of an ISO string) costs more
+    # than the rest of the row's parsing together. Whole numbers are epoch seconds or millis.
     number = text.try_cast("long")
     from_epoch = F.when(F.abs(number) >= _EPOCH_MILLIS_FROM, F.timestamp_millis(number)).otherwise(
         F.timestamp_seconds(number)
     )
-    return F.when(text.rlike(r"^-?[0-9]{1,18}$"), from_epoch).otherwise(text.try_cast("timestamp"))
+    return F.coalesce(text.try_cast("timestamp"), from_epoch)
