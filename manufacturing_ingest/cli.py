@@ -272,7 +272,7 @@ def _files(args) -> int:
 
     spec = get_source(args.source)
     settings = Settings.from_env()
-    (partition,) = [partition_range(spec, args.partition, None)[0]]
+    partition = partition_range(spec, args.partition, None)[0]
     zone = landing_zone_for(settings.landing_url)
     landed = zone.partition_objects(spec, [partition])
     spark = _spark()

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from manufacturing_ingest.catalog import get_source
+from manufacturing_ingest.catalog import CATALOG, get_source
 
 PLANTS = ("P01", "P02", "P03")
 LINES_PER_PLANT = 4
@@ -63,7 +63,7 @@ def generate(landing_root: Path, source: str, day: date, hour: int | None = None
     if fmt not in spec.formats:
         raise ValueError(f"{source} takes {', '.join(spec.formats)}, not {fmt}")
     rng = np.random.default_rng([options.seed, day.toordinal(), hour or 0,
-                                 list(get_source_names()).index(source)])
+                                 list(CATALOG).index(source)])
     if spec.partitioning == "hourly":
         hours = [hour] if hour is not None else list(range(24))
     else:
@@ -94,16 +94,10 @@ def generate(landing_root: Path, source: str, day: date, hour: int | None = None
             landed = window_start + window + timedelta(minutes=2)
             if late:
                 landed = start + span + timedelta(hours=2)
-            stamp = landed.timestamp()
+            stamp = min(landed, datetime.now(UTC)).timestamp()  # never land in the future
             os.utime(path, (stamp, stamp))
             written.append(path)
     return written
-
-
-def get_source_names():
-    from manufacturing_ingest.catalog import CATALOG
-
-    return CATALOG.keys()
 
 
 def _times(rng, start: datetime, window: timedelta, rows: int) -> pd.Series:

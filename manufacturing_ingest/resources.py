@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -22,16 +23,12 @@ class SparkResource(dg.ConfigurableResource):
 
     def get_session(self) -> SparkSession:
         settings = Settings.from_env()
-        settings = Settings(
-            env=settings.env,
-            landing_url=settings.landing_url,
-            lakehouse_url=settings.lakehouse_url,
-            s3_role_arn=settings.s3_role_arn,
+        return get_spark_session(replace(
+            settings,
             spark_master=self.master,
             spark_driver_memory=self.driver_memory,
             spark_jars_dir=Path(self.jars_dir) if self.jars_dir else settings.spark_jars_dir,
-        )
-        return get_spark_session(settings)
+        ))
 
 
 class LandingZoneResource(dg.ConfigurableResource):

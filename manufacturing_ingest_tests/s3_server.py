@@ -23,13 +23,16 @@ def free_port() -> int:
 class MotoServer:
     """``moto_server`` as a child process; ``endpoint`` is its URL."""
 
-    def __init__(self, log_path: Path):
+    def __init__(self, log_path: Path, env: dict[str, str] | None = None):
+        import os
+
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._log = open(log_path, "wb")
         script = Path(sys.executable).parent / "moto_server"
         self.process = subprocess.Popen([str(script), "-H", "127.0.0.1", "-p", str(self.port)],
-                                        stdout=self._log, stderr=subprocess.STDOUT)
+                                        stdout=self._log, stderr=subprocess.STDOUT,
+                                        env={**os.environ, **(env or {})})
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

@@ -135,3 +135,20 @@ def test_generate_uploads_sample_files_to_an_s3_landing_zone(bucket, monkeypatch
     assert len(keys) == 2
     assert all(k.startswith("landing/raw/equipment-logs/2026/01/15/") and k.endswith(".jsonl.gz")
                for k in keys)
+
+
+def test_rejected_credentials_fail_loudly_with_the_fix(tmp_path, monkeypatch, aws_env):
+    from manufacturing_ingest_tests.s3_server import MotoServer
+
+    # This server checks credentials against its own IAM, where "testing" does not exist.
+    strict = MotoServer(tmp_path / "moto-strict.log", env={"INITIAL_NO_AUTH_ACTION_COUNT": "0"})
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", strict.endpoint)
+        zone = S3LandingZone("s3://any-bucket/landing")
+        with pytest.raises(LandingZoneError) as caught:
+            list(zone.list_flat("raw/"))
+        assert "the AWS access key id is not valid; check the credential chain" in str(
+            caught.value)
+        assert "s3://any-bucket/landing/raw/" in str(caught.value)
+    finally:
+        strict.stop()

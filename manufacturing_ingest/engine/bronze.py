@@ -38,7 +38,6 @@ from manufacturing_ingest.engine.inspect import UnreadableFile, inspect_file
 from manufacturing_ingest.engine.ledger import FileLedger, claims_of, file_states
 from manufacturing_ingest.engine.read import (
     BatchFile,
-    empty_batch,
     partition_literal,
     read_batch,
 )

@@ -97,7 +97,9 @@ def _inspect_text(path: Path, file_format: FileFormat, compression: str | None) 
                 total += len(chunk)
             decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
-        raise UnreadableFile(f"not valid UTF-8: ends inside a multi-byte character ({exc})") from exc
+        raise UnreadableFile(
+            f"not valid UTF-8: ends inside a multi-byte character ({exc})"
+        ) from exc
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise UnreadableFile(f"corrupt or truncated gzip: {exc}") from exc
     except OSError as exc:

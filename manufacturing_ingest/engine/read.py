@@ -8,7 +8,6 @@ Auto Loader's ``addNewColumns`` mode does for CSV and JSON.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -88,7 +87,8 @@ def read_batch(
         for column, data_type in raw.dtypes_typed():
             if column in (CORRUPT_RECORD, FILE_PATH) or column in target:
                 continue
-            kind = catalog_type(data_type) if group[0].inspection.file_format == "parquet" else "string"
+            typed = group[0].inspection.file_format == "parquet"
+            kind = catalog_type(data_type) if typed else "string"
             new_columns.setdefault(column, kind)
             new_column_files[column].extend(f.obj.uri for f in group)
         frames.append(_normalise(raw.df, spec, target, new_columns, by_path, ingested_at))
@@ -100,27 +100,6 @@ def read_batch(
     missing = [c for c in spec.columns if c not in seen]
     return BatchFrame(df=df, new_columns=new_columns, new_column_files=dict(new_column_files),
                       missing_columns=missing)
-
-
-def empty_batch(spark: SparkSession, spec: SourceSpec, table_types: dict[str, str]) -> DataFrame:
-    """A zero-row frame with the table's columns, so a batch of empty files still commits."""
-    target = dict(spec.columns)
-    target.update({k: v for k, v in table_types.items() if k not in _LINEAGE
-                   and k != spec.partition_column})
-    schema = T.StructType(
-        [T.StructField(name, spark_type(kind)) for name, kind in target.items()]
-        + [
-            T.StructField(SOURCE_FILE_COLUMN, T.StringType()),
-            T.StructField(INGESTED_AT_COLUMN, T.TimestampType()),
-            T.StructField(RESCUED_DATA_COLUMN, T.StringType()),
-            T.StructField(spec.partition_column, spark_type(_partition_type(spec))),
-        ]
-    )
-    return spark.createDataFrame([], schema)
-
-
-def _partition_type(spec: SourceSpec) -> str:
-    return "timestamp" if spec.partitioning == "hourly" else "date"
 
 
 @dataclass
@@ -291,6 +270,3 @@ def _align(
     out += [F.col(c) for c in (*_LINEAGE, spec.partition_column)]
     return df.select(out)
 
-
-def describe_rescued(value: str | None) -> dict[str, str]:
-    return json.loads(value) if value else {}
