@@ -19,10 +19,13 @@ log = logging.getLogger("manufacturing_ingest")
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",
-                        stream=sys.stderr)
-    for noisy in ("py4j", "dagster"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Progress lines of this package on stderr; other libraries only when they warn.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
     try:
         return args.func(args) or 0
     except (KeyError, ValueError) as exc:
