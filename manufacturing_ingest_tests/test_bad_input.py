@@ -124,3 +124,30 @@ def test_a_file_of_a_format_the_source_does_not_take_is_reported(lake):
     report = lake.ingest("sensor_data", "2026-01-15")
     assert report.files_failed == 1
     assert "unsupported file type 'notes.txt'" in outcome(report, "notes.txt").error
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("86400", datetime(1970, 1, 2, tzinfo=UTC)),
+    ("2026-01-15", datetime(2026, 1, 15, tzinfo=UTC)),
+])
+def test_short_whole_numbers_are_epoch_seconds_not_years(lake, text, expected):
+    lake.put(f"{DAY_PREFIX}/t.csv", HEADER + "\n" + f"P01,L1,T,{text},1,1,100,1\n")
+    lake.ingest("sensor_data", "2026-01-15")
+    assert lake.table("sensor_data").first().timestamp.replace(tzinfo=UTC) == expected
+
+
+def test_ledger_row_counts_match_the_table_with_blank_and_whitespace_lines(lake):
+    from deltalake import DeltaTable
+
+    good = json.dumps({"sensor_id": "J", "timestamp": "2026-01-15T10:00:00Z"})
+    lake.put(f"{DAY_PREFIX}/a.jsonl", f"{good}\n\n   \n{good}\n\n\n{good}")
+    lake.put(f"{DAY_PREFIX}/b.csv", HEADER + "\n\n" + rows("B1") + "\r\n" + rows("B2") + "\n\n")
+    lake.ingest("sensor_data", "2026-01-15")
+    in_table = {r["_source_file"].rsplit("/", 1)[-1]: r["count"]
+                for r in lake.table("sensor_data").groupBy("_source_file").count().collect()}
+    ledger = DeltaTable(lake.lakehouse.ledger_path).to_pandas()
+    committed = ledger[ledger.event == "committed"]
+    in_ledger = {uri.rsplit("/", 1)[-1]: rows for uri, rows in zip(committed.object_uri,
+                                                                   committed.rows)}
+    assert in_ledger == in_table
+    assert in_table["b.csv"] == 2

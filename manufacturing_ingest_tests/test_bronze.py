@@ -250,3 +250,11 @@ def test_concurrent_runs_of_the_same_partition_land_each_file_once(lake):
     assert sum(r.records for r in reports) == 100
     assert lake.table("sensor_data").groupBy("_source_file").count().where("count != 25") \
         .count() == 0
+
+
+def test_statistics_are_kept_for_the_columns_queries_filter_on(lake):
+    lake.put("raw/sensor-data/2026/01/15/a.csv", SENSOR_CSV + sensor_rows(3))
+    lake.ingest("sensor_data", "2026-01-15")
+    properties = DeltaTable(lake.table_path("sensor_data")).metadata().configuration
+    assert properties["delta.dataSkippingStatsColumns"] == \
+        "sensor_id,timestamp,_ingested_at"

@@ -37,6 +37,9 @@ class FileInspection:
     header: tuple[str, ...] = ()
     parquet_schema: tuple[tuple[str, str], ...] = ()
     note: str = ""
+    # Rows Spark should read from the file, from its line count (None when unknown). Trusted
+    # only while a batch's total matches the rows Delta reports written.
+    expected_rows: int | None = None
 
 
 def inspect_file(path: Path, file_format: FileFormat, compression: str | None) -> FileInspection:
@@ -63,6 +66,7 @@ def _inspect_parquet(path: Path) -> FileInspection:
         uncompressed_bytes=path.stat().st_size,
         parquet_schema=tuple((f.name, str(f.type)) for f in schema),
         note="" if meta.num_rows else "no rows",
+        expected_rows=meta.num_rows,
     )
 
 
@@ -71,6 +75,8 @@ def _inspect_text(path: Path, file_format: FileFormat, compression: str | None) 
     first_line = bytearray()
     have_first_line = False
     newlines = 0
+    blank_lines = 0
+    last_byte = b""
     non_blank_after_first = False
     total = 0
     try:
@@ -94,7 +100,11 @@ def _inspect_text(path: Path, file_format: FileFormat, compression: str | None) 
                 elif not non_blank_after_first and chunk.strip():
                     non_blank_after_first = True
                 newlines += chunk.count(b"\n")
+                # Blank lines are skipped by Spark; a run across a chunk edge only costs the
+                # exact count (the batch total check then falls back to counting in Spark).
+                blank_lines += chunk.count(b"\n\n") + chunk.count(b"\n\r\n")
                 total += len(chunk)
+                last_byte = chunk[-1:]
             decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
         raise UnreadableFile(
@@ -106,12 +116,14 @@ def _inspect_text(path: Path, file_format: FileFormat, compression: str | None) 
         raise UnreadableFile(f"cannot read file: {exc}") from exc
 
     text_first = bytes(first_line).decode("utf-8").lstrip(_BOM).rstrip("\r")
+    lines = newlines + (1 if last_byte not in (b"\n", b"") else 0) - blank_lines
     if total == 0:
         return FileInspection(file_format, has_rows=False, uncompressed_bytes=0, note="empty file")
     if file_format == "json":
         has_rows = bool(text_first.strip()) or non_blank_after_first
         return FileInspection(
-            "json", has_rows=has_rows, uncompressed_bytes=total, note="" if has_rows else "blank"
+            "json", has_rows=has_rows, uncompressed_bytes=total, note="" if has_rows else "blank",
+            expected_rows=lines,
         )
     header = _parse_header(text_first)
     if not header:
@@ -122,6 +134,7 @@ def _inspect_text(path: Path, file_format: FileFormat, compression: str | None) 
         uncompressed_bytes=total,
         header=header,
         note="" if non_blank_after_first else "header only",
+        expected_rows=lines - 1,
     )
 
 

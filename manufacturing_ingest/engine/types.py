@@ -79,10 +79,12 @@ def _parse_timestamp(column: Column, source_type: T.DataType) -> Column:
     if isinstance(source_type, (T.TimestampType, T.TimestampNTZType, T.DateType)):
         return column.cast("timestamp")
     text = column.cast("string")
-    # ISO first: an epoch test on every row (try_cast to bigint of an ISO string) costs more
-    # than the rest of the row's parsing together. Whole numbers are epoch seconds or millis.
     number = text.try_cast("long")
     from_epoch = F.when(F.abs(number) >= _EPOCH_MILLIS_FROM, F.timestamp_millis(number)).otherwise(
         F.timestamp_seconds(number)
     )
-    return F.coalesce(text.try_cast("timestamp"), from_epoch)
+    # A time of day has a colon and a whole number never does: ISO text goes straight to the
+    # timestamp cast (a failing try_cast to bigint on every ISO row costs more than all the
+    # rest of its parsing), numbers straight to the epoch rule, so "2026" is not read as a year.
+    iso = text.try_cast("timestamp")
+    return F.when(text.contains(":"), iso).otherwise(F.coalesce(from_epoch, iso))
