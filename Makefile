@@ -1,5 +1,5 @@
 # The two Quickstart commands: `make demo` and `make test`. Both set up what they need first.
-.PHONY: setup demo test dev
+.PHONY: setup demo test dev lint
 
 setup:
 	./scripts/setup
@@ -16,3 +16,6 @@ test: setup
 dev: setup
 	mkdir -p .dagster_home
 	DAGSTER_HOME=$(CURDIR)/.dagster_home .venv/bin/dagster dev -h 127.0.0.1 -p 3000
+
+lint: setup
+	.venv/bin/ruff check manufacturing_ingest manufacturing_ingest_tests benchmarks

@@ -12,13 +12,15 @@ and one Spark session:
   Dagster (``manufacturing_ingest.cli.materialize_partitions``), from an empty lakehouse each
   time, so every repetition ingests the whole day.
 
-After one unmeasured warm-up pass of ``plain`` over a single file (class loading and JIT), the two
-alternate ``--repeats`` times. Reported: medians, rows/s (rows read back from the
-written tables), the ours/plain ratio of rows/s from this same run, Spark start-up time, peak
-RSS of the Python process plus its children (the JVM), and where the asset's time goes (from
-the engine's log lines). Figures go to ``benchmarks/results/ingest_throughput.json``.
+After one unmeasured warm-up pass of ``plain`` over a single file (class loading and JIT), the
+two alternate ``--repeats`` times. Reported: medians, rows/s (rows read back from the written
+tables), the ours/plain ratio of rows/s from this same run, CPU seconds of each, Spark start-up
+time, peak RSS of the Python process plus its children (the JVM and its Python workers, sampled
+every 0.2 s), and where the asset's time goes (from the engine's log lines). Figures go to
+``benchmarks/results/ingest_throughput.json``; the summary is printed.
 
-    python benchmarks/ingest_throughput.py [--rows 5000000] [--files 50] [--repeats 3] [--regenerate]
+    python benchmarks/ingest_throughput.py [--rows 5000000] [--files 50] [--repeats 3]
+                                           [--regenerate]
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         memory.stop()
     results["peak_rss_mb"] = round(memory.peak / MB)
+    results["peak_rss_mb_parts"] = {k: round(v / MB) for k, v in memory.peak_parts.items()}
     results["peak_rss_mb_by_phase"] = {k: round(v / MB) for k, v in memory.phase_peaks.items()}
 
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -123,6 +126,7 @@ def run(args, memory: PeakRss) -> dict:
     # The code state this process imports (others may commit while it runs).
     git_commit = _git("rev-parse", "--short", "HEAD")
     git_dirty = bool(_git("status", "--porcelain", "--", "manufacturing_ingest", "pyproject.toml"))
+    load_start = round(os.getloadavg()[0], 2)
     memory.phase = "generate"
     folder, files, landed_bytes, generate_seconds = ensure_landed(
         args.rows, args.files, args.regenerate
@@ -192,6 +196,8 @@ def run(args, memory: PeakRss) -> dict:
     }
     rps = {k: rows / v for k, v in med.items()}
     ratio = rps["ours"] / rps["plain"]
+    cpu = {"plain": statistics.median(r["cpu_seconds"] for r in plain),
+           "ours": statistics.median(r["cpu_seconds"] for r in ours)}
     phases = {}
     for name in [n for _, n in MARKERS] + [LAST_PHASE]:
         seen = [r["phases"][name] for r in ours if name in r["phases"]]
@@ -201,6 +207,9 @@ def run(args, memory: PeakRss) -> dict:
     return {
         "benchmark": "ingest_throughput",
         "recorded_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        # The machine is shared: the 1-minute load average says how busy it was.
+        "load_average_start": load_start,
+        "load_average_end": round(os.getloadavg()[0], 2),
         "command": "python benchmarks/ingest_throughput.py " + " ".join(
             f"--{k} {getattr(args, k)}" for k in ("rows", "files", "repeats")),
         "git_commit": git_commit,
@@ -229,7 +238,13 @@ def run(args, memory: PeakRss) -> dict:
         "rows_per_second": {k: round(v) for k, v in rps.items()},
         "ratio_ours_to_plain": round(ratio, 3),
         "ratio_ours_engine_to_plain": round(rps["ours_engine"] / rps["plain"], 3),
-        "ratio_per_repeat": [round(p["seconds"] / o["seconds"], 3) for p, o in zip(plain, ours)],
+        "ratio_per_repeat": [round(p["seconds"] / o["seconds"], 3)
+                             for p, o in zip(plain, ours, strict=True)],
+        # CPU seconds (Python + JVM) are less sensitive than wall time to a busy shared machine.
+        "cpu_seconds": {"plain": _rounded([r["cpu_seconds"] for r in plain]),
+                        "ours": _rounded([r["cpu_seconds"] for r in ours])},
+        "median_cpu_seconds": {k: round(v, 1) for k, v in cpu.items()},
+        "cpu_ratio_plain_to_ours": round(cpu["plain"] / cpu["ours"], 3),
         "goal_ratio": GOAL_RATIO,
         "goal_met": ratio >= GOAL_RATIO,
         "ours_median_phase_seconds": phases,
@@ -251,16 +266,18 @@ def run_plain(spark, folder: Path, rep: int, repeats: int) -> dict:
     shutil.rmtree(PLAIN_TABLE, ignore_errors=True)
     _settle(spark)
     log.info("plain %d/%d: reading %s", rep, repeats, folder)
-    started = time.monotonic()
+    cpu, started = cpu_seconds(), time.monotonic()
     (
         spark.read.option("header", True).csv(str(folder))
         .write.format("delta").mode("overwrite").save(str(PLAIN_TABLE))
     )
     seconds = time.monotonic() - started
+    cpu = cpu_seconds() - cpu
     rows = spark.read.format("delta").load(str(PLAIN_TABLE)).count()
     log.info("plain %d/%d: %d rows in %.1fs (%.0f rows/s)", rep, repeats, rows, seconds,
              rows / seconds)
-    return {"seconds": seconds, "rows": rows, "output_files": _parquet_files(PLAIN_TABLE)}
+    return {"seconds": seconds, "cpu_seconds": cpu, "rows": rows,
+            "output_files": _parquet_files(PLAIN_TABLE)}
 
 
 def run_ours(spark, materialize_partitions, table: str, engine_log: LogCapture, rep: int,
@@ -270,21 +287,21 @@ def run_ours(spark, materialize_partitions, table: str, engine_log: LogCapture, 
     _settle(spark)
     log.info("ours %d/%d: materializing %s %s", rep, repeats, SOURCE, PARTITION)
     engine_log.clear()
-    started = time.monotonic()
+    cpu, started = cpu_seconds(), time.monotonic()
     [result] = materialize_partitions([SOURCE], PARTITION, None)
     ended = time.monotonic()
+    cpu = cpu_seconds() - cpu
     seconds = ended - started
     if result["files_failed"]:
         log.warning("ours %d/%d: %d files failed", rep, repeats, result["files_failed"])
     rows = spark.read.format("delta").load(table).count()
-    rps = result.get("records_per_second") or 0.0
     log.info("ours %d/%d: %d rows in %.1fs (engine %.1fs; %.0f rows/s)", rep, repeats, rows,
-             seconds, result["seconds"], rows / seconds)
+             seconds, result["engine_seconds"], rows / seconds)
     return {
         "seconds": seconds,
-        "engine_seconds": float(result["seconds"]),
-        # records_per_second is records / the Delta write's own seconds
-        "engine_write_seconds": result["records"] / rps if rps else 0.0,
+        "cpu_seconds": cpu,
+        "engine_seconds": float(result["engine_seconds"]),
+        "engine_write_seconds": float(result["write_seconds"]),
         "records_reported": result["records"],
         "rows": rows,
         "phases": engine_log.phases(started, ended),
@@ -361,33 +378,74 @@ class PeakRss(threading.Thread):
         self.process = psutil.Process()
         self.phase = "setup"
         self.peak = 0
+        self.peak_parts: dict[str, int] = {}
         self.phase_peaks: dict[str, int] = {}
         self._done = threading.Event()
 
-    def sample(self) -> int:
-        processes = [self.process]
-        try:
-            processes += self.process.children(recursive=True)
-        except psutil.Error:
-            pass
-        total = 0
-        for process in processes:
+    def sample(self) -> dict[str, int]:
+        """RSS of this Python, the JVM, and the JVM's Python workers.
+
+        Other descendants are short-lived helpers the JVM spawns (jspawnhelper, getconf,
+        Hadoop's shell commands); between fork and exec they report the JVM's own pages as
+        their RSS, which would count the JVM twice, so they are left out.
+        """
+        parts = {"python": 0, "jvm": 0, "workers": 0}
+        family = _family(self.process)
+        names = {}
+        for process in family:
             try:
-                total += process.memory_info().rss
+                names[process.pid] = process.name()
             except psutil.Error:
-                pass  # a child that just exited
-        return total
+                pass
+        for process in family:
+            name = names.get(process.pid, "")
+            try:
+                if process.pid == self.process.pid:
+                    kind = "python"
+                elif name.startswith("java"):
+                    if names.get(process.ppid(), "").startswith("java"):
+                        continue  # the JVM's own fork on its way to exec a helper
+                    kind = "jvm"
+                elif name.startswith("python"):
+                    kind = "workers"
+                else:
+                    continue
+                parts[kind] += process.memory_info().rss
+            except psutil.Error:
+                continue  # exited since it was listed
+        return parts
 
     def run(self) -> None:
         while not self._done.is_set():
-            rss, phase = self.sample(), self.phase
-            self.peak = max(self.peak, rss)
+            parts, phase = self.sample(), self.phase
+            rss = sum(parts.values())
+            if rss > self.peak:
+                self.peak, self.peak_parts = rss, parts
             self.phase_peaks[phase] = max(self.phase_peaks.get(phase, 0), rss)
             self._done.wait(self.interval)
 
     def stop(self) -> None:
         self._done.set()
         self.join()
+
+
+def _family(process: psutil.Process) -> list[psutil.Process]:
+    try:
+        return [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return [process]
+
+
+def cpu_seconds() -> float:
+    """CPU time used so far by this process and its live descendants (the JVM does the work)."""
+    total = 0.0
+    for process in _family(psutil.Process()):
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
 
 
 class LogCapture(logging.Handler):
@@ -475,9 +533,15 @@ def print_summary(r: dict) -> None:
           f"(goal >= {r['goal_ratio']}x: {verdict}); engine only: "
           f"{r['ratio_ours_engine_to_plain']:.2f}x; per repeat: "
           + ", ".join(f"{x:.2f}" for x in r["ratio_per_repeat"]))
+    c = r["median_cpu_seconds"]
+    print(f"CPU seconds (Python + JVM), medians: plain {c['plain']:.1f}, ours {c['ours']:.1f} "
+          f"(plain/ours {r['cpu_ratio_plain_to_ours']:.2f})")
+    print(f"load average (1 min) at start/end: {r['load_average_start']}/{r['load_average_end']}")
     print(f"Spark start-up: {r['spark_startup_seconds']:.1f}s; Dagster + definitions import: "
           f"{r['dagster_import_seconds']:.1f}s")
-    print(f"peak RSS (Python + JVM): {r['peak_rss_mb']:,} MB; by phase: "
+    parts = r["peak_rss_mb_parts"]
+    print(f"peak RSS (Python + JVM + workers): {r['peak_rss_mb']:,} MB (JVM {parts['jvm']:,}, "
+          f"Python {parts['python']:,}, workers {parts['workers']:,}); by phase: "
           + ", ".join(f"{k} {v:,}" for k, v in r["peak_rss_mb_by_phase"].items()))
     print("ours, median seconds per phase: "
           + ", ".join(f"{k} {v:.1f}" for k, v in r["ours_median_phase_seconds"].items()))

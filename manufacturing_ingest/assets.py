@@ -116,6 +116,7 @@ def report_metadata(report: IngestReport) -> dict[str, object]:
         "bytes": report.bytes,
         "records_per_second": round(report.records_per_second, 1),
         "seconds": round(report.seconds, 2),
+        "write_seconds": round(report.write_seconds, 2),
         "mode": report.mode,
         "table_location": dg.MetadataValue.path(report.table_path),
     }

@@ -147,7 +147,7 @@ def test_ledger_row_counts_match_the_table_with_blank_and_whitespace_lines(lake)
                 for r in lake.table("sensor_data").groupBy("_source_file").count().collect()}
     ledger = DeltaTable(lake.lakehouse.ledger_path).to_pandas()
     committed = ledger[ledger.event == "committed"]
-    in_ledger = {uri.rsplit("/", 1)[-1]: rows for uri, rows in zip(committed.object_uri,
-                                                                   committed.rows)}
+    in_ledger = {uri.rsplit("/", 1)[-1]: rows
+                 for uri, rows in zip(committed.object_uri, committed.rows, strict=True)}
     assert in_ledger == in_table
     assert in_table["b.csv"] == 2
