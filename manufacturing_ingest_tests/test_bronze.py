@@ -258,3 +258,15 @@ def test_statistics_are_kept_for_the_columns_queries_filter_on(lake):
     properties = DeltaTable(lake.table_path("sensor_data")).metadata().configuration
     assert properties["delta.dataSkippingStatsColumns"] == \
         "sensor_id,timestamp,_ingested_at"
+
+
+def test_reprocess_of_an_hour_leaves_the_other_hours_alone(lake):
+    for hour in (9, 10):
+        generate(lake.landing_root, "quality_metrics", DAY, hour,
+                 GenerateOptions(files=2, rows_per_file=15))
+    lake.ingest("quality_metrics", "2026-01-15-09:00", "2026-01-15-10:00")
+    report = lake.ingest("quality_metrics", "2026-01-15-10:00", reprocess=True)
+    assert report.records == 30
+    counts = {r[0].hour: r[1] for r in lake.table("quality_metrics")
+              .groupBy("_partition_hour").count().collect()}
+    assert counts == {9: 30, 10: 30}

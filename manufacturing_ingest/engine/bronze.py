@@ -38,7 +38,7 @@ from manufacturing_ingest.engine.inspect import UnreadableFile, inspect_file
 from manufacturing_ingest.engine.ledger import FileLedger, claims_of, file_states
 from manufacturing_ingest.engine.read import (
     BatchFile,
-    partition_literal,
+    partition_value,
     read_batch,
 )
 from manufacturing_ingest.landing import LandedObject, LandingZone, is_ignored, partition_key_of
@@ -194,8 +194,8 @@ class BronzeIngestor:
         staging: Path,
     ) -> bool:
         spec = self.spec
-        txn = delta.txn_version(self.spark, self.table_path, spec.ledger_app_id)
-        base_version = delta.table_version(self.spark, self.table_path)
+        # The txn version must be read before the ledger (see the module docstring).
+        base_version, txn = delta.table_state(self.spark, self.table_path, spec.ledger_app_id)
         events = self.ledger.events(spec.name, report.partition_keys)
         events += self._settle_claims(events, txn, run_id)
         states = file_states(events)
@@ -382,8 +382,9 @@ class BronzeIngestor:
             # Table properties can only ride on the write that creates the table.
             writer = writer.option("delta.dataSkippingStatsColumns", ",".join(stats_columns(spec)))
         if reprocess:
-            value = partition_literal(spec, report.partition_keys[0])
-            literal = self.spark.range(1).select(value.cast("string")).first()[0]
+            value = partition_value(spec, report.partition_keys[0])
+            literal = (f"{value:%Y-%m-%d %H:%M:%S}" if spec.partitioning == "hourly"
+                       else f"{value:%Y-%m-%d}")
             writer = writer.mode("overwrite").option(
                 "replaceWhere", f"{spec.partition_column} = '{literal}'"
             )

@@ -23,12 +23,13 @@ def _snapshot(spark: SparkSession, path: str):
     return delta_log.update(False, none, none)
 
 
-def txn_version(spark: SparkSession, path: str, app_id: str) -> int:
-    """The last ``txnVersion`` committed under ``app_id``; -1 when there is none (or no table)."""
+def table_state(spark: SparkSession, path: str, app_id: str) -> tuple[int, int]:
+    """(table version, last ``txnVersion`` committed under ``app_id``); -1s when absent."""
     if not is_table(spark, path):
-        return -1
-    found = _snapshot(spark, path).transactions().get(app_id)
-    return int(found.get()) if found.isDefined() else -1
+        return -1, -1
+    snapshot = _snapshot(spark, path)
+    found = snapshot.transactions().get(app_id)
+    return int(snapshot.version()), int(found.get()) if found.isDefined() else -1
 
 
 def table_version(spark: SparkSession, path: str) -> int:
