@@ -9,6 +9,7 @@ import dagster as dg
 from manufacturing_ingest.catalog import CATALOG, SourceSpec
 from manufacturing_ingest.engine.ledger import file_states, read_events
 from manufacturing_ingest.landing import LandingZone, is_ignored, partition_key_of
+from manufacturing_ingest.landing.scan import list_recent
 from manufacturing_ingest.resources import LakehouseResource, LandingZoneResource
 
 BACKLOG_LIMIT = timedelta(hours=1)
@@ -29,16 +30,9 @@ class Backlog:
 def landing_backlog(spec: SourceSpec, zone: LandingZone, ledger_path: str,
                     now: datetime | None = None, window: timedelta = BACKLOG_WINDOW) -> Backlog:
     """Compare the landing listing of the last ``window`` with the file ledger."""
-    from manufacturing_ingest.landing.scan import scan_prefixes
-
     now = now or datetime.now(UTC)
     since = now - window
-    landed = {}
-    for prefix in scan_prefixes(spec, since, now):
-        for obj in zone.list_flat(prefix):
-            landed[obj.key] = obj
-    for obj in zone.walk(f"{spec.landing_prefix}/", skip_year_dirs=True):
-        landed[obj.key] = obj
+    _, landed = list_recent(spec, zone, since, now)
     objects = [o for o in landed.values()
                if not is_ignored(o.key) and o.last_modified >= since]
     partitions = sorted({partition_key_of(spec, o) for o in objects})

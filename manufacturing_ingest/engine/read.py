@@ -82,16 +82,16 @@ def read_batch(
     seen: set[str] = set()
     for group in _group_files(files):
         raw = _read_group(spark, group)
-        seen.update(raw.df.columns)
+        seen.update(raw.columns)
         by_path = _spark_paths(raw, group)
-        for column, data_type in raw.dtypes_typed():
+        for column, data_type in ((f.name, f.dataType) for f in raw.schema.fields):
             if column in (CORRUPT_RECORD, FILE_PATH) or column in target:
                 continue
             typed = group[0].inspection.file_format == "parquet"
             kind = catalog_type(data_type) if typed else "string"
             new_columns.setdefault(column, kind)
             new_column_files[column].extend(f.obj.uri for f in group)
-        frames.append(_normalise(raw.df, spec, target, new_columns, by_path, ingested_at))
+        frames.append(_normalise(raw, spec, target, new_columns, by_path, ingested_at))
     columns = list(target) + [c for c in new_columns if c not in target]
     aligned = [_align(frame, columns, target, new_columns, spec) for frame in frames]
     df = aligned[0]
@@ -100,14 +100,6 @@ def read_batch(
     missing = [c for c in spec.columns if c not in seen]
     return BatchFrame(df=df, new_columns=new_columns, new_column_files=dict(new_column_files),
                       missing_columns=missing)
-
-
-@dataclass
-class _RawGroup:
-    df: DataFrame
-
-    def dtypes_typed(self) -> list[tuple[str, T.DataType]]:
-        return [(f.name, f.dataType) for f in self.df.schema.fields]
 
 
 def _group_files(files: list[BatchFile]) -> list[list[BatchFile]]:
@@ -119,7 +111,7 @@ def _group_files(files: list[BatchFile]) -> list[list[BatchFile]]:
     return [groups[key] for key in sorted(groups, key=repr)]
 
 
-def _read_group(spark: SparkSession, group: list[BatchFile]) -> _RawGroup:
+def _read_group(spark: SparkSession, group: list[BatchFile]) -> DataFrame:
     fmt = group[0].inspection.file_format
     paths = [str(f.path) for f in group]
     if fmt == "csv":
@@ -137,7 +129,7 @@ def _read_group(spark: SparkSession, group: list[BatchFile]) -> _RawGroup:
             .option("encoding", "UTF-8")
             .csv(paths)
         )
-        return _RawGroup(df.withColumn(FILE_PATH, F.col("_metadata.file_path")))
+        return df.withColumn(FILE_PATH, F.col("_metadata.file_path"))
     if fmt == "json":
         options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD,
                    "primitivesAsString": "true", "encoding": "UTF-8"}
@@ -149,9 +141,9 @@ def _read_group(spark: SparkSession, group: list[BatchFile]) -> _RawGroup:
             + [T.StructField(CORRUPT_RECORD, T.StringType())]
         )
         df = spark.read.options(**options).schema(schema).json(paths)
-        return _RawGroup(_rename(df, fields, keep=[CORRUPT_RECORD]))
+        return _rename(df, fields, keep=[CORRUPT_RECORD])
     df = spark.read.parquet(*paths)
-    return _RawGroup(_rename(df, df.columns, keep=[]))
+    return _rename(df, df.columns, keep=[])
 
 
 def _rename(df: DataFrame, names: list[str], keep: list[str]) -> DataFrame:
@@ -163,10 +155,10 @@ def _rename(df: DataFrame, names: list[str], keep: list[str]) -> DataFrame:
     )
 
 
-def _spark_paths(raw: _RawGroup, group: list[BatchFile]) -> dict[str, BatchFile]:
+def _spark_paths(raw: DataFrame, group: list[BatchFile]) -> dict[str, BatchFile]:
     """Batch files by the exact URI Spark reports in ``_metadata.file_path``."""
     # Hadoop's own Path builds that URI (percent-encoding and all); ask it, don't re-implement it.
-    hadoop_path = raw.df.sparkSession._jvm.org.apache.hadoop.fs.Path
+    hadoop_path = raw.sparkSession._jvm.org.apache.hadoop.fs.Path
     return {hadoop_path("file", None, str(f.path)).toUri().toString(): f for f in group}
 
 

@@ -81,6 +81,20 @@ def scan_prefixes(spec: SourceSpec, since: datetime, now: datetime) -> list[str]
     return [f"{spec.landing_prefix}/{first + timedelta(days=n):%Y/%m/%d}/" for n in range(days + 1)]
 
 
+def list_recent(spec: SourceSpec, zone: LandingZone, since: datetime, now: datetime
+                ) -> tuple[list[str], dict[str, LandedObject]]:
+    """Objects under the day prefixes from ``since`` to ``now`` plus the undated ones, by key."""
+    prefixes = scan_prefixes(spec, since, now)
+    found: dict[str, LandedObject] = {}
+    for prefix in prefixes:
+        for obj in zone.list_flat(prefix):
+            found[obj.key] = obj
+    # Keys without a date in their path sit directly under the source's prefix.
+    for obj in zone.walk(f"{spec.landing_prefix}/", skip_year_dirs=True):
+        found[obj.key] = obj
+    return prefixes, found
+
+
 def scan_landing(
     spec: SourceSpec,
     zone: LandingZone,
@@ -92,14 +106,7 @@ def scan_landing(
     now = now or datetime.now(UTC)
     since = (cursor.high_water or now) - lookback
     requests_before = getattr(zone, "list_requests", 0)
-    prefixes = scan_prefixes(spec, since, now)
-    found: dict[str, LandedObject] = {}
-    for prefix in prefixes:
-        for obj in zone.list_flat(prefix):
-            found[obj.key] = obj
-    # Keys without a date in their path sit directly under the source's prefix.
-    for obj in zone.walk(f"{spec.landing_prefix}/", skip_year_dirs=True):
-        found[obj.key] = obj
+    prefixes, found = list_recent(spec, zone, since, now)
 
     listed = len(found)
     ignored = 0
