@@ -9,7 +9,8 @@ and one Spark session:
   inference) written with ``.write.format("delta").mode("overwrite")``: the baseline a
   hand-rolled notebook would use.
 - ``ours``: the ``manufacturing_bronze/sensor_data`` asset materialized for the day through
-  Dagster (``manufacturing_ingest.cli.materialize_partitions``), from an empty lakehouse each
+  Dagster (``manufacturing_ingest.orchestration.runs.materialize_partitions``), from an empty
+  lakehouse each
   time, so every repetition ingests the whole day.
 
 After one unmeasured warm-up pass of ``plain`` over a single file (class loading and JIT), the
@@ -59,14 +60,13 @@ MB = 1024 * 1024
 
 log = logging.getLogger("benchmarks.ingest_throughput")
 
-# Engine log lines (logger ``manufacturing_ingest.bronze``) that mark the end of each phase of
-# one ingest, in the order they appear.
+# Engine progress phases that mark the end of each part of one ingest, in the order they come.
 MARKERS = (
-    ("files landed", "dagster_run_start_and_listing"),
-    ("inspected ", "inspect_files_on_driver"),
-    ("claimed batch", "plan_read_and_claim_in_ledger"),
-    ("bronze commit version", "delta_write_and_find_commit"),
-    ("ledger updated", "rows_per_file_and_ledger_commit"),
+    ("listed", "dagster_run_start_and_listing"),
+    ("inspected", "inspect_files_on_driver"),
+    ("claimed", "plan_read_and_claim_in_ledger"),
+    ("committed", "delta_write_and_find_commit"),
+    ("ledger_updated", "rows_per_file_and_ledger_commit"),
 )
 LAST_PHASE = "report_and_dagster_run_end"
 
@@ -138,7 +138,7 @@ def run(args, memory: PeakRss) -> dict:
 
     settings = Settings.from_env()
     started = time.monotonic()
-    spark = get_spark_session(settings)
+    spark = get_spark_session(settings.spark)
     spark_startup = time.monotonic() - started
     log.info("Spark session up in %.1fs", spark_startup)
 
@@ -147,8 +147,8 @@ def run(args, memory: PeakRss) -> dict:
     started = time.monotonic()
     import manufacturing_ingest.definitions  # noqa: F401
     from manufacturing_ingest.catalog import get_source
-    from manufacturing_ingest.cli import materialize_partitions
-    from manufacturing_ingest.engine.bronze import Lakehouse
+    from manufacturing_ingest.engine.lakehouse import Lakehouse
+    from manufacturing_ingest.orchestration.runs import materialize_partitions
 
     dagster_import = time.monotonic() - started
     ours_table = Lakehouse(settings.lakehouse_url).table_path(get_source(SOURCE))
@@ -168,8 +168,8 @@ def run(args, memory: PeakRss) -> dict:
         memory.phase = "plain"
         plain.append(run_plain(spark, folder, rep, args.repeats))
         memory.phase = "ours"
-        ours.append(run_ours(spark, materialize_partitions, ours_table, engine_log, rep,
-                             args.repeats))
+        ours.append(run_ours(spark, settings, materialize_partitions, ours_table, engine_log,
+                             rep, args.repeats))
         memory.phase = "between"
 
     app_id = spark.sparkContext.applicationId
@@ -280,15 +280,16 @@ def run_plain(spark, folder: Path, rep: int, repeats: int) -> dict:
             "output_files": _parquet_files(PLAIN_TABLE)}
 
 
-def run_ours(spark, materialize_partitions, table: str, engine_log: LogCapture, rep: int,
-             repeats: int) -> dict:
+def run_ours(spark, settings, materialize_partitions, table: str, engine_log: LogCapture,
+             rep: int, repeats: int) -> dict:
     """The asset through Dagster, into an empty lakehouse (table and file ledger both gone)."""
     shutil.rmtree(LAKEHOUSE, ignore_errors=True)
     _settle(spark)
     log.info("ours %d/%d: materializing %s %s", rep, repeats, SOURCE, PARTITION)
     engine_log.clear()
     cpu, started = cpu_seconds(), time.monotonic()
-    [result] = materialize_partitions([SOURCE], PARTITION, None)
+    [run] = materialize_partitions(settings, [SOURCE], PARTITION)
+    result = run.metadata
     ended = time.monotonic()
     cpu = cpu_seconds() - cpu
     seconds = ended - started
@@ -296,11 +297,11 @@ def run_ours(spark, materialize_partitions, table: str, engine_log: LogCapture, 
         log.warning("ours %d/%d: %d files failed", rep, repeats, result["files_failed"])
     rows = spark.read.format("delta").load(table).count()
     log.info("ours %d/%d: %d rows in %.1fs (engine %.1fs; %.0f rows/s)", rep, repeats, rows,
-             seconds, result["engine_seconds"], rows / seconds)
+             seconds, result["seconds"], rows / seconds)
     return {
         "seconds": seconds,
         "cpu_seconds": cpu,
-        "engine_seconds": float(result["engine_seconds"]),
+        "engine_seconds": float(result["seconds"]),
         "engine_write_seconds": float(result["write_seconds"]),
         "records_reported": result["records"],
         "rows": rows,
@@ -449,14 +450,16 @@ def cpu_seconds() -> float:
 
 
 class LogCapture(logging.Handler):
-    """Keeps the engine's log lines with a monotonic time, to split an ingest into phases."""
+    """Keeps the engine's progress phases with a monotonic time, to split an ingest into parts."""
 
     def __init__(self):
         super().__init__(level=logging.INFO)
         self.lines: list[tuple[float, str]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append((time.monotonic(), record.getMessage()))
+        event = getattr(record, "progress_event", None)
+        if event is not None:
+            self.lines.append((time.monotonic(), event.phase.value))
 
     def clear(self) -> None:
         self.lines = []
@@ -466,7 +469,7 @@ class LogCapture(logging.Handler):
         phases: dict[str, float] = {}
         last = started
         for text, name in MARKERS:
-            hit = next((t for t, line in self.lines if text in line and t >= last), None)
+            hit = next((t for t, phase in self.lines if phase == text and t >= last), None)
             if hit is None:
                 continue
             phases[name] = round(hit - last, 2)

@@ -5,11 +5,14 @@ Adding a source is one entry here plus its columns; nothing else is written per 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
+from manufacturing_ingest.errors import UnknownSourceError
+from manufacturing_ingest.partitioning import SCHEMES, Grain, PartitionScheme
+
 ColumnType = Literal["string", "double", "long", "boolean", "timestamp"]
-Partitioning = Literal["daily", "hourly"]
 FileFormat = Literal["csv", "json", "parquet"]
 
 BRONZE_SCHEMA = "manufacturing_bronze"
@@ -17,10 +20,7 @@ BRONZE_SCHEMA = "manufacturing_bronze"
 SOURCE_FILE_COLUMN = "_source_file"
 INGESTED_AT_COLUMN = "_ingested_at"
 RESCUED_DATA_COLUMN = "_rescued_data"
-PARTITION_COLUMNS: dict[Partitioning, tuple[str, ColumnType]] = {
-    "daily": ("_partition_date", "date"),  # type: ignore[dict-item]
-    "hourly": ("_partition_hour", "timestamp"),
-}
+LINEAGE_COLUMNS = (SOURCE_FILE_COLUMN, INGESTED_AT_COLUMN, RESCUED_DATA_COLUMN)
 
 
 @dataclass(frozen=True)
@@ -30,14 +30,17 @@ class SourceSpec:
     name: str
     landing_prefix: str
     formats: tuple[FileFormat, ...]
-    partitioning: Partitioning
+    partitioning: Grain
     columns: dict[str, ColumnType]
     key_columns: tuple[str, ...]
     event_time_column: str
+    # The asset's freshness policy fails when no materialization is newer than this.
     freshness_minutes: int
     description: str
-    # Plausible physical ranges per numeric column, used by the quality checks.
-    value_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # The landing_backlog check fails when a landed object has waited longer than this.
+    backlog_limit: timedelta = timedelta(hours=1)
+    # How far behind its high-water mark the landing sensor still looks for late objects.
+    sensor_lookback: timedelta = timedelta(hours=24)
 
     @property
     def table_name(self) -> str:
@@ -52,8 +55,12 @@ class SourceSpec:
         return ["raw", self.name]
 
     @property
+    def partitions(self) -> PartitionScheme:
+        return SCHEMES[self.partitioning]
+
+    @property
     def partition_column(self) -> str:
-        return PARTITION_COLUMNS[self.partitioning][0]
+        return self.partitions.column
 
     @property
     def ledger_app_id(self) -> str:
@@ -65,7 +72,7 @@ SENSOR_DATA = SourceSpec(
     name="sensor_data",
     landing_prefix="raw/sensor-data",
     formats=("csv", "json"),
-    partitioning="daily",
+    partitioning=Grain.DAILY,
     columns={
         "plant_id": "string",
         "line_id": "string",
@@ -83,19 +90,13 @@ SENSOR_DATA = SourceSpec(
         "Raw sensor readings (temperature °C, relative humidity %, pressure kPa, vibration mm/s) "
         "from every plant, one row per reading, as landed under raw/sensor-data/YYYY/MM/DD/."
     ),
-    value_ranges={
-        "temperature": (-40.0, 150.0),
-        "humidity": (0.0, 100.0),
-        "pressure": (80.0, 120.0),
-        "vibration": (0.0, 50.0),
-    },
 )
 
 EQUIPMENT_LOGS = SourceSpec(
     name="equipment_logs",
     landing_prefix="raw/equipment-logs",
     formats=("json",),
-    partitioning="daily",
+    partitioning=Grain.DAILY,
     columns={
         "event_id": "string",
         "plant_id": "string",
@@ -115,14 +116,13 @@ EQUIPMENT_LOGS = SourceSpec(
         "Equipment event log entries (start/stop, alarms, maintenance, status) as landed "
         "under raw/equipment-logs/YYYY/MM/DD/, one row per event."
     ),
-    value_ranges={"runtime_hours": (0.0, 200_000.0), "status_code": (0.0, 9999.0)},
 )
 
 QUALITY_METRICS = SourceSpec(
     name="quality_metrics",
     landing_prefix="raw/quality-metrics",
     formats=("parquet", "csv"),
-    partitioning="hourly",
+    partitioning=Grain.HOURLY,
     columns={
         "batch_id": "string",
         "line_id": "string",
@@ -143,7 +143,6 @@ QUALITY_METRICS = SourceSpec(
         "Hourly quality measurements per production batch (dimensions, weights, defect "
         "counts against spec limits) as landed under raw/quality-metrics/YYYY/MM/DD/HH/."
     ),
-    value_ranges={},
 )
 
 CATALOG: dict[str, SourceSpec] = {
@@ -156,4 +155,6 @@ def get_source(name: str) -> SourceSpec:
     try:
         return CATALOG[name]
     except KeyError:
-        raise KeyError(f"unknown source {name!r}; known sources: {', '.join(CATALOG)}") from None
+        raise UnknownSourceError(
+            f"unknown source {name!r}; known sources: {', '.join(CATALOG)}"
+        ) from None

@@ -6,11 +6,11 @@ import argparse
 import logging
 import sys
 import tempfile
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from manufacturing_ingest.catalog import CATALOG, get_source
+from manufacturing_ingest.errors import UserError
 from manufacturing_ingest.settings import Settings
 
 log = logging.getLogger("manufacturing_ingest")
@@ -19,22 +19,48 @@ log = logging.getLogger("manufacturing_ingest")
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    # Progress lines of this package on stderr; other libraries only when they warn.
+    _show_progress(args.progress)
+    try:
+        settings = Settings.from_env()
+        return args.func(args, settings) or 0
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+class _ProgressFormatter(logging.Formatter):
+    """Engine progress events as text lines, or as JSON lines with ``--progress json``."""
+
+    def __init__(self, as_json: bool):
+        super().__init__("%(asctime)s %(message)s", datefmt="%H:%M:%S")
+        self.as_json = as_json
+
+    def format(self, record: logging.LogRecord) -> str:
+        event = getattr(record, "progress_event", None)
+        if self.as_json:
+            return event.to_json() if event is not None else ""
+        return super().format(record)
+
+
+def _show_progress(mode: str) -> None:
+    """Progress lines of this package on stderr; other libraries only when they warn."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    for old in [h for h in log.handlers if isinstance(h.formatter, _ProgressFormatter)]:
+        log.removeHandler(old)  # main() called again in one process (tests, notebooks)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    handler.setFormatter(_ProgressFormatter(as_json=mode == "json"))
+    if mode == "json":
+        handler.addFilter(lambda record: hasattr(record, "progress_event"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
-    try:
-        return args.func(args) or 0
-    except (KeyError, ValueError) as exc:
-        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="manufacturing-ingest", description=__doc__)
+    parser.add_argument("--progress", choices=["text", "json"], default="text",
+                        help="how the engine's progress is shown on stderr: text lines "
+                             "(default) or one JSON object per event, for scripts")
     sub = parser.add_subparsers(required=True, metavar="command")
 
     gen = sub.add_parser("generate", help="write realistic sample files into the landing zone")
@@ -99,10 +125,9 @@ def _sources(name: str):
     return list(CATALOG.values()) if name == "all" else [get_source(name)]
 
 
-def _generate(args) -> int:
+def _generate(args, settings: Settings) -> int:
     from manufacturing_ingest.landing import LocalLandingZone, landing_zone_for
 
-    settings = Settings.from_env()
     zone = landing_zone_for(settings.landing_url, role_arn=settings.s3_role_arn or None)
     with tempfile.TemporaryDirectory(prefix="manufacturing-generate-") as scratch:
         root = zone.root if isinstance(zone, LocalLandingZone) else Path(scratch)
@@ -130,86 +155,28 @@ def _generate_into(args, root: Path) -> None:
               f"under {root / spec.landing_prefix}")
 
 
-def partition_range(spec, first: str, last: str | None) -> tuple[str, str]:
-    """A daily key given for an hourly source means all of that day's hours."""
-    last = last or first
-    if spec.partitioning == "hourly":
-        if len(first) == 10:
-            first = f"{first}-00:00"
-        if len(last) == 10:
-            last = f"{last}-23:00"
-    else:
-        first, last = first[:10], last[:10]
-    return first, last
+def _ingest(args, settings: Settings) -> int:
+    from manufacturing_ingest.orchestration.runs import materialize_partitions
 
-
-def materialize_partitions(source_names: list[str], first: str, last: str | None,
-                           reprocess: bool = False) -> list[dict]:
-    """Run the bronze assets for a partition range in this process; one result per source."""
-    import dagster as dg
-
-    from manufacturing_ingest.definitions import defs
-
-    instance = dg.DagsterInstance.get() if _has_dagster_home() else dg.DagsterInstance.ephemeral()
-    results = []
-    for name in source_names:
-        spec = get_source(name)
-        start, end = partition_range(spec, first, last)
-        asset = next(a for a in defs.assets
-                     if isinstance(a, dg.AssetsDefinition)
-                     and a.key == dg.AssetKey(spec.asset_key_path))
-        keys = asset.partitions_def.get_partition_keys_in_range(dg.PartitionKeyRange(start, end))
-        if reprocess and len(keys) != 1:
-            raise ValueError("--reprocess rebuilds one partition; give a single --partition")
-        log.info("%s: ingesting %d partition(s) %s … %s", name, len(keys), start, end)
-        began = time.monotonic()
-        op_name = "__".join(spec.asset_key_path)
-        result = dg.materialize(
-            [asset, *[a for a in defs.assets if isinstance(a, dg.AssetSpec)]],
-            selection=[asset.key],
-            instance=instance,
-            resources=defs.resources,
-            tags={"dagster/asset_partition_range_start": keys[0],
-                  "dagster/asset_partition_range_end": keys[-1]},
-            run_config={
-                "ops": {op_name: {"config": {"reprocess": reprocess}}},
-                # The engine's own progress lines go to stderr; Dagster's event stream stays quiet.
-                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-            },
-            raise_on_error=True,
-        )
-        materialization = result.asset_materializations_for_node(op_name)[0]
-        metadata = {k: v.value for k, v in materialization.metadata.items()}
-        # "seconds" is the whole call, Dagster run included; the engine's own is "engine_seconds".
-        results.append({**metadata, "engine_seconds": metadata.get("seconds"), "source": name,
-                        "partitions": len(keys), "run_id": result.run_id,
-                        "seconds": time.monotonic() - began})
-    return results
-
-
-def _has_dagster_home() -> bool:
-    import os
-
-    return bool(os.environ.get("DAGSTER_HOME"))
-
-
-def _ingest(args) -> int:
     names = [spec.name for spec in _sources(args.source)]
-    results = materialize_partitions(names, args.partition, args.last, args.reprocess)
+    results = materialize_partitions(settings, names, args.partition, args.last, args.reprocess)
     failed = 0
     for r in results:
-        failed += r["files_failed"]
-        print(f"{r['source']}: {r['records']} rows from {r['files_processed']} files "
-              f"({r['files_skipped']} already in, {r['files_failed']} failed, "
-              f"{r['files_ignored']} ignored) in {r['seconds']:.1f}s; "
-              f"delta version {r.get('delta_version', '-')}")
+        m = r.metadata
+        failed += m["files_failed"]
+        print(f"{r.source}: {m['records']} rows from {m['files_processed']} files "
+              f"({m['files_skipped']} already in, {m['files_failed']} failed, "
+              f"{m['files_ignored']} ignored) in {r.seconds:.1f}s; "
+              f"delta version {m.get('delta_version', '-')}")
     if failed:
         print(f"{failed} file(s) failed and will be retried on the next run; "
               "see `manufacturing-ingest files SOURCE PARTITION`", file=sys.stderr)
     return 1 if failed else 0
 
 
-def _demo(args) -> int:
+def _demo(args, settings: Settings) -> int:
+    from manufacturing_ingest.orchestration.runs import materialize_partitions
+
     day = args.date or _yesterday()
     volumes = {"sensor_data": (12, 5000), "equipment_logs": (6, 2000), "quality_metrics": (1, 400)}
     for source, (files, rows) in volumes.items():
@@ -217,30 +184,29 @@ def _demo(args) -> int:
             source=source, date=day, hour=None, files=files, rows=rows, file_format=None,
             gzip=False, anomaly_rate=0.01, duplicate_rate=0.0, late_files=0,
             extra_columns=False, seed=7,
-        ))
-    names = list(CATALOG)
-    for r in materialize_partitions(names, day.isoformat(), None):
-        print(f"{r['source']}: ingested {r['records']} rows from {r['files_processed']} files "
-              f"in {r['seconds']:.1f}s")
-    return _rows(args)
+        ), settings)
+    for r in materialize_partitions(settings, list(CATALOG), day.isoformat()):
+        print(f"{r.source}: ingested {r.metadata['records']} rows from "
+              f"{r.metadata['files_processed']} files in {r.seconds:.1f}s")
+    return _rows(args, settings)
 
 
-def _spark():
+def _spark(settings: Settings):
     from manufacturing_ingest.engine.spark import get_spark_session
 
-    return get_spark_session(Settings.from_env())
+    return get_spark_session(settings.spark)
 
 
-def _lakehouse():
-    from manufacturing_ingest.engine.bronze import Lakehouse
+def _lakehouse(settings: Settings):
+    from manufacturing_ingest.engine.lakehouse import Lakehouse
 
-    return Lakehouse(Settings.from_env().lakehouse_url)
+    return Lakehouse(settings.lakehouse_url)
 
 
-def _rows(_args) -> int:
+def _rows(_args, settings: Settings) -> int:
     from manufacturing_ingest.engine import delta
 
-    spark, lakehouse = _spark(), _lakehouse()
+    spark, lakehouse = _spark(settings), _lakehouse(settings)
     print(f"{'table':40} {'rows':>12}  location")
     for spec in CATALOG.values():
         path = lakehouse.table_path(spec)
@@ -250,11 +216,11 @@ def _rows(_args) -> int:
     return 0
 
 
-def _history(args) -> int:
+def _history(args, settings: Settings) -> int:
     from manufacturing_ingest.engine import delta
 
     spec = get_source(args.source)
-    spark, path = _spark(), _lakehouse().table_path(get_source(args.source))
+    spark, path = _spark(settings), _lakehouse(settings).table_path(spec)
     if not delta.is_table(spark, path):
         print(f"{spec.table_name} has no table yet at {path}")
         return 0
@@ -271,18 +237,16 @@ def _history(args) -> int:
     return 0
 
 
-def _files(args) -> int:
+def _files(args, settings: Settings) -> int:
     from manufacturing_ingest.engine.ledger import FileLedger, file_states
     from manufacturing_ingest.landing import is_ignored, landing_zone_for
 
     spec = get_source(args.source)
-    settings = Settings.from_env()
-    partition = partition_range(spec, args.partition, None)[0]
-    zone = landing_zone_for(settings.landing_url)
+    partition = spec.partitions.widen(args.partition)[0]
+    zone = landing_zone_for(settings.landing_url, role_arn=settings.s3_role_arn or None)
     landed = zone.partition_objects(spec, [partition])
-    spark = _spark()
-    states = file_states(FileLedger(spark, _lakehouse().ledger_path).events(spec.name,
-                                                                             [partition]))
+    ledger = FileLedger(_spark(settings), _lakehouse(settings).ledger_path)
+    states = file_states(ledger.events(spec.name, [partition]))
     print(f"{spec.name} {partition}: {len(landed)} objects landed")
     print(f"{'status':10} {'rows':>8} {'tries':>5}  object")
     for obj in landed:
@@ -292,18 +256,18 @@ def _files(args) -> int:
         elif state is None:
             status, rows, tries, extra = "new", "-", "0", ""
         else:
-            status, rows, tries = state.status, state.rows if state.rows is not None else "-", \
-                state.attempts
+            status = state.status.value
+            rows = state.rows if state.rows is not None else "-"
+            tries = state.attempts
             extra = f"  ({state.error or state.note})" if (state.error or state.note) else ""
         print(f"{status:10} {rows!s:>8} {tries!s:>5}  {obj.key}{extra}")
     return 0
 
 
-def _fetch_jars(_args) -> int:
+def _fetch_jars(_args, settings: Settings) -> int:
     from manufacturing_ingest.engine.jars import fetch_jars
 
-    folder = Settings.from_env().spark_jars_dir
-    for jar in fetch_jars(folder):
+    for jar in fetch_jars(settings.spark.jars_dir):
         print(jar)
     return 0
 

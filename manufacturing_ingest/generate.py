@@ -24,6 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from manufacturing_ingest.catalog import CATALOG, get_source
+from manufacturing_ingest.partitioning import Grain
 
 PLANTS = ("P01", "P02", "P03")
 LINES_PER_PLANT = 4
@@ -64,17 +65,17 @@ def generate(landing_root: Path, source: str, day: date, hour: int | None = None
         raise ValueError(f"{source} takes {', '.join(spec.formats)}, not {fmt}")
     rng = np.random.default_rng([options.seed, day.toordinal(), hour or 0,
                                  list(CATALOG).index(source)])
-    if spec.partitioning == "hourly":
-        hours = [hour] if hour is not None else list(range(24))
-    else:
-        hours = [None]
+    day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    # One window per partition of the day (24 for an hourly source), or just the asked hour.
+    starts = spec.partitions.keys_between(spec.partitions.key_at(day_start),
+                                          spec.partitions.key_at(day_start.replace(hour=23)))
+    if hour is not None and spec.partitioning is Grain.HOURLY:
+        starts = [spec.partitions.key_at(day_start.replace(hour=hour))]
     written: list[Path] = []
-    for h in hours:
-        start = datetime(day.year, day.month, day.day, h or 0, tzinfo=UTC)
-        span = timedelta(hours=1) if h is not None else timedelta(days=1)
-        folder = landing_root / spec.landing_prefix / f"{day:%Y/%m/%d}"
-        if h is not None:
-            folder = folder / f"{h:02d}"
+    for key in starts:
+        start = spec.partitions.parse(key)
+        span = spec.partitions.step
+        folder = landing_root / spec.landing_prefix / spec.partitions.prefix(key)
         folder.mkdir(parents=True, exist_ok=True)
         total_files = options.files + options.late_files
         for index in range(total_files):

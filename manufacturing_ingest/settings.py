@@ -1,8 +1,8 @@
-"""The one place that reads the environment.
+"""The one place that reads the environment; everything else is handed a ``Settings``.
 
 Checked in this order, each with a default that works on a laptop:
 
-- ``MANUFACTURING_ENV``: ``local`` (default) or ``databricks``.
+- ``MANUFACTURING_ENV``: ``local`` (default) or ``databricks``; selects the Dagster resources.
 - ``MANUFACTURING_LANDING_URL``: landing root; a path, ``file://…`` or ``s3://bucket[/prefix]``.
   Default ``.data/landing`` under the working directory.
 - ``MANUFACTURING_LAKEHOUSE_URL``: root of the local Delta tables. Default ``.data/lakehouse``.
@@ -15,27 +15,40 @@ Checked in this order, each with a default that works on a laptop:
   holds no jars, Spark resolves them from Maven Central itself at start-up.
 
 S3 credentials and endpoints come from the standard AWS chain (``AWS_PROFILE``,
-``AWS_ENDPOINT_URL``, …) and are never read here.
+``AWS_ENDPOINT_URL``, …) and are never read here. A process builds its ``Settings`` once
+(``definitions.py`` for Dagster, ``main`` for the CLI) and passes it down.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Literal
 
-Environment = Literal["local", "databricks"]
-ENVIRONMENTS: tuple[Environment, ...] = ("local", "databricks")
+from manufacturing_ingest.errors import ConfigurationError
+
+__all__ = ["ConfigurationError", "Environment", "Settings", "SparkSettings", "default_jars_dir"]
 
 
-class ConfigurationError(ValueError):
-    """A setting has a value the platform cannot use; the message says which and how to fix it."""
+class Environment(StrEnum):
+    LOCAL = "local"
+    DATABRICKS = "databricks"
 
 
 def default_jars_dir() -> Path:
     return Path(sys.prefix) / "share" / "manufacturing_ingest" / "jars"
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """How the local engine starts its Spark session."""
+
+    master: str = "local[*]"
+    driver_memory: str = "4g"
+    jars_dir: Path = field(default_factory=default_jars_dir)
 
 
 @dataclass(frozen=True)
@@ -44,28 +57,31 @@ class Settings:
     landing_url: str
     lakehouse_url: str
     s3_role_arn: str
-    spark_master: str
-    spark_driver_memory: str
-    spark_jars_dir: Path
+    spark: SparkSettings
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        environ = dict(os.environ if environ is None else environ)
-        env = environ.get("MANUFACTURING_ENV", "local").strip().lower() or "local"
-        if env not in ENVIRONMENTS:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        name = environ.get("MANUFACTURING_ENV", "").strip().lower() or Environment.LOCAL
+        try:
+            env = Environment(name)
+        except ValueError:
             raise ConfigurationError(
-                f"MANUFACTURING_ENV={env!r} is not one of {', '.join(ENVIRONMENTS)}"
-            )
+                f"MANUFACTURING_ENV={name!r} is not one of "
+                f"{', '.join(e.value for e in Environment)}"
+            ) from None
         return cls(
-            env=env,  # type: ignore[arg-type]
+            env=env,
             landing_url=_url_or_path(environ.get("MANUFACTURING_LANDING_URL"), ".data/landing"),
             lakehouse_url=_url_or_path(
                 environ.get("MANUFACTURING_LAKEHOUSE_URL"), ".data/lakehouse"
             ),
             s3_role_arn=environ.get("MANUFACTURING_S3_ROLE_ARN", "").strip(),
-            spark_master=environ.get("MANUFACTURING_SPARK_MASTER") or "local[*]",
-            spark_driver_memory=environ.get("MANUFACTURING_SPARK_DRIVER_MEMORY") or "4g",
-            spark_jars_dir=Path(environ.get("MANUFACTURING_SPARK_JARS") or default_jars_dir()),
+            spark=SparkSettings(
+                master=environ.get("MANUFACTURING_SPARK_MASTER") or "local[*]",
+                driver_memory=environ.get("MANUFACTURING_SPARK_DRIVER_MEMORY") or "4g",
+                jars_dir=Path(environ.get("MANUFACTURING_SPARK_JARS") or default_jars_dir()),
+            ),
         )
 
 

@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 from manufacturing_ingest.catalog import get_source
-from manufacturing_ingest.engine.bronze import BronzeIngestor, IngestReport, Lakehouse
+from manufacturing_ingest.engine.ingest import BronzeIngestor
+from manufacturing_ingest.engine.lakehouse import Lakehouse
+from manufacturing_ingest.engine.progress import ProgressEvent
+from manufacturing_ingest.engine.report import IngestReport
 from manufacturing_ingest.landing import LocalLandingZone
 from manufacturing_ingest.settings import Settings
 
@@ -19,7 +22,7 @@ def spark():
 
     os.environ.setdefault("MANUFACTURING_SPARK_MASTER", "local[2]")
     os.environ.setdefault("MANUFACTURING_SPARK_DRIVER_MEMORY", "2g")
-    session = get_spark_session(Settings.from_env(), app_name="manufacturing_ingest_tests")
+    session = get_spark_session(Settings.from_env().spark, app_name="manufacturing_ingest_tests")
     yield session
     session.stop()
 
@@ -34,7 +37,7 @@ class Lake:
         self.zone = LocalLandingZone(self.landing_root)
         self.lakehouse = Lakehouse(str(root / "lakehouse"))
         self.spark = spark
-        self.progress: list[str] = []
+        self.progress: list[ProgressEvent] = []
 
     def ingest(self, source: str, *partitions: str, reprocess: bool = False) -> IngestReport:
         ingestor = BronzeIngestor(self.spark, get_source(source), self.zone, self.lakehouse,

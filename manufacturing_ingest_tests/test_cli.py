@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.spark, pytest.mark.subprocess]
+from manufacturing_ingest.cli import main
 
 
 def run(env, *args: str) -> subprocess.CompletedProcess:
@@ -18,6 +18,8 @@ def run(env, *args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
+@pytest.mark.spark
+@pytest.mark.subprocess
 def test_generate_ingest_and_inspect(tmp_path: Path):
     env = {**os.environ, "MANUFACTURING_LANDING_URL": str(tmp_path / "landing"),
            "MANUFACTURING_LAKEHOUSE_URL": str(tmp_path / "lakehouse"),
@@ -52,3 +54,54 @@ def test_generate_ingest_and_inspect(tmp_path: Path):
 
     rows = run(env, "rows")
     assert "manufacturing_bronze.sensor_data" in rows.stdout and " 120 " in rows.stdout
+
+
+@pytest.mark.s3
+def test_generate_uploads_sample_files_to_an_s3_landing_zone(bucket, monkeypatch, capsys):
+    monkeypatch.setenv("MANUFACTURING_LANDING_URL", bucket.url)
+    assert main(["generate", "--source", "equipment_logs", "--date", "2026-01-15",
+                 "--files", "2", "--rows", "5", "--gzip"]) == 0
+    assert f"uploaded 2 files to {bucket.url}" in capsys.readouterr().out
+    listed = bucket.client.list_objects_v2(Bucket=bucket.name, Prefix="landing/raw/")
+    keys = sorted(item["Key"] for item in listed["Contents"])
+    assert len(keys) == 2
+    assert all(k.startswith("landing/raw/equipment-logs/2026/01/15/") and k.endswith(".jsonl.gz")
+               for k in keys)
+
+
+
+@pytest.mark.parametrize("env, args, says", [
+    ({"MANUFACTURING_ENV": "prod"}, ["rows"], "MANUFACTURING_ENV='prod' is not one of"),
+    ({}, ["files", "no_such_source", "2026-01-15"], "unknown source 'no_such_source'"),
+    ({"MANUFACTURING_LANDING_URL": "ftp://plant/landing"}, ["generate"],
+     "the landing zone must be a folder"),
+])
+def test_configuration_errors_are_one_line_and_exit_2(monkeypatch, capsys, env, args, says):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and says in err[0], err
+
+
+@pytest.mark.s3
+def test_landing_zone_errors_reach_the_user_as_one_line(bucket, monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("MANUFACTURING_LANDING_URL", f"s3://{bucket.name}-missing/landing")
+    monkeypatch.setenv("MANUFACTURING_LAKEHOUSE_URL", str(tmp_path / "lakehouse"))
+    assert main(["generate", "--source", "sensor_data", "--files", "1", "--rows", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the bucket does not exist" in err[0], err
+
+
+@pytest.mark.s3
+@pytest.mark.spark
+def test_a_landing_zone_error_inside_a_run_is_one_line_too(bucket, spark, monkeypatch, capsys,
+                                                          tmp_path):
+    monkeypatch.setenv("MANUFACTURING_LANDING_URL", f"s3://{bucket.name}-missing/landing")
+    monkeypatch.setenv("MANUFACTURING_LAKEHOUSE_URL", str(tmp_path / "lakehouse"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    assert main(["ingest", "--source", "sensor_data", "--partition", "2026-01-15"]) == 2
+    said = capsys.readouterr().err
+    err = [line for line in said.splitlines() if line.startswith("error: ")]
+    assert len(err) == 1 and "the bucket does not exist" in err[0], said
+    assert "Traceback" not in said and "Stack Trace" not in said, said

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 from manufacturing_ingest.engine.types import catalog_type
+from manufacturing_ingest.retry import Backoff
+
+# Blind appends (ledger, schema log) lose races only to table creation or metadata changes.
+APPEND_BACKOFF = Backoff(attempts=6, base=0.2, cap=3.0)
 
 
 def is_table(spark: SparkSession, path: str) -> bool:
@@ -82,13 +85,6 @@ def is_write_conflict(exc: BaseException) -> bool:
     return any(name in text for name in _CONFLICTS)
 
 
-def append_with_retry(write, attempts: int = 6) -> None:
+def append_with_retry(write) -> None:
     """Run a blind append, retrying when a concurrent commit (e.g. table creation) got in first."""
-    for attempt in range(1, attempts + 1):
-        try:
-            write()
-            return
-        except Exception as exc:  # noqa: BLE001 - Delta conflicts arrive as Spark errors
-            if not is_write_conflict(exc) or attempt == attempts:
-                raise
-            time.sleep(min(0.2 * 2**attempt, 3.0))
+    APPEND_BACKOFF.call(write, retry_on=is_write_conflict)

@@ -33,7 +33,6 @@ class FileInspection:
 
     file_format: FileFormat
     has_rows: bool
-    uncompressed_bytes: int
     header: tuple[str, ...] = ()
     parquet_schema: tuple[tuple[str, str], ...] = ()
     note: str = ""
@@ -54,7 +53,7 @@ def inspect_file(path: Path, file_format: FileFormat, compression: str | None) -
 
 def _inspect_parquet(path: Path) -> FileInspection:
     if path.stat().st_size == 0:
-        return FileInspection("parquet", has_rows=False, uncompressed_bytes=0, note="empty file")
+        return FileInspection("parquet", has_rows=False, note="empty file")
     try:
         meta = pq.read_metadata(path)
         schema = meta.schema.to_arrow_schema()
@@ -63,7 +62,6 @@ def _inspect_parquet(path: Path) -> FileInspection:
     return FileInspection(
         "parquet",
         has_rows=meta.num_rows > 0,
-        uncompressed_bytes=path.stat().st_size,
         parquet_schema=tuple((f.name, str(f.type)) for f in schema),
         note="" if meta.num_rows else "no rows",
         expected_rows=meta.num_rows,
@@ -118,11 +116,11 @@ def _inspect_text(path: Path, file_format: FileFormat, compression: str | None) 
     text_first = bytes(first_line).decode("utf-8").lstrip(_BOM).rstrip("\r")
     lines = newlines + (1 if last_byte not in (b"\n", b"") else 0) - blank_lines
     if total == 0:
-        return FileInspection(file_format, has_rows=False, uncompressed_bytes=0, note="empty file")
+        return FileInspection(file_format, has_rows=False, note="empty file")
     if file_format == "json":
         has_rows = bool(text_first.strip()) or non_blank_after_first
         return FileInspection(
-            "json", has_rows=has_rows, uncompressed_bytes=total, note="" if has_rows else "blank",
+            "json", has_rows=has_rows, note="" if has_rows else "blank",
             expected_rows=lines,
         )
     header = _parse_header(text_first)
@@ -131,7 +129,6 @@ def _inspect_text(path: Path, file_format: FileFormat, compression: str | None) 
     return FileInspection(
         "csv",
         has_rows=non_blank_after_first,
-        uncompressed_bytes=total,
         header=header,
         note="" if non_blank_after_first else "header only",
         expected_rows=lines - 1,

@@ -4,25 +4,29 @@ Events, keyed by (source, object key, ETag):
 
 - ``claimed``: the object is part of batch ``batch_version`` (the Delta ``txnVersion`` of the
   bronze write that will carry it) under ``claim_id``.
-- ``committed``: the claim's bronze commit exists; ``rows`` rows came from the object.
+- ``committed``: the claim's bronze commit exists; ``rows`` rows came from the object. Empty
+  files are committed without a claim, with 0 rows and a note.
 - ``failed``: the object could not be read; ``error`` says why. It is retried next run.
 - ``abandoned``: the claim never reached bronze (lost a race or its process died).
 
 Appends never conflict with each other, so concurrent runs need no lock on the ledger; the
-bronze table's idempotent transactions decide which claim wins (see ``bronze.py``).
+bronze table's idempotent transactions decide which claim wins (see ``protocol.py``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from manufacturing_ingest.engine.delta import append_with_retry, is_table
+from manufacturing_ingest.landing import LandedObject
 
 LEDGER_SCHEMA = T.StructType(
     [
@@ -46,7 +50,82 @@ LEDGER_SCHEMA = T.StructType(
         T.StructField("recorded_at", T.TimestampType(), False),
     ]
 )
-EVENT_FIELDS = [f.name for f in LEDGER_SCHEMA.fields]
+
+
+class EventKind(StrEnum):
+    CLAIMED = "claimed"
+    COMMITTED = "committed"
+    FAILED = "failed"
+    ABANDONED = "abandoned"
+
+
+class FileStatus(StrEnum):
+    """Where one (object key, ETag) stands; committed beats pending beats failed."""
+
+    COMMITTED = "committed"
+    PENDING = "pending"
+    FAILED = "failed"
+
+
+class ClaimOutcome(StrEnum):
+    COMMITTED = "committed"
+    ABANDONED = "abandoned"
+    PENDING = "pending"
+
+
+@dataclass(frozen=True)
+class LedgerEvent:
+    """One row of the ledger."""
+
+    source: str
+    event: EventKind
+    object_key: str
+    etag: str
+    object_uri: str | None = None
+    partition_key: str | None = None
+    size: int | None = None
+    last_modified: datetime | None = None
+    claim_id: str | None = None
+    batch_version: int | None = None
+    base_version: int | None = None
+    mode: str | None = None
+    rows: int | None = None
+    table_version: int | None = None
+    error: str | None = None
+    note: str | None = None
+    run_id: str | None = None
+    recorded_at: datetime | None = None
+
+    @classmethod
+    def for_object(cls, source: str, event: EventKind, obj: LandedObject, partition_key: str,
+                   run_id: str, **fields) -> LedgerEvent:
+        return cls(source=source, event=event, object_key=obj.key, etag=obj.etag,
+                   object_uri=obj.uri, partition_key=partition_key, size=obj.size,
+                   last_modified=obj.last_modified, run_id=run_id, **fields)
+
+    @property
+    def ident(self) -> tuple[str, str]:
+        return self.object_key, self.etag
+
+    def but(self, **changes) -> LedgerEvent:
+        """A copy with ``changes`` (e.g. the same file, a new event)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_row(self, now: datetime) -> tuple:
+        values = {**dataclasses.asdict(self), "event": self.event.value,
+                  "recorded_at": self.recorded_at or now}
+        return tuple(values[f.name] for f in LEDGER_SCHEMA.fields)
+
+    @classmethod
+    def from_row(cls, row: dict) -> LedgerEvent:
+        values = {f.name: row.get(f.name) for f in dataclasses.fields(cls)}
+        values["event"] = EventKind(values["event"])
+        for name in ("recorded_at", "last_modified"):
+            # PySpark hands back naive datetimes in the process's local time zone, delta-rs
+            # aware ones; events built here are aware. They must all compare.
+            if isinstance(values[name], datetime):
+                values[name] = values[name].astimezone(UTC)
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -64,9 +143,9 @@ class FileState:
 
     object_key: str
     etag: str
-    object_uri: str
-    partition_key: str
-    status: str  # committed | failed | pending
+    object_uri: str | None
+    partition_key: str | None
+    status: FileStatus
     rows: int | None = None
     table_version: int | None = None
     error: str | None = None
@@ -84,27 +163,27 @@ class FileLedger:
         self.spark = spark
         self.path = path
 
-    def events(self, source: str, partition_keys: list[str] | None = None) -> list[dict]:
+    def events(self, source: str, partition_keys: list[str] | None = None) -> list[LedgerEvent]:
         if not is_table(self.spark, self.path):
             return []
         df = self.spark.read.format("delta").load(self.path).where(F.col("source") == source)
         if partition_keys is not None:
             df = df.where(F.col("partition_key").isin(partition_keys))
-        return [_aware(row.asDict()) for row in df.collect()]
+        return [LedgerEvent.from_row(row.asDict()) for row in df.collect()]
 
-    def append(self, events: list[dict]) -> None:
+    def append(self, events: list[LedgerEvent]) -> None:
         if not events:
             return
         now = datetime.now(UTC)
-        rows = [tuple({**e, "recorded_at": e.get("recorded_at") or now}.get(k)
-                      for k in EVENT_FIELDS) for e in events]
-        frame = self.spark.createDataFrame(rows, LEDGER_SCHEMA).coalesce(1)
+        frame = self.spark.createDataFrame([e.to_row(now) for e in events],
+                                           LEDGER_SCHEMA).coalesce(1)
         append_with_retry(lambda: frame.write.format("delta").mode("append")
                           .partitionBy("source").save(self.path))
 
 
-def read_events(path: str, source: str, partition_keys: list[str]) -> list[dict]:
+def read_events(path: str, source: str, partition_keys: list[str]) -> list[LedgerEvent]:
     """Ledger events without Spark (delta-rs), for sensors and checks that must stay light."""
+    import pyarrow.compute as pc
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
@@ -112,82 +191,63 @@ def read_events(path: str, source: str, partition_keys: list[str]) -> list[dict]
         table = DeltaTable(path)
     except TableNotFoundError:
         return []
-    import pyarrow.compute as pc
-
     dataset = table.to_pyarrow_dataset()
     expression = (pc.field("source") == source) & pc.field("partition_key").isin(partition_keys)
-    return [_aware(e) for e in dataset.to_table(filter=expression).to_pylist()]
+    return [LedgerEvent.from_row(e) for e in dataset.to_table(filter=expression).to_pylist()]
 
 
-def _aware(event: dict) -> dict:
-    """Timestamps as UTC-aware datetimes, whichever engine read them.
-
-    PySpark hands back naive datetimes in the process's local time zone; delta-rs hands back
-    aware ones. Events built in this process are aware; they must all compare.
-    """
-    for name in ("recorded_at", "last_modified"):
-        value = event.get(name)
-        if isinstance(value, datetime):
-            event[name] = value.astimezone(UTC)  # a naive value is taken as local time
-    return event
-
-
-def claims_of(events: list[dict]) -> dict[str, tuple[Claim, str]]:
-    """Every claim in ``events`` with its outcome: committed, abandoned or pending."""
+def claims_of(events: list[LedgerEvent]) -> dict[str, tuple[Claim, ClaimOutcome]]:
+    """Every claim in ``events`` with its outcome."""
     files: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    first: dict[str, dict] = {}
-    outcome: dict[str, str] = {}
+    first: dict[str, LedgerEvent] = {}
+    outcome: dict[str, ClaimOutcome] = {}
     for e in events:
-        cid = e["claim_id"]
+        cid = e.claim_id
         if cid is None:
             continue
-        if e["event"] == "claimed":
-            files[cid].append((e["object_key"], e["etag"]))
+        if e.event is EventKind.CLAIMED:
+            files[cid].append(e.ident)
             first.setdefault(cid, e)
-        elif e["event"] in ("committed", "abandoned"):
-            outcome[cid] = e["event"]
+        elif e.event is EventKind.COMMITTED:
+            outcome[cid] = ClaimOutcome.COMMITTED
+        elif e.event is EventKind.ABANDONED:
+            outcome[cid] = ClaimOutcome.ABANDONED
     return {
         cid: (
-            Claim(cid, e["batch_version"], e["base_version"], e["mode"], tuple(files[cid])),
-            outcome.get(cid, "pending"),
+            Claim(cid, e.batch_version, e.base_version, e.mode, tuple(files[cid])),
+            outcome.get(cid, ClaimOutcome.PENDING),
         )
         for cid, e in first.items()
     }
 
 
-def file_states(events: list[dict]) -> dict[tuple[str, str], FileState]:
+_RANK = {FileStatus.COMMITTED: 3, FileStatus.PENDING: 2, FileStatus.FAILED: 1}
+
+
+def file_states(events: list[LedgerEvent]) -> dict[tuple[str, str], FileState]:
     """The standing of each (object key, ETag): committed beats pending beats failed."""
     claims = claims_of(events)
     states: dict[tuple[str, str], FileState] = {}
-    rank = {"committed": 3, "pending": 2, "failed": 1}
-    for e in sorted(events, key=lambda e: e["recorded_at"]):
-        ident = (e["object_key"], e["etag"])
-        if e["event"] == "claimed":
-            if claims[e["claim_id"]][1] != "pending":
+    for e in sorted(events, key=lambda e: e.recorded_at):
+        if e.event is EventKind.CLAIMED:
+            if claims[e.claim_id][1] is not ClaimOutcome.PENDING:
                 continue
-            status = "pending"
-        elif e["event"] in ("committed", "failed"):
-            status = e["event"]
+            status = FileStatus.PENDING
+        elif e.event is EventKind.COMMITTED:
+            status = FileStatus.COMMITTED
+        elif e.event is EventKind.FAILED:
+            status = FileStatus.FAILED
         else:
             continue
-        current = states.get(ident)
-        attempts = (current.attempts if current else 0) + (1 if status == "failed" else 0)
-        if current and rank[current.status] > rank[status]:
+        current = states.get(e.ident)
+        attempts = (current.attempts if current else 0) + (status is FileStatus.FAILED)
+        if current and _RANK[current.status] > _RANK[status]:
             current.attempts = attempts
             continue
-        states[ident] = FileState(
-            object_key=e["object_key"],
-            etag=e["etag"],
-            object_uri=e["object_uri"],
-            partition_key=e["partition_key"],
-            status=status,
-            rows=e["rows"],
-            table_version=e["table_version"],
-            error=e["error"],
-            note=e["note"],
-            attempts=attempts,
-            size=e["size"],
-            last_modified=e["last_modified"],
-            recorded_at=e["recorded_at"],
+        states[e.ident] = FileState(
+            object_key=e.object_key, etag=e.etag, object_uri=e.object_uri,
+            partition_key=e.partition_key, status=status, rows=e.rows,
+            table_version=e.table_version, error=e.error, note=e.note, attempts=attempts,
+            size=e.size, last_modified=e.last_modified, recorded_at=e.recorded_at,
         )
     return states

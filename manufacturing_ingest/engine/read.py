@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -19,6 +19,7 @@ from pyspark.sql import types as T
 
 from manufacturing_ingest.catalog import (
     INGESTED_AT_COLUMN,
+    LINEAGE_COLUMNS,
     RESCUED_DATA_COLUMN,
     SOURCE_FILE_COLUMN,
     SourceSpec,
@@ -29,7 +30,6 @@ from manufacturing_ingest.landing import LandedObject
 
 CORRUPT_RECORD = "_corrupt_record"
 FILE_PATH = "__file_path"
-_LINEAGE = (SOURCE_FILE_COLUMN, INGESTED_AT_COLUMN, RESCUED_DATA_COLUMN)
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,15 @@ class BatchFile:
     partition_key: str
 
 
+@dataclass(frozen=True)
+class FailedFile:
+    """A landed object that cannot be ingested as it is, and why (for the ledger and alerts)."""
+
+    obj: LandedObject
+    partition_key: str
+    error: str
+
+
 @dataclass
 class BatchFrame:
     df: DataFrame
@@ -50,19 +59,6 @@ class BatchFrame:
     new_column_files: dict[str, list[str]] = field(default_factory=dict)
     # Declared columns no file of the batch had (they read null in these rows).
     missing_columns: list[str] = field(default_factory=list)
-
-
-def partition_value(spec: SourceSpec, partition_key: str) -> datetime:
-    if spec.partitioning == "hourly":
-        return datetime.strptime(partition_key, "%Y-%m-%d-%H:%M").replace(tzinfo=UTC)
-    return datetime.strptime(partition_key, "%Y-%m-%d").replace(tzinfo=UTC)
-
-
-def partition_literal(spec: SourceSpec, partition_key: str) -> Column:
-    value = partition_value(spec, partition_key)
-    if spec.partitioning == "hourly":
-        return F.lit(value).cast("timestamp")
-    return F.lit(value.date()).cast("date")
 
 
 def read_batch(
@@ -74,7 +70,7 @@ def read_batch(
 ) -> BatchFrame:
     """One DataFrame over ``files`` with the table's columns, new columns, and lineage."""
     target = dict(spec.columns)
-    target.update({k: v for k, v in table_types.items() if k not in _LINEAGE
+    target.update({k: v for k, v in table_types.items() if k not in LINEAGE_COLUMNS
                    and k != spec.partition_column})
     frames: list[DataFrame] = []
     new_columns: dict[str, str] = {}
@@ -202,20 +198,13 @@ def _normalise(
     selected.append(_lookup(file_path, uris).alias(SOURCE_FILE_COLUMN))
     selected.append(F.lit(ingested_at).cast("timestamp").alias(INGESTED_AT_COLUMN))
     selected.append(_rescued(rescued).alias(RESCUED_DATA_COLUMN))
-    if len(set(partitions.values())) == 1:
-        partition = partition_literal(spec, next(iter(partitions.values())))
-    else:
-        partition = _lookup(file_path, partitions)
-        partition = (
-            F.to_timestamp(partition, "yyyy-MM-dd-HH:mm")
-            if spec.partitioning == "hourly"
-            else F.to_date(partition, "yyyy-MM-dd")
-        )
+    values = {path: spec.partitions.spark_value(key) for path, key in partitions.items()}
+    partition = _lookup(file_path, values).cast(spec.partitions.column_type)
     selected.append(partition.alias(spec.partition_column))
     return raw.select(selected)
 
 
-def _lookup(file_uri: Column, mapping: dict[str, str]) -> Column:
+def _lookup(file_uri: Column, mapping: dict[str, object]) -> Column:
     """The value for the row's file: a literal for one file, else a map lookup by file URI."""
     if len(set(mapping.values())) == 1:
         return F.lit(next(iter(mapping.values())))
@@ -259,6 +248,6 @@ def _align(
         kind = target.get(name) or new_columns[name]
         out.append(F.col(f"`{name}`") if name in present
                    else F.lit(None).cast(spark_type(kind)).alias(name))
-    out += [F.col(c) for c in (*_LINEAGE, spec.partition_column)]
+    out += [F.col(c) for c in (*LINEAGE_COLUMNS, spec.partition_column)]
     return df.select(out)
 

@@ -9,7 +9,7 @@ import threading
 from pyspark.sql import SparkSession
 
 from manufacturing_ingest.engine.jars import jar_files
-from manufacturing_ingest.settings import Settings
+from manufacturing_ingest.settings import SparkSettings
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -36,33 +36,35 @@ LOCAL_SESSION_CONF = {
 }
 
 
-def session_conf(settings: Settings) -> dict[str, str]:
+def session_conf(settings: SparkSettings) -> dict[str, str]:
     """Every setting the local session starts with (benchmarks reuse it for a fair comparison)."""
     conf = {**DELTA_SESSION_CONF, **LOCAL_SESSION_CONF}
-    conf["spark.driver.memory"] = settings.spark_driver_memory
+    conf["spark.driver.memory"] = settings.driver_memory
     # Python workers (createDataFrame of ledger rows) run the interpreter of this environment.
     conf["spark.pyspark.python"] = sys.executable
-    jars = jar_files(settings.spark_jars_dir)
+    jars = jar_files(settings.jars_dir)
     if jars:
         conf["spark.jars"] = ",".join(str(jar) for jar in jars)
     return conf
 
 
-def get_spark_session(settings: Settings, app_name: str = "manufacturing_ingest") -> SparkSession:
+def get_spark_session(settings: SparkSettings, app_name: str = "manufacturing_ingest"
+                      ) -> SparkSession:
     """The process's Spark session, started on first use."""
     with _lock:
         active = SparkSession.getActiveSession()
         if active is not None:
             return active
-        builder = SparkSession.builder.master(settings.spark_master).appName(app_name)
-        for key, value in session_conf(settings).items():
+        builder = SparkSession.builder.master(settings.master).appName(app_name)
+        conf = session_conf(settings)
+        for key, value in conf.items():
             builder = builder.config(key, value)
-        if "spark.jars" not in session_conf(settings):
+        if "spark.jars" not in conf:
             from delta import configure_spark_with_delta_pip
 
             log.info(
                 "no Delta jars in %s; Spark resolves them from Maven Central",
-                settings.spark_jars_dir,
+                settings.jars_dir,
             )
             builder = configure_spark_with_delta_pip(builder)
         session = builder.getOrCreate()

@@ -1,5 +1,6 @@
-"""Landing zones: where files come from."""
+"""Landing zones: where files come from, and how new ones are found."""
 
+from manufacturing_ingest.errors import ConfigurationError, LandingZoneError
 from manufacturing_ingest.landing.base import (
     LandedObject,
     LandingZone,
@@ -17,13 +18,17 @@ def landing_zone_for(url: str, role_arn: str | None = None) -> LandingZone:
 
         return S3LandingZone(url, role_arn=role_arn or None)
     if "://" in url and not url.startswith("file://"):
-        raise ValueError(f"{url}: the landing zone must be a folder, file:// or s3:// URL")
+        raise ConfigurationError(
+            f"MANUFACTURING_LANDING_URL={url}: the landing zone must be a folder, a file:// "
+            "or an s3:// URL"
+        )
     return LocalLandingZone(url.removeprefix("file://"))
 
 
 __all__ = [
     "LandedObject",
     "LandingZone",
+    "LandingZoneError",
     "LocalLandingZone",
     "is_ignored",
     "landing_zone_for",

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from manufacturing_ingest.catalog import FileFormat, SourceSpec
 
-_DATE_PATH = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})(?:/(\d{2}))?/")
 _YEAR_DIR = re.compile(r"^\d{4}$")
 _FORMAT_SUFFIXES: dict[str, FileFormat] = {
     ".csv": "csv",
@@ -37,6 +37,11 @@ class LandedObject:
         return PurePosixPath(self.key).name
 
     @property
+    def fingerprint(self) -> str:
+        """Short, stable id of this (key, ETag): a re-upload with new bytes gets a new one."""
+        return hashlib.sha1(f"{self.key}\0{self.etag}".encode()).hexdigest()[:16]
+
+    @property
     def compression(self) -> str | None:
         return "gzip" if self.name.lower().endswith(".gz") else None
 
@@ -60,44 +65,15 @@ def is_ignored(key: str) -> bool:
     )
 
 
-def partition_key_from_key(spec: SourceSpec, key: str) -> str | None:
-    """``YYYY/MM/DD[/HH]`` in the key gives the partition key; ``None`` when the key has none."""
-    match = _DATE_PATH.search(key[len(spec.landing_prefix) :])
-    if not match:
-        return None
-    year, month, day, hour = match.groups()
-    try:
-        when = datetime(int(year), int(month), int(day), int(hour or 0), tzinfo=UTC)
-    except ValueError:
-        return None
-    if spec.partitioning == "hourly":
-        if hour is None:
-            return None
-        return when.strftime("%Y-%m-%d-%H:00")
-    return when.strftime("%Y-%m-%d")
-
-
-def partition_key_from_time(spec: SourceSpec, when: datetime) -> str:
-    when = when.astimezone(UTC)
-    if spec.partitioning == "hourly":
-        return when.strftime("%Y-%m-%d-%H:00")
-    return when.strftime("%Y-%m-%d")
-
-
 def partition_key_of(spec: SourceSpec, obj: LandedObject) -> str:
     """The partition an object belongs to: from its path, else from its LastModified (UTC)."""
-    return partition_key_from_key(spec, obj.key) or partition_key_from_time(
-        spec, obj.last_modified
-    )
+    relative = obj.key[len(spec.landing_prefix) :]
+    return spec.partitions.key_from_path(relative) or spec.partitions.key_at(obj.last_modified)
 
 
 def partition_prefix(spec: SourceSpec, partition_key: str) -> str:
     """The landing prefix that holds a partition's dated objects."""
-    if spec.partitioning == "hourly":
-        when = datetime.strptime(partition_key, "%Y-%m-%d-%H:%M")
-        return f"{spec.landing_prefix}/{when:%Y/%m/%d/%H}/"
-    when = datetime.strptime(partition_key, "%Y-%m-%d")
-    return f"{spec.landing_prefix}/{when:%Y/%m/%d}/"
+    return f"{spec.landing_prefix}/{spec.partitions.prefix(partition_key)}"
 
 
 class LandingZone(ABC):

@@ -44,6 +44,3 @@ class LocalLandingZone(LandingZone):
 
     def local_path(self, obj: LandedObject, staging_dir: Path) -> Path:
         return self.root / obj.key
-
-    def path_for(self, key: str) -> Path:
-        return self.root / key

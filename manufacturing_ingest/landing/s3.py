@@ -14,23 +14,24 @@ and the ETag of the staged bytes is checked against the listing.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
 from urllib.parse import urlparse
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from botocore.session import get_session
 
+from manufacturing_ingest.errors import LandingZoneError
 from manufacturing_ingest.landing.base import LandedObject, LandingZone
+from manufacturing_ingest.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ RETRY_CONFIG = Config(
     read_timeout=60,
     max_pool_connections=16,
 )
-DOWNLOAD_ATTEMPTS = 6
+# On top of botocore's retries: a body stream that breaks mid-way is not retried by botocore.
+DOWNLOAD_BACKOFF = Backoff(attempts=6, base=0.2, cap=5.0)
 # Error codes that no retry will fix, with what the operator should do about them.
 _FATAL = {
     "NoSuchBucket": "the bucket does not exist; check MANUFACTURING_LANDING_URL",
@@ -55,10 +57,6 @@ _FATAL = {
     "403": "access denied (HTTP 403); check the credentials and the IAM policy in the README",
     "404": "not found (HTTP 404); check the bucket and prefix in MANUFACTURING_LANDING_URL",
 }
-
-
-class LandingZoneError(RuntimeError):
-    """The landing zone cannot be used as configured; the message says how to fix it."""
 
 
 def explain(exc: Exception, what: str) -> LandingZoneError:
@@ -173,47 +171,42 @@ class S3LandingZone(LandingZone):
             key = path.relative_to(folder).as_posix()
             try:
                 self.client.upload_file(str(path), self.bucket, self._full(key))
+            except S3UploadFailedError as exc:
+                # boto3's transfer manager wraps the S3 error; explain the S3 error itself.
+                cause = exc.__cause__ or exc.__context__
+                raise explain(cause if isinstance(cause, Exception) else exc,
+                              f"uploading {self.uri_for(key)}") from exc
             except (ClientError, NoCredentialsError, BotoCoreError) as exc:
                 raise explain(exc, f"uploading {self.uri_for(key)}") from exc
             count += 1
         return count
 
-    def check_access(self) -> None:
-        """Fail now, with the fix in the message, if the bucket cannot be listed."""
-        try:
-            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._full(""), MaxKeys=1)
-        except (ClientError, NoCredentialsError, BotoCoreError) as exc:
-            raise explain(exc, f"checking s3://{self.bucket}") from exc
-
     def local_path(self, obj: LandedObject, staging_dir: Path) -> Path:
         """Download the object into ``staging_dir`` (kept while its ETag is unchanged)."""
-        digest = hashlib.sha1(f"{obj.key}\0{obj.etag}".encode()).hexdigest()[:16]
-        target = staging_dir / self.bucket / digest / obj.name
+        target = staging_dir / self.bucket / obj.fingerprint / obj.name
         if target.exists() and target.stat().st_size == obj.size:
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".download")
-        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
-            try:
-                self._download(obj, partial)
-                break
-            except ClientError as exc:
-                code = str(exc.response.get("Error", {}).get("Code", ""))
-                if code in ("PreconditionFailed", "412", "NoSuchKey"):
-                    raise FileNotFoundError(
-                        f"{obj.uri} changed or was deleted since it was listed ({code})"
-                    ) from exc
-                if not _transient(exc) or attempt == DOWNLOAD_ATTEMPTS:
-                    raise explain(exc, f"reading {obj.uri}") from exc
-            except NoCredentialsError as exc:
-                raise explain(exc, f"reading {obj.uri}") from exc
-            except (BotoCoreError, OSError) as exc:
-                # The body stream broke mid-way (reset, timeout): botocore does not retry that.
-                if attempt == DOWNLOAD_ATTEMPTS:
-                    raise OSError(f"{obj.uri}: download kept failing: {exc}") from exc
-            pause = min(0.2 * 2**attempt, 5.0)
-            log.info("retrying download of %s in %.1fs (attempt %d)", obj.uri, pause, attempt)
-            time.sleep(pause)
+        try:
+            DOWNLOAD_BACKOFF.call(
+                lambda: self._download(obj, partial),
+                retry_on=_download_is_transient,
+                on_retry=lambda attempt, pause, exc: log.info(
+                    "retrying download of %s in %.1fs (attempt %d): %s", obj.uri, pause, attempt,
+                    exc),
+            )
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("PreconditionFailed", "412", "NoSuchKey"):
+                raise FileNotFoundError(
+                    f"{obj.uri} changed or was deleted since it was listed ({code})"
+                ) from exc
+            raise explain(exc, f"reading {obj.uri}") from exc
+        except NoCredentialsError as exc:
+            raise explain(exc, f"reading {obj.uri}") from exc
+        except (BotoCoreError, OSError) as exc:
+            raise OSError(f"{obj.uri}: download kept failing: {exc}") from exc
         if partial.stat().st_size != obj.size:
             partial.unlink()
             raise OSError(f"{obj.uri}: downloaded {partial.stat().st_size} bytes, "
@@ -227,6 +220,15 @@ class S3LandingZone(LandingZone):
         with open(partial, "wb") as out:
             for chunk in answer["Body"].iter_chunks(8 * 1024 * 1024):
                 out.write(chunk)
+
+
+def _download_is_transient(exc: Exception) -> bool:
+    """Throttling and 5xx answers, and body streams that broke mid-way (reset, timeout)."""
+    if isinstance(exc, ClientError):
+        return _transient(exc)
+    if isinstance(exc, NoCredentialsError):
+        return False
+    return isinstance(exc, (BotoCoreError, OSError))
 
 
 def _transient(exc: ClientError) -> bool:

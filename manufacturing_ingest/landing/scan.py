@@ -1,17 +1,17 @@
 """Find objects that landed since the last look, listing only the date prefixes that can hold them.
 
 The cursor is a high-water mark (newest LastModified seen) plus fingerprints of the objects seen
-within ``lookback`` of it. Listing covers the date prefixes from ``high_water - lookback`` to
-now, so a tick costs LIST requests in proportion to recent objects, not to the bucket. Because
-S3's LastModified has one-second resolution, objects are told apart by fingerprint, not by time:
-several objects sharing a second are all found, an object already seen is never reported again,
-a re-upload (new ETag) is new, a late object (old date prefix, or LastModified behind the
-high-water mark) is found while it is within the lookback, and deleting objects changes nothing.
+within the source's ``sensor_lookback`` of it. Listing covers the day prefixes from
+``high_water - lookback`` to now, so a tick costs LIST requests in proportion to recent objects,
+not to the bucket. Because S3's LastModified has one-second resolution, objects are told apart
+by fingerprint, not by time: several objects sharing a second are all found, an object already
+seen is never reported again, a re-upload (new ETag) is new, a late object (old date prefix, or
+LastModified behind the high-water mark) is found while it is within the lookback, and deleting
+objects changes nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -24,12 +24,7 @@ from manufacturing_ingest.landing.base import (
     is_ignored,
     partition_key_of,
 )
-
-DEFAULT_LOOKBACK = timedelta(hours=24)
-
-
-def fingerprint(obj: LandedObject) -> str:
-    return hashlib.sha1(f"{obj.key}\0{obj.etag}".encode()).hexdigest()[:16]
+from manufacturing_ingest.partitioning import DAILY
 
 
 @dataclass
@@ -75,10 +70,10 @@ class ScanResult:
 
 def scan_prefixes(spec: SourceSpec, since: datetime, now: datetime) -> list[str]:
     """The day prefixes from ``since`` to one day past ``now`` (clock skew, early uploads)."""
-    first = since.astimezone(UTC).date()
-    last = (now.astimezone(UTC) + timedelta(days=1)).date()
-    days = (last - first).days
-    return [f"{spec.landing_prefix}/{first + timedelta(days=n):%Y/%m/%d}/" for n in range(days + 1)]
+    first = DAILY.start_of(since)
+    days = (DAILY.start_of(now + timedelta(days=1)) - first).days
+    return [f"{spec.landing_prefix}/{DAILY.prefix_at(first + timedelta(days=n))}"
+            for n in range(days + 1)]
 
 
 def list_recent(spec: SourceSpec, zone: LandingZone, since: datetime, now: datetime
@@ -100,10 +95,10 @@ def scan_landing(
     zone: LandingZone,
     cursor: LandingCursor,
     now: datetime | None = None,
-    lookback: timedelta = DEFAULT_LOOKBACK,
 ) -> ScanResult:
     """New objects of ``spec`` since ``cursor``, and the cursor to store after them."""
     now = now or datetime.now(UTC)
+    lookback = spec.sensor_lookback
     since = (cursor.high_water or now) - lookback
     requests_before = getattr(zone, "list_requests", 0)
     prefixes, found = list_recent(spec, zone, since, now)
@@ -119,7 +114,7 @@ def scan_landing(
             continue
         if obj.last_modified < since:
             continue  # older than the lookback: a backfill's job, not the sensor's
-        mark = fingerprint(obj)
+        mark = obj.fingerprint
         if mark in seen:
             continue
         seen[mark] = obj.last_modified.timestamp()

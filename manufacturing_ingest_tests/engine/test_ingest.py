@@ -11,18 +11,9 @@ import pytest
 from deltalake import DeltaTable
 
 from manufacturing_ingest.generate import GenerateOptions, generate
+from manufacturing_ingest_tests.samples import CSV_HEADER, DAY, sensor_rows
 
 pytestmark = pytest.mark.spark
-
-DAY = date(2026, 1, 15)
-SENSOR_CSV = "plant_id,line_id,sensor_id,timestamp,temperature,humidity,pressure,vibration\n"
-
-
-def sensor_rows(n: int, start: int = 0) -> str:
-    return "".join(
-        f"P01,P01-L1,S{i:03d},2026-01-15T10:{i % 60:02d}:00Z,{20 + i / 10},{40 + i % 50},"
-        f"101.{i % 9},{1 + i % 4}.5\n" for i in range(start, start + n)
-    )
 
 
 @pytest.mark.parametrize("source, fmt, compress, partition", [
@@ -55,11 +46,11 @@ def test_every_format_lands_every_row_typed(lake, source, fmt, compress, partiti
 
 
 def test_incremental_run_takes_only_new_files_and_an_idle_rerun_commits_nothing(lake):
-    lake.put("raw/sensor-data/2026/01/15/a.csv", SENSOR_CSV + sensor_rows(10))
+    lake.put("raw/sensor-data/2026/01/15/a.csv", CSV_HEADER + sensor_rows(10))
     first = lake.ingest("sensor_data", "2026-01-15")
     assert (first.files_processed, first.records) == (1, 10)
 
-    lake.put("raw/sensor-data/2026/01/15/b.csv", SENSOR_CSV + sensor_rows(5, start=10))
+    lake.put("raw/sensor-data/2026/01/15/b.csv", CSV_HEADER + sensor_rows(5, start=10))
     second = lake.ingest("sensor_data", "2026-01-15")
     assert (second.files_processed, second.files_skipped, second.records) == (1, 1, 5)
     assert lake.table("sensor_data").count() == 15
@@ -72,7 +63,7 @@ def test_incremental_run_takes_only_new_files_and_an_idle_rerun_commits_nothing(
 
 
 def test_reuploaded_object_with_new_etag_is_new_data_unchanged_one_is_not(lake):
-    path = lake.put("raw/sensor-data/2026/01/15/a.csv", SENSOR_CSV + sensor_rows(4),
+    path = lake.put("raw/sensor-data/2026/01/15/a.csv", CSV_HEADER + sensor_rows(4),
                     mtime=time.time() - 60)
     lake.ingest("sensor_data", "2026-01-15")
     path.touch()  # same bytes, new mtime: a local re-upload gets a new ETag
@@ -84,10 +75,10 @@ def test_reuploaded_object_with_new_etag_is_new_data_unchanged_one_is_not(lake):
 
 
 def test_new_column_is_added_old_rows_read_null_and_the_change_is_recorded(lake):
-    lake.put("raw/sensor-data/2026/01/15/a.csv", SENSOR_CSV + sensor_rows(3))
+    lake.put("raw/sensor-data/2026/01/15/a.csv", CSV_HEADER + sensor_rows(3))
     lake.ingest("sensor_data", "2026-01-15")
     lake.put("raw/sensor-data/2026/01/15/b.csv",
-             SENSOR_CSV.rstrip("\n") + ",Firmware Version\n"
+             CSV_HEADER.rstrip("\n") + ",Firmware Version\n"
              + "".join(line + ",4.2.1\n" for line in sensor_rows(2, 3).splitlines()))
 
     report = lake.ingest("sensor_data", "2026-01-15")
@@ -105,7 +96,7 @@ def test_new_column_is_added_old_rows_read_null_and_the_change_is_recorded(lake)
 
 
 def test_a_column_missing_from_new_files_reads_null(lake):
-    header = SENSOR_CSV.replace(",vibration", "")
+    header = CSV_HEADER.replace(",vibration", "")
     lake.put("raw/sensor-data/2026/01/15/a.csv",
              header + "".join(",".join(r.split(",")[:-1]) + "\n"
                               for r in sensor_rows(3).splitlines()))
@@ -115,7 +106,7 @@ def test_a_column_missing_from_new_files_reads_null(lake):
 
 
 def test_values_that_do_not_fit_the_column_type_are_rescued_not_nulled(lake):
-    lake.put("raw/sensor-data/2026/01/15/a.csv", SENSOR_CSV
+    lake.put("raw/sensor-data/2026/01/15/a.csv", CSV_HEADER
              + "P01,P01-L1,S1,2026-01-15T10:00:00Z,abc,41,101.2,1.5\n"
              + "P01,P01-L1,S2,not-a-time,20.5,41,101.2,1.5\n"
              + "P01,P01-L1,S3,2026-01-15T10:00:00Z,20.5,41,101.2,1.5\n")
@@ -129,8 +120,8 @@ def test_values_that_do_not_fit_the_column_type_are_rescued_not_nulled(lake):
 
 
 def test_unreadable_file_is_failed_with_its_error_and_retried_while_others_commit(lake):
-    lake.put("raw/sensor-data/2026/01/15/good.csv", SENSOR_CSV + sensor_rows(6))
-    whole = gzip.compress((SENSOR_CSV + sensor_rows(50)).encode())
+    lake.put("raw/sensor-data/2026/01/15/good.csv", CSV_HEADER + sensor_rows(6))
+    whole = gzip.compress((CSV_HEADER + sensor_rows(50)).encode())
     bad = lake.put("raw/sensor-data/2026/01/15/bad.csv.gz", whole[: len(whole) // 2])
 
     first = lake.ingest("sensor_data", "2026-01-15")
@@ -193,67 +184,8 @@ def test_tables_read_back_with_an_engine_that_did_not_write_them(lake):
     assert sorted(committed.rows) == [25, 25]
 
 
-class Crash(BaseException):
-    """Stands for the process dying: nothing after the raising point runs."""
-
-
-def crash_on(phase: str):
-    def progress(message: str) -> None:
-        if phase in message:
-            raise Crash(message)
-    return progress
-
-
-@pytest.mark.parametrize("phase, settled", [
-    ("claimed batch", "never committed"),
-    ("bronze commit version", "by an interrupted run"),
-])
-def test_a_run_dying_at_each_phase_is_settled_by_the_next(lake, phase, settled):
-    from manufacturing_ingest.catalog import get_source
-    from manufacturing_ingest.engine.bronze import BronzeIngestor
-
-    generate(lake.landing_root, "sensor_data", DAY, options=GenerateOptions(files=3,
-                                                                            rows_per_file=20))
-    dying = BronzeIngestor(lake.spark, get_source("sensor_data"), lake.zone, lake.lakehouse,
-                           progress=crash_on(phase))
-    with pytest.raises(Crash):
-        dying.ingest(["2026-01-15"])
-
-    report = lake.ingest("sensor_data", "2026-01-15")
-
-    assert any(settled in line for line in lake.progress)
-    assert lake.table("sensor_data").count() == 60
-    assert report.records == (60 if settled == "never committed" else 0)
-    assert lake.ingest("sensor_data", "2026-01-15").files_skipped == 3
-
-
-def test_concurrent_runs_of_the_same_partition_land_each_file_once(lake):
-    import threading
-
-    generate(lake.landing_root, "sensor_data", DAY, options=GenerateOptions(files=4,
-                                                                            rows_per_file=25))
-    reports, errors = [], []
-
-    def run():
-        try:
-            reports.append(lake.ingest("sensor_data", "2026-01-15"))
-        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    assert lake.table("sensor_data").count() == 100
-    assert sum(r.records for r in reports) == 100
-    assert lake.table("sensor_data").groupBy("_source_file").count().where("count != 25") \
-        .count() == 0
-
-
 def test_statistics_are_kept_for_the_columns_queries_filter_on(lake):
-    lake.put("raw/sensor-data/2026/01/15/a.csv", SENSOR_CSV + sensor_rows(3))
+    lake.put("raw/sensor-data/2026/01/15/a.csv", CSV_HEADER + sensor_rows(3))
     lake.ingest("sensor_data", "2026-01-15")
     properties = DeltaTable(lake.table_path("sensor_data")).metadata().configuration
     assert properties["delta.dataSkippingStatsColumns"] == \
@@ -270,3 +202,4 @@ def test_reprocess_of_an_hour_leaves_the_other_hours_alone(lake):
     counts = {r[0].hour: r[1] for r in lake.table("quality_metrics")
               .groupBy("_partition_hour").count().collect()}
     assert counts == {9: 30, 10: 30}
+

@@ -10,9 +10,10 @@ from datetime import date
 import dagster as dg
 import pytest
 
-from manufacturing_ingest.assets import BRONZE_ASSETS, LANDING_ASSETS
+from manufacturing_ingest.catalog import CATALOG, get_source
 from manufacturing_ingest.generate import GenerateOptions, generate
-from manufacturing_ingest.resources import (
+from manufacturing_ingest.orchestration.assets import bronze_asset, landing_assets
+from manufacturing_ingest.orchestration.resources import (
     LakehouseResource,
     LandingZoneResource,
     SparkResource,
@@ -51,7 +52,7 @@ def test_asset_keys_partitions_and_lineage_are_the_contract():
 
 
 def test_resource_keys_are_the_same_in_every_environment(monkeypatch):
-    from manufacturing_ingest.resources import resources_for
+    from manufacturing_ingest.orchestration.resources import resources_for
     from manufacturing_ingest.settings import Settings
 
     keys = {env: set(resources_for(Settings.from_env({"MANUFACTURING_ENV": env})))
@@ -63,9 +64,9 @@ def test_resource_keys_are_the_same_in_every_environment(monkeypatch):
 def test_materializing_a_partition_reports_monitoring_metadata(lake):
     generate(lake.landing_root, "sensor_data", date(2026, 1, 15),
              options=GenerateOptions(files=2, rows_per_file=30, anomaly_rate=0.1))
-    (sensor,) = [a for a in BRONZE_ASSETS if a.key.path[-1] == "sensor_data"]
+    sensor = bronze_asset(get_source("sensor_data"))
     result = dg.materialize(
-        [sensor, *LANDING_ASSETS],
+        [sensor, *landing_assets(CATALOG.values())],
         selection=[sensor.key],
         partition_key="2026-01-15",
         resources={
@@ -84,3 +85,4 @@ def test_materializing_a_partition_reports_monitoring_metadata(lake):
     assert metadata["table_location"].endswith("manufacturing_bronze/sensor_data")
     assert event.partition == "2026-01-15"
     assert lake.table("sensor_data").count() == 60
+

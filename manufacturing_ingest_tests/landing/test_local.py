@@ -1,7 +1,8 @@
-"""Environment settings and landing-zone listing: no Spark needed."""
+"""The local landing zone and partition-from-path rules: no Spark needed."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,24 +11,6 @@ import pytest
 from manufacturing_ingest.catalog import get_source
 from manufacturing_ingest.landing import LocalLandingZone, is_ignored, partition_key_of
 from manufacturing_ingest.landing.base import LandedObject
-from manufacturing_ingest.settings import ConfigurationError, Settings
-
-
-def test_defaults_are_local_and_under_the_working_directory(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    settings = Settings.from_env({})
-    assert settings.env == "local"
-    assert settings.landing_url == str(tmp_path / ".data" / "landing")
-    assert settings.lakehouse_url == str(tmp_path / ".data" / "lakehouse")
-
-
-def test_urls_keep_their_scheme_and_unknown_env_is_refused():
-    settings = Settings.from_env({"MANUFACTURING_LANDING_URL": "s3://plant-bucket/landing/",
-                                  "MANUFACTURING_ENV": "databricks"})
-    assert settings.landing_url == "s3://plant-bucket/landing"
-    assert settings.env == "databricks"
-    with pytest.raises(ConfigurationError, match="MANUFACTURING_ENV='prod'"):
-        Settings.from_env({"MANUFACTURING_ENV": "prod"})
 
 
 @pytest.mark.parametrize("key, ignored", [
@@ -65,10 +48,9 @@ def test_partition_listing_finds_dated_and_undated_objects_only(tmp_path: Path):
                 "raw/sensor-data/2026/01/16/c.csv", "raw/sensor-data/undated.csv"]:
         (tmp_path / key).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / key).write_text("x\n")
-    import os
-
     stamp = datetime(2026, 1, 15, 12, tzinfo=UTC).timestamp()
     os.utime(tmp_path / "raw/sensor-data/undated.csv", (stamp, stamp))
     keys = [o.key for o in zone.partition_objects(get_source("sensor_data"), ["2026-01-15"])]
     assert keys == ["raw/sensor-data/2026/01/15/a.csv", "raw/sensor-data/2026/01/15/sub/b.csv",
                     "raw/sensor-data/undated.csv"]
+

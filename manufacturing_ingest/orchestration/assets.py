@@ -5,32 +5,25 @@ functions at definition time to find their config and resources.
 """
 
 
-import logging
+from collections.abc import Iterable
+from datetime import timedelta
 
 import dagster as dg
 
 from manufacturing_ingest.catalog import (
-    CATALOG,
     INGESTED_AT_COLUMN,
     RESCUED_DATA_COLUMN,
     SOURCE_FILE_COLUMN,
     SourceSpec,
 )
-from manufacturing_ingest.engine.bronze import BronzeIngestor, IngestReport
-from manufacturing_ingest.resources import LakehouseResource, LandingZoneResource, SparkResource
-
-log = logging.getLogger("manufacturing_ingest.bronze")
-
-PARTITIONS_START = "2025-01-01"
-DAILY = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC", end_offset=1)
-HOURLY = dg.HourlyPartitionsDefinition(
-    start_date=f"{PARTITIONS_START}-00:00", timezone="UTC", end_offset=1
+from manufacturing_ingest.engine.ingest import BronzeIngestor, log_progress
+from manufacturing_ingest.engine.progress import ProgressEvent
+from manufacturing_ingest.engine.report import IngestReport
+from manufacturing_ingest.orchestration.resources import (
+    LakehouseResource,
+    LandingZoneResource,
+    SparkSessionResource,
 )
-
-
-def partitions_for(spec: SourceSpec) -> dg.TimeWindowPartitionsDefinition:
-    # end_offset=1: today's (this hour's) partition exists while its files are still landing.
-    return HOURLY if spec.partitioning == "hourly" else DAILY
 
 
 class BronzeIngestConfig(dg.Config):
@@ -57,8 +50,7 @@ def column_schema(spec: SourceSpec) -> dg.TableSchema:
         dg.TableColumn(INGESTED_AT_COLUMN, "timestamp", description="When the batch was ingested"),
         dg.TableColumn(RESCUED_DATA_COLUMN, "string",
                        description="JSON of values that did not fit the column types"),
-        dg.TableColumn(spec.partition_column,
-                       "timestamp" if spec.partitioning == "hourly" else "date"),
+        dg.TableColumn(spec.partition_column, spec.partitions.column_type),
     ]
     return dg.TableSchema(columns=columns)
 
@@ -67,11 +59,14 @@ def bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=spec.asset_key_path,
         description=spec.description,
-        partitions_def=partitions_for(spec),
+        partitions_def=spec.partitions.dagster_partitions(),
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[spec.landing_asset_key_path],
         group_name="bronze",
         kinds={"spark", "delta"},
+        freshness_policy=dg.FreshnessPolicy.time_window(
+            fail_window=timedelta(minutes=spec.freshness_minutes)
+        ),
         metadata={
             "table": spec.table_name,
             "partition_column": spec.partition_column,
@@ -82,13 +77,13 @@ def bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     def _bronze(
         context: dg.AssetExecutionContext,
         config: BronzeIngestConfig,
-        spark: SparkResource,
+        spark: SparkSessionResource,
         landing: LandingZoneResource,
         lakehouse: LakehouseResource,
     ) -> dg.MaterializeResult:
-        def progress(message: str) -> None:
-            context.log.info(message)
-            log.info(message)  # the CLI shows these on stderr while Dagster's logs stay quiet
+        def progress(event: ProgressEvent) -> None:
+            context.log.info(event.message())
+            log_progress(event)  # the CLI shows these on stderr while Dagster's logs stay quiet
 
         ingestor = BronzeIngestor(
             spark.get_session(), spec, landing.zone(), lakehouse.lakehouse(), progress=progress
@@ -138,5 +133,9 @@ def report_metadata(report: IngestReport) -> dict[str, object]:
     return metadata
 
 
-LANDING_ASSETS = [landing_asset(spec) for spec in CATALOG.values()]
-BRONZE_ASSETS = [bronze_asset(spec) for spec in CATALOG.values()]
+def landing_assets(specs: Iterable[SourceSpec]) -> list[dg.AssetSpec]:
+    return [landing_asset(spec) for spec in specs]
+
+
+def bronze_assets(specs: Iterable[SourceSpec]) -> list[dg.AssetsDefinition]:
+    return [bronze_asset(spec) for spec in specs]

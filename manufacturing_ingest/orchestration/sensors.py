@@ -5,19 +5,19 @@ inject resources.
 """
 
 import hashlib
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import dagster as dg
 
-from manufacturing_ingest.assets import partitions_for
-from manufacturing_ingest.catalog import CATALOG, SourceSpec
-from manufacturing_ingest.landing.scan import LandingCursor, fingerprint, scan_landing
-from manufacturing_ingest.resources import LandingZoneResource
+from manufacturing_ingest.catalog import SourceSpec
+from manufacturing_ingest.landing.scan import LandingCursor, scan_landing
+from manufacturing_ingest.orchestration.resources import LandingZoneResource
 
 
 def landing_sensor(spec: SourceSpec) -> dg.SensorDefinition:
     bronze_key = dg.AssetKey(spec.asset_key_path)
-    partitions = partitions_for(spec)
+    partitions = spec.partitions.dagster_partitions()
 
     @dg.sensor(
         name=f"{spec.name}_landing_sensor",
@@ -53,7 +53,7 @@ def landing_sensor(spec: SourceSpec) -> dg.SensorDefinition:
                     f"{spec.table_name} does not have; e.g. {objects[0].uri}"
                 )
                 continue
-            marks = "".join(sorted(fingerprint(o) for o in objects))
+            marks = "".join(sorted(o.fingerprint for o in objects))
             requests.append(dg.RunRequest(
                 partition_key=partition_key,
                 run_key=f"{spec.name}:{partition_key}:{hashlib.sha1(marks.encode()).hexdigest()[:16]}",
@@ -66,4 +66,5 @@ def landing_sensor(spec: SourceSpec) -> dg.SensorDefinition:
     return _sensor
 
 
-LANDING_SENSORS = [landing_sensor(spec) for spec in CATALOG.values()]
+def landing_sensors(specs: Iterable[SourceSpec]) -> list[dg.SensorDefinition]:
+    return [landing_sensor(spec) for spec in specs]

@@ -1,0 +1,268 @@
+"""The ingest loop: the landed files of some partitions into a bronze table, exactly once.
+
+One ``ingest`` lists the partitions' files, skips what the ledger says is committed, inspects the
+rest on the driver (a broken file fails alone), reads the good ones into one frame and hands it
+to the commit protocol (``protocol.py``). Losing a race to a concurrent run means planning again.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from manufacturing_ingest.catalog import SourceSpec
+from manufacturing_ingest.engine import delta
+from manufacturing_ingest.engine.inspect import UnreadableFile, inspect_file
+from manufacturing_ingest.engine.isolation import find_unreadable, read_setting_aside
+from manufacturing_ingest.engine.lakehouse import Lakehouse
+from manufacturing_ingest.engine.ledger import (
+    ClaimOutcome,
+    EventKind,
+    FileLedger,
+    FileStatus,
+    LedgerEvent,
+    claims_of,
+    file_states,
+)
+from manufacturing_ingest.engine.progress import Phase, Progress, ProgressEvent
+from manufacturing_ingest.engine.protocol import Batch, Commit, CommitProtocol, WriteFailed
+from manufacturing_ingest.engine.read import BatchFile, FailedFile
+from manufacturing_ingest.engine.report import FileOutcome, IngestReport, Outcome
+from manufacturing_ingest.engine.schema_log import SchemaLog
+from manufacturing_ingest.landing import LandedObject, LandingZone, is_ignored, partition_key_of
+from manufacturing_ingest.retry import Backoff
+
+log = logging.getLogger("manufacturing_ingest.bronze")
+
+# Replanning after another run won the batch version (or after setting aside unreadable files).
+REPLAN_BACKOFF = Backoff(attempts=6, base=0.5, cap=8.0)
+
+
+def log_progress(event: ProgressEvent) -> None:
+    """The default sink: a log line carrying the typed event (the CLI renders text or JSON)."""
+    log.info(event.message(), extra={"progress_event": event})
+
+
+class BronzeIngestor:
+    """Moves one source's landed files into its bronze table."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        spec: SourceSpec,
+        landing: LandingZone,
+        lakehouse: Lakehouse,
+        progress: Progress | None = None,
+        staging_dir: Path | None = None,
+    ):
+        self.spark = spark
+        self.spec = spec
+        self.landing = landing
+        self.lakehouse = lakehouse
+        self.table_path = lakehouse.table_path(spec)
+        self.ledger = FileLedger(spark, lakehouse.ledger_path)
+        self.progress = progress or log_progress
+        self.protocol = CommitProtocol(spark, spec, self.table_path, self.ledger, self.progress)
+        self.schema_log = SchemaLog(spark, lakehouse.schema_log_path)
+        self.staging_dir = staging_dir or Path(tempfile.gettempdir()) / "manufacturing_ingest"
+        self._spark_failures: dict[str, str] = {}  # URI -> error, found by a failed write
+
+    def _emit(self, phase: Phase, **figures) -> None:
+        self.progress(ProgressEvent(self.spec.name, phase, figures))
+
+    def ingest(
+        self, partition_keys: list[str], *, reprocess: bool = False, run_id: str | None = None
+    ) -> IngestReport:
+        """Ingest the uncommitted files of ``partition_keys`` (all of them with ``reprocess``)."""
+        if reprocess and len(partition_keys) != 1:
+            raise ValueError("reprocess rebuilds exactly one partition at a time")
+        started = time.monotonic()
+        run_id = run_id or uuid.uuid4().hex
+        report = IngestReport(
+            source=self.spec.name,
+            partition_keys=list(partition_keys),
+            mode="reprocess" if reprocess else "incremental",
+            table_path=self.table_path,
+        )
+        candidates = []
+        for obj in self.landing.partition_objects(self.spec, partition_keys):
+            if is_ignored(obj.key):
+                report.outcomes.append(FileOutcome(
+                    obj.uri, partition_key_of(self.spec, obj), Outcome.IGNORED,
+                    note="marker or in-flight file"))
+            else:
+                candidates.append(obj)
+        self._emit(Phase.LISTED, partitions=_describe(partition_keys), landed=len(candidates),
+                   ignored=report.files_ignored)
+        staging = self.staging_dir / uuid.uuid4().hex
+        try:
+            for attempt in range(1, REPLAN_BACKOFF.attempts + 1):
+                report.attempts = attempt
+                if self._attempt(report, candidates, reprocess, run_id, staging):
+                    break
+                if attempt == REPLAN_BACKOFF.attempts:
+                    raise RuntimeError(
+                        f"{self.spec.name}: could not commit after {attempt} attempts; other "
+                        "runs keep winning the same partitions. Check for runaway concurrent "
+                        "runs."
+                    )
+                pause = REPLAN_BACKOFF.delay(attempt)
+                self._emit(Phase.REPLANNING, pause=pause)
+                time.sleep(pause)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # staged copies of remote objects
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _attempt(self, report: IngestReport, candidates: list[LandedObject], reprocess: bool,
+                 run_id: str, staging: Path) -> bool:
+        """Plan and commit once; False when the batch must be planned again."""
+        spec = self.spec
+        state = self.protocol.table_state()  # before the ledger (see protocol.py)
+        events = self.ledger.events(spec.name, report.partition_keys)
+        events += self.protocol.settle(events, state.txn, run_id)
+        states = file_states(events)
+
+        report.outcomes = [o for o in report.outcomes if o.status is Outcome.IGNORED]
+        todo: list[LandedObject] = []
+        for obj in candidates:
+            known = states.get((obj.key, obj.etag))
+            if known is not None and known.status is FileStatus.COMMITTED and not reprocess:
+                report.outcomes.append(FileOutcome(
+                    obj.uri, known.partition_key or partition_key_of(spec, obj),
+                    Outcome.SKIPPED, rows=known.rows or 0, note="already committed"))
+            else:
+                todo.append(obj)
+        if not todo:
+            self._emit(Phase.NOTHING_NEW)
+            return True
+
+        ready, empty, failed = self._inspect(todo, staging)
+        for f in failed:
+            self._emit(Phase.FILE_FAILED, uri=f.obj.uri, error=f.error)
+
+        commit: Commit | None = None
+        columns_missing: list[str] = []
+        new_columns: dict[str, str] = {}
+        if ready:
+            ingested_at = datetime.now(UTC)  # with the URI, identifies this batch's rows
+            table_types = delta.table_types(self.spark, self.table_path)
+            frame, unreadable = read_setting_aside(self.spark, spec, ready, table_types,
+                                                   ingested_at)
+            failed += unreadable
+            ready = [f for f in ready if f.obj.uri not in {u.obj.uri for u in unreadable}]
+            if frame is not None:
+                batch = Batch(
+                    ready, frame, ingested_at, report.mode,
+                    spec.partitions.sql_literal(report.partition_keys[0]) if reprocess else None,
+                )
+                try:
+                    commit = self.protocol.commit(batch, state, run_id)
+                except WriteFailed:
+                    found = find_unreadable(self.spark, spec, ready, table_types, ingested_at)
+                    if not found:
+                        raise
+                    self._spark_failures.update(found)
+                    self._emit(Phase.SET_ASIDE, files=len(found))
+                    return False
+                if commit is None:
+                    return False
+                new_columns, columns_missing = frame.new_columns, frame.missing_columns
+                if new_columns:
+                    self._emit(Phase.SCHEMA_EVOLVED, columns=", ".join(
+                        f"{k} {v}" for k, v in new_columns.items()))
+                    self.schema_log.record(spec.name, new_columns, frame.new_column_files,
+                                           commit.version, commit.claim_id)
+        self.ledger.append(
+            [self._file_event(EventKind.FAILED, f.obj, f.partition_key, run_id, error=f.error)
+             for f in failed]
+            + [self._file_event(EventKind.COMMITTED, f.obj, f.partition_key, run_id, rows=0,
+                                note=f.inspection.note) for f in empty]
+        )
+        if commit is not None and any(
+            outcome is ClaimOutcome.PENDING and claim.batch_version <= state.txn + 1
+            and claim.claim_id != commit.claim_id
+            for claim, outcome in claims_of(events).values()
+        ):
+            # A claim of a run that died before its commit now sits below the table's version:
+            # settle it now rather than leave it pending until the next run.
+            self.protocol.settle(self.ledger.events(spec.name, report.partition_keys),
+                                 state.txn + 1, run_id)
+        self._record(report, ready, empty, failed, commit, new_columns, columns_missing)
+        return True
+
+    def _record(self, report: IngestReport, ready: list[BatchFile], empty: list[BatchFile],
+                failed: list[FailedFile], commit: Commit | None, new_columns: dict[str, str],
+                columns_missing: list[str]) -> None:
+        commit_time = datetime.now(UTC)
+        rows = commit.rows if commit else {}
+        report.outcomes += [
+            FileOutcome(f.obj.uri, f.partition_key, Outcome.COMMITTED,
+                        rows=rows.get(f.obj.uri, 0), size=f.obj.size) for f in ready
+        ] + [
+            FileOutcome(f.obj.uri, f.partition_key, Outcome.COMMITTED, size=f.obj.size,
+                        note=f.inspection.note, empty=True) for f in empty
+        ] + [
+            FileOutcome(f.obj.uri, f.partition_key, Outcome.FAILED, error=f.error)
+            for f in failed
+        ]
+        if commit is not None:
+            report.delta_version = commit.version
+            report.claim_id = commit.claim_id
+            report.batch_version = commit.batch_version
+            report.write_seconds = commit.write_seconds
+            report.schema_changes = new_columns
+            report.columns_missing_in_files = columns_missing
+        latencies = [(commit_time - f.obj.last_modified).total_seconds() for f in ready + empty]
+        if latencies:
+            report.landing_to_commit_seconds_max = max(latencies)
+            report.landing_to_commit_seconds_median = statistics.median(latencies)
+
+    def _inspect(self, todo: list[LandedObject], staging: Path
+                 ) -> tuple[list[BatchFile], list[BatchFile], list[FailedFile]]:
+        """Ready (rows to read), empty (commit with 0 rows) and failed files."""
+        ready: list[BatchFile] = []
+        empty: list[BatchFile] = []
+        failed: list[FailedFile] = []
+        for index, obj in enumerate(todo, 1):
+            partition_key = partition_key_of(self.spec, obj)
+            try:
+                path = self.landing.local_path(obj, staging)
+            except OSError as exc:
+                # Deleted or re-uploaded since listing, or a download that kept breaking: the
+                # file is reported and the next run sees its current state.
+                failed.append(FailedFile(obj, partition_key, f"could not be read: {exc}"))
+                continue
+            error = self._spark_failures.get(obj.uri)
+            if error is None and obj.file_format not in self.spec.formats:
+                error = (f"unsupported file type {obj.name!r}; {self.spec.name} accepts "
+                         f"{', '.join(self.spec.formats)} (optionally .gz)")
+            if error is None:
+                try:
+                    inspection = inspect_file(path, obj.file_format, obj.compression)
+                except UnreadableFile as exc:
+                    error = str(exc)
+            if error is not None:
+                failed.append(FailedFile(obj, partition_key, error))
+                continue
+            batch_file = BatchFile(obj, path, inspection, partition_key)
+            (ready if inspection.has_rows else empty).append(batch_file)
+            if index % 50 == 0:
+                self._emit(Phase.INSPECTED, done=index, total=len(todo))
+        return ready, empty, failed
+
+    def _file_event(self, kind: EventKind, obj: LandedObject, partition_key: str, run_id: str,
+                    **fields) -> LedgerEvent:
+        return LedgerEvent.for_object(self.spec.name, kind, obj, partition_key, run_id, **fields)
+
+
+def _describe(keys: list[str]) -> str:
+    return keys[0] if len(keys) == 1 else f"{keys[0]}…{keys[-1]} ({len(keys)} partitions)"

@@ -1,0 +1,77 @@
+"""What one ingest did, file by file; the Dagster layer turns it into materialization metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    COMMITTED = "committed"  # its rows are in bronze (0 rows for an empty file)
+    FAILED = "failed"  # not readable; recorded in the ledger and retried next run
+    SKIPPED = "skipped"  # committed by an earlier run
+    IGNORED = "ignored"  # a marker or in-flight file, never data
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    uri: str
+    partition_key: str
+    status: Outcome
+    rows: int = 0
+    size: int = 0
+    error: str | None = None
+    note: str | None = None
+    empty: bool = False
+
+
+def _counted(status: Outcome) -> property:
+    """A read-only count of the outcomes with ``status``."""
+    return property(lambda report: sum(o.status is status for o in report.outcomes))
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did; ``files_*`` figures are counted from ``outcomes``."""
+
+    source: str
+    partition_keys: list[str]
+    mode: str
+    table_path: str
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+    write_seconds: float = 0.0
+    delta_version: int | None = None
+    claim_id: str | None = None
+    batch_version: int | None = None
+    landing_to_commit_seconds_max: float | None = None
+    landing_to_commit_seconds_median: float | None = None
+    schema_changes: dict[str, str] = field(default_factory=dict)
+    columns_missing_in_files: list[str] = field(default_factory=list)
+    attempts: int = 1
+
+    files_processed = _counted(Outcome.COMMITTED)
+    files_failed = _counted(Outcome.FAILED)
+    files_skipped = _counted(Outcome.SKIPPED)
+    files_ignored = _counted(Outcome.IGNORED)
+
+    @property
+    def files_empty(self) -> int:
+        return sum(o.status is Outcome.COMMITTED and o.empty for o in self.outcomes)
+
+    @property
+    def records(self) -> int:
+        return sum(o.rows for o in self.outcomes if o.status is Outcome.COMMITTED)
+
+    @property
+    def bytes(self) -> int:
+        return sum(o.size for o in self.outcomes if o.status is Outcome.COMMITTED)
+
+    @property
+    def records_per_second(self) -> float:
+        """End to end: listing, inspection, the write and the bookkeeping."""
+        return self.records / self.seconds if self.seconds else 0.0
+
+    @property
+    def failures(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.status is Outcome.FAILED]

@@ -1,0 +1,38 @@
+"""The Dagster layer: everything Dagster sees, built from ``Settings`` and the catalog.
+
+- ``assets.py``: landing (external) and bronze assets, one pair per source.
+- ``checks.py``: asset checks; ``sensors.py``: landing sensors; ``jobs.py``: jobs and schedules.
+- ``resources.py``: the resources of each environment, under the same keys.
+- ``runs.py``: materialize bronze partitions in-process (the CLI and benchmarks use it).
+"""
+
+from collections.abc import Iterable
+
+import dagster as dg
+
+from manufacturing_ingest.catalog import CATALOG, SourceSpec
+from manufacturing_ingest.orchestration.assets import bronze_assets, landing_assets
+from manufacturing_ingest.orchestration.checks import backlog_checks
+from manufacturing_ingest.orchestration.jobs import backlog_checks_job, backlog_checks_schedule
+from manufacturing_ingest.orchestration.resources import resources_for
+from manufacturing_ingest.orchestration.sensors import landing_sensors
+from manufacturing_ingest.settings import Settings
+
+
+def build_definitions(settings: Settings,
+                      sources: Iterable[SourceSpec] | None = None) -> dg.Definitions:
+    """Assets, checks, sensors, jobs and resources for ``sources`` (default: the catalog)."""
+    specs = list(CATALOG.values() if sources is None else sources)
+    checks = backlog_checks(specs)
+    job = backlog_checks_job(checks)
+    return dg.Definitions(
+        assets=[*landing_assets(specs), *bronze_assets(specs)],
+        asset_checks=checks,
+        jobs=[job],
+        schedules=[backlog_checks_schedule(job)],
+        sensors=landing_sensors(specs),
+        resources=resources_for(settings),
+    )
+
+
+__all__ = ["build_definitions"]

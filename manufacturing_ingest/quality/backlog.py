@@ -1,0 +1,55 @@
+"""Backlog: landed objects not yet committed to bronze, from the landing listing and the ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from manufacturing_ingest.catalog import SourceSpec
+from manufacturing_ingest.engine.ledger import FileStatus, file_states, read_events
+from manufacturing_ingest.landing import LandingZone, is_ignored, partition_key_of
+from manufacturing_ingest.landing.scan import list_recent
+
+# How far back the listing looks; objects landed before it are not counted.
+BACKLOG_WINDOW = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Landed objects not yet in bronze, and how long the oldest of them has waited."""
+
+    uncommitted: int
+    failed: int
+    oldest_age_seconds: float
+    oldest_uri: str | None
+    listed: int
+
+    def exceeds(self, limit: timedelta) -> bool:
+        return self.oldest_age_seconds > limit.total_seconds()
+
+
+def landing_backlog(spec: SourceSpec, zone: LandingZone, ledger_path: str,
+                    now: datetime | None = None, window: timedelta = BACKLOG_WINDOW) -> Backlog:
+    """Compare the landing listing of the last ``window`` with the file ledger."""
+    now = now or datetime.now(UTC)
+    since = now - window
+    _, landed = list_recent(spec, zone, since, now)
+    objects = [o for o in landed.values()
+               if not is_ignored(o.key) and o.last_modified >= since]
+    partitions = sorted({partition_key_of(spec, o) for o in objects})
+    states = file_states(read_events(ledger_path, spec.name, partitions)) if partitions else {}
+    waiting = []
+    failed = 0
+    for obj in objects:
+        state = states.get((obj.key, obj.etag))
+        if state is None or state.status is not FileStatus.COMMITTED:
+            waiting.append(obj)
+            failed += bool(state and state.status is FileStatus.FAILED)
+    oldest = min(waiting, key=lambda o: o.last_modified, default=None)
+    return Backlog(
+        uncommitted=len(waiting),
+        failed=failed,
+        oldest_age_seconds=(now - oldest.last_modified).total_seconds() if oldest else 0.0,
+        oldest_uri=oldest.uri if oldest else None,
+        listed=len(objects),
+    )
