@@ -239,7 +239,7 @@ def _history(args, settings: Settings) -> int:
 
 def _files(args, settings: Settings) -> int:
     from manufacturing_ingest.engine.ledger import FileLedger, file_states
-    from manufacturing_ingest.landing import is_ignored, landing_zone_for
+    from manufacturing_ingest.landing import ignore_reason, landing_zone_for
 
     spec = get_source(args.source)
     partition = spec.partitions.widen(args.partition)[0]
@@ -251,8 +251,8 @@ def _files(args, settings: Settings) -> int:
     print(f"{'status':10} {'rows':>8} {'tries':>5}  object")
     for obj in landed:
         state = states.get((obj.key, obj.etag))
-        if is_ignored(obj.key):
-            status, rows, tries, extra = "ignored", "-", "-", ""
+        if reason := ignore_reason(obj):
+            status, rows, tries, extra = "ignored", "-", "-", f"  ({reason})"
         elif state is None:
             status, rows, tries, extra = "new", "-", "0", ""
         else:

@@ -70,12 +70,14 @@ class Settings:
                 f"MANUFACTURING_ENV={name!r} is not one of "
                 f"{', '.join(e.value for e in Environment)}"
             ) from None
+        landing_url = _url_or_path(environ.get("MANUFACTURING_LANDING_URL"), ".data/landing")
+        lakehouse_url = _url_or_path(environ.get("MANUFACTURING_LAKEHOUSE_URL"),
+                                     ".data/lakehouse")
+        _refuse_nesting(landing_url, lakehouse_url)
         return cls(
             env=env,
-            landing_url=_url_or_path(environ.get("MANUFACTURING_LANDING_URL"), ".data/landing"),
-            lakehouse_url=_url_or_path(
-                environ.get("MANUFACTURING_LAKEHOUSE_URL"), ".data/lakehouse"
-            ),
+            landing_url=landing_url,
+            lakehouse_url=lakehouse_url,
             s3_role_arn=environ.get("MANUFACTURING_S3_ROLE_ARN", "").strip(),
             spark=SparkSettings(
                 master=environ.get("MANUFACTURING_SPARK_MASTER") or "local[*]",
@@ -93,3 +95,16 @@ def _url_or_path(value: str | None, default: str) -> str:
     if "://" in value:
         return value.rstrip("/")
     return str(Path(value).expanduser().resolve())
+
+
+def _refuse_nesting(landing_url: str, lakehouse_url: str) -> None:
+    """A lakehouse inside the landing folder would ingest its own files, and the reverse."""
+    if "://" in landing_url or "://" in lakehouse_url:
+        return
+    landing, lakehouse = Path(landing_url), Path(lakehouse_url)
+    if landing == lakehouse or landing in lakehouse.parents or lakehouse in landing.parents:
+        raise ConfigurationError(
+            f"MANUFACTURING_LAKEHOUSE_URL={lakehouse} and MANUFACTURING_LANDING_URL={landing} "
+            "overlap: a lakehouse inside the landing folder would ingest its own files (and "
+            "the reverse mixes landed files with tables); keep them in separate folders"
+        )

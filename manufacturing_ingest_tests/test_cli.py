@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from manufacturing_ingest.cli import main
+from manufacturing_ingest_tests import hostile_corpus as corpus
 
 
 def run(env, *args: str) -> subprocess.CompletedProcess:
@@ -105,3 +106,16 @@ def test_a_landing_zone_error_inside_a_run_is_one_line_too(bucket, spark, monkey
     err = [line for line in said.splitlines() if line.startswith("error: ")]
     assert len(err) == 1 and "the bucket does not exist" in err[0], said
     assert "Traceback" not in said and "Stack Trace" not in said, said
+
+
+@pytest.mark.parametrize("expect", corpus.case18_cli(Path("/tmp/placeholder")).cli,
+                         ids=lambda e: e.stderr.replace(" ", "_"))
+def test_misuse_of_ingest_is_one_line_and_exit_2(expect, tmp_path, monkeypatch, capsys):
+    (case,) = [c for c in corpus.case18_cli(tmp_path).cli if c.stderr == expect.stderr]
+    for name, value in case.env.items():
+        monkeypatch.setenv(name, value.replace("/tmp/placeholder", str(tmp_path)))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    assert main(case.argv) == case.exit_code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and case.stderr.lower() in err[0].lower(), err
+    assert not (tmp_path / "lake").exists()  # refused before anything was written

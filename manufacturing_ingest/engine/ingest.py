@@ -37,13 +37,23 @@ from manufacturing_ingest.engine.protocol import Batch, Commit, CommitProtocol, 
 from manufacturing_ingest.engine.read import BatchFile, FailedFile
 from manufacturing_ingest.engine.report import FileOutcome, IngestReport, Outcome
 from manufacturing_ingest.engine.schema_log import SchemaLog
-from manufacturing_ingest.landing import LandedObject, LandingZone, is_ignored, partition_key_of
+from manufacturing_ingest.engine.staging import spark_safe_path
+from manufacturing_ingest.landing import (
+    LandedObject,
+    LandingZone,
+    has_date_path,
+    ignore_reason,
+    partition_key_of,
+)
 from manufacturing_ingest.retry import Backoff
 
 log = logging.getLogger("manufacturing_ingest.bronze")
 
 # Replanning after another run won the batch version (or after setting aside unreadable files).
 REPLAN_BACKOFF = Backoff(attempts=6, base=0.5, cap=8.0)
+NOT_STABLE = ("changed while it was read (still being written?); not yet stable, it is read on "
+              "a later run")
+FALLBACK_PARTITION_NOTE = "no valid date folder in the key; partition from LastModified (UTC)"
 
 
 def log_progress(event: ProgressEvent) -> None:
@@ -70,10 +80,14 @@ class BronzeIngestor:
         self.table_path = lakehouse.table_path(spec)
         self.ledger = FileLedger(spark, lakehouse.ledger_path)
         self.progress = progress or log_progress
-        self.protocol = CommitProtocol(spark, spec, self.table_path, self.ledger, self.progress)
+        self.protocol = CommitProtocol(spark, spec, self.table_path, self.ledger, self.progress,
+                                       stable=landing.unchanged)
         self.schema_log = SchemaLog(spark, lakehouse.schema_log_path)
         self.staging_dir = staging_dir or Path(tempfile.gettempdir()) / "manufacturing_ingest"
         self._spark_failures: dict[str, str] = {}  # URI -> error, found by a failed write
+        # Standard microsecond timestamps (not INT96), so any Delta reader can read any date.
+        # A runtime SQL conf, so it holds on a shared session (a Databricks cluster's) too.
+        spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
 
     def _emit(self, phase: Phase, **figures) -> None:
         self.progress(ProgressEvent(self.spec.name, phase, figures))
@@ -84,6 +98,8 @@ class BronzeIngestor:
         """Ingest the uncommitted files of ``partition_keys`` (all of them with ``reprocess``)."""
         if reprocess and len(partition_keys) != 1:
             raise ValueError("reprocess rebuilds exactly one partition at a time")
+        self.lakehouse.check_writable()
+        self.landing.check_available()
         started = time.monotonic()
         run_id = run_id or uuid.uuid4().hex
         report = IngestReport(
@@ -94,10 +110,10 @@ class BronzeIngestor:
         )
         candidates = []
         for obj in self.landing.partition_objects(self.spec, partition_keys):
-            if is_ignored(obj.key):
+            reason = ignore_reason(obj)
+            if reason:
                 report.outcomes.append(FileOutcome(
-                    obj.uri, partition_key_of(self.spec, obj), Outcome.IGNORED,
-                    note="marker or in-flight file"))
+                    obj.uri, partition_key_of(self.spec, obj), Outcome.IGNORED, note=reason))
             else:
                 candidates.append(obj)
         self._emit(Phase.LISTED, partitions=_describe(partition_keys), landed=len(candidates),
@@ -156,7 +172,7 @@ class BronzeIngestor:
             ingested_at = datetime.now(UTC)  # with the URI, identifies this batch's rows
             table_types = delta.table_types(self.spark, self.table_path)
             frame, unreadable = read_setting_aside(self.spark, spec, ready, table_types,
-                                                   ingested_at)
+                                                   ingested_at, staging)
             failed += unreadable
             ready = [f for f in ready if f.obj.uri not in {u.obj.uri for u in unreadable}]
             if frame is not None:
@@ -175,6 +191,12 @@ class BronzeIngestor:
                     return False
                 if commit is None:
                     return False
+                for f in commit.unstable:
+                    self._emit(Phase.FILE_FAILED, uri=f.obj.uri, error=f.error)
+                failed += commit.unstable
+                unstable = {f.obj.uri for f in commit.unstable}
+                ready = [f for f in ready if f.obj.uri not in unstable]
+                report.ingested_at = ingested_at
                 new_columns, columns_missing = frame.new_columns, frame.missing_columns
                 if new_columns:
                     self._emit(Phase.SCHEMA_EVOLVED, columns=", ".join(
@@ -206,7 +228,9 @@ class BronzeIngestor:
         rows = commit.rows if commit else {}
         report.outcomes += [
             FileOutcome(f.obj.uri, f.partition_key, Outcome.COMMITTED,
-                        rows=rows.get(f.obj.uri, 0), size=f.obj.size) for f in ready
+                        rows=rows.get(f.obj.uri, 0), size=f.obj.size,
+                        note=None if has_date_path(self.spec, f.obj) else FALLBACK_PARTITION_NOTE)
+            for f in ready
         ] + [
             FileOutcome(f.obj.uri, f.partition_key, Outcome.COMMITTED, size=f.obj.size,
                         note=f.inspection.note, empty=True) for f in empty
@@ -250,6 +274,15 @@ class BronzeIngestor:
                     inspection = inspect_file(path, obj.file_format, obj.compression)
                 except UnreadableFile as exc:
                     error = str(exc)
+                except Exception as exc:  # noqa: BLE001 - one odd file must not stop the run
+                    error = f"inspection failed: {type(exc).__name__}: {exc}"[:500]
+            if error is None and not self.landing.unchanged(obj):
+                error = NOT_STABLE
+            if error is None:
+                try:
+                    path = spark_safe_path(path, staging, index)
+                except OSError as exc:
+                    error = f"could not stage a copy Spark can read by name: {exc}"
             if error is not None:
                 failed.append(FailedFile(obj, partition_key, error))
                 continue

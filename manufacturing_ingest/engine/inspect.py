@@ -15,12 +15,22 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from manufacturing_ingest.catalog import FileFormat
 
 _CHUNK = 8 * 1024 * 1024
 _BOM = "\ufeff"
+
+# Limits a file must stay within; past one the file fails with the reason, the batch goes on.
+MAX_LINE_BYTES = 64 * 1024 * 1024  # also Spark's JSON maxStringLen (Jackson's default: 20 M)
+MAX_UNCOMPRESSED_BYTES = 16 * 1024 * 1024 * 1024
+MAX_EXPANSION = 100  # gzip ratio, checked once past BOMB_FLOOR uncompressed bytes
+BOMB_FLOOR = 64 * 1024 * 1024
+MAX_HEADER_BYTES = 1024 * 1024
+MAX_COLUMNS = 1000
+MAX_COLUMN_NAME = 255
 
 
 class UnreadableFile(Exception):
@@ -39,6 +49,10 @@ class FileInspection:
     # Rows Spark should read from the file, from its line count (None when unknown). Trusted
     # only while a batch's total matches the rows Delta reports written.
     expected_rows: int | None = None
+    # Read with Spark's multiLine: a CSV file that does not mix line endings, or a JSON
+    # document that is one array.
+    multiline: bool = False
+    delimiter: str = ","
 
 
 def inspect_file(path: Path, file_format: FileFormat, compression: str | None) -> FileInspection:
@@ -73,36 +87,63 @@ def _inspect_text(path: Path, file_format: FileFormat, compression: str | None) 
     first_line = bytearray()
     have_first_line = False
     newlines = 0
+    crlf_newlines = 0
     blank_lines = 0
     last_byte = b""
     non_blank_after_first = False
     total = 0
+    line_bytes = 0  # length of the line running into the next chunk
+    first_byte = b""
+    compressed_size = path.stat().st_size
     try:
         with _open(path, compression) as stream:
             while chunk := stream.read(_CHUNK):
                 try:
                     decoder.decode(chunk)
                 except UnicodeDecodeError as exc:
+                    hint = ("; it looks gzip-compressed: name it .gz"
+                            if total == 0 and chunk[:2] == b"\x1f\x8b" else "")
                     raise UnreadableFile(
-                        f"not valid UTF-8 at byte {total + exc.start}: "
+                        f"not valid UTF-8 at byte {total + exc.start}{hint}: "
                         f"{chunk[max(0, exc.start - 20) : exc.end + 20]!r}"
                     ) from exc
+                cut = chunk.find(b"\n")
+                if cut < 0:
+                    line_bytes += len(chunk)
+                else:
+                    line_bytes += cut
+                    if line_bytes <= MAX_LINE_BYTES:
+                        line_bytes = len(chunk) - chunk.rfind(b"\n") - 1
+                if line_bytes > MAX_LINE_BYTES:  # lines inside one chunk are shorter
+                    raise UnreadableFile(f"has a line longer than {MAX_LINE_BYTES >> 20} MiB "
+                                         f"(the limit); {'de' if compression else ''}"
+                                         f"compressed bytes read so far: {total + len(chunk)}")
                 if not have_first_line:
-                    cut = chunk.find(b"\n")
+                    room = MAX_HEADER_BYTES + 1 - len(first_line)
                     if cut < 0:
-                        first_line += chunk
+                        first_line += chunk[:room]
                     else:
-                        first_line += chunk[:cut]
+                        first_line += chunk[: min(cut, room)]
                         have_first_line = True
                         non_blank_after_first = bool(chunk[cut + 1 :].strip())
                 elif not non_blank_after_first and chunk.strip():
                     non_blank_after_first = True
+                if not first_byte:
+                    first_byte = chunk.lstrip()[:1]
                 newlines += chunk.count(b"\n")
+                crlf_newlines += chunk.count(b"\r\n")
                 # Blank lines are skipped by Spark; a run across a chunk edge only costs the
                 # exact count (the batch total check then falls back to counting in Spark).
                 blank_lines += chunk.count(b"\n\n") + chunk.count(b"\n\r\n")
                 total += len(chunk)
                 last_byte = chunk[-1:]
+                if total > MAX_UNCOMPRESSED_BYTES:
+                    raise UnreadableFile(f"larger than {MAX_UNCOMPRESSED_BYTES >> 30} GiB "
+                                         "uncompressed (the limit)")
+                if compression and total > BOMB_FLOOR and total > MAX_EXPANSION * compressed_size:
+                    raise UnreadableFile(f"expands more than {MAX_EXPANSION}x when decompressed "
+                                         f"({compressed_size} bytes to over {total}): refused "
+                                         "as a likely decompression bomb")
             decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
         raise UnreadableFile(
@@ -113,30 +154,79 @@ def _inspect_text(path: Path, file_format: FileFormat, compression: str | None) 
     except OSError as exc:
         raise UnreadableFile(f"cannot read file: {exc}") from exc
 
-    text_first = bytes(first_line).decode("utf-8").lstrip(_BOM).rstrip("\r")
     lines = newlines + (1 if last_byte not in (b"\n", b"") else 0) - blank_lines
     if total == 0:
         return FileInspection(file_format, has_rows=False, note="empty file")
     if file_format == "json":
-        has_rows = bool(text_first.strip()) or non_blank_after_first
+        has_rows = bool(bytes(first_line).strip()) or non_blank_after_first
+        array = first_byte == b"["  # a (pretty-printed) JSON array: one row per element
         return FileInspection(
             "json", has_rows=has_rows, note="" if has_rows else "blank",
-            expected_rows=lines,
+            expected_rows=None if array else lines, multiline=array,
         )
+    if len(first_line) > MAX_HEADER_BYTES:
+        raise UnreadableFile(f"CSV header line longer than {MAX_HEADER_BYTES >> 10} KiB "
+                             "(the limit for a column name list)")
+    text_first = bytes(first_line).decode("utf-8").lstrip(_BOM).rstrip("\r")
     header = _parse_header(text_first)
+    delimiter = ","
+    if len(header) == 1 and ";" in header[0]:
+        delimiter, header = ";", _parse_header(text_first, ";")
     if not header:
         raise UnreadableFile("CSV file has no header line")
+    if len(header) > MAX_COLUMNS:
+        raise UnreadableFile(f"CSV header has {len(header)} columns; the limit is {MAX_COLUMNS}")
+    longest = max(header, key=len)
+    if len(longest) > MAX_COLUMN_NAME:
+        raise UnreadableFile(f"CSV header has a column name of {len(longest)} characters; the "
+                             f"limit is {MAX_COLUMN_NAME}: {longest[:40]!r}…")
     return FileInspection(
         "csv",
         has_rows=non_blank_after_first,
         header=header,
         note="" if non_blank_after_first else "header only",
+        # Quoted line breaks make fewer rows than lines; the batch total then tells (see
+        # accounting.rows_from_inspection) and rows are counted in Spark instead.
         expected_rows=lines - 1,
+        multiline=_read_multiline(path, compression, crlf_newlines, newlines),
+        delimiter=delimiter,
     )
 
 
-def _parse_header(line: str) -> tuple[str, ...]:
-    row = next(csv.reader(io.StringIO(line)), [])
+def _read_multiline(path: Path, compression: str | None, crlf: int, newlines: int) -> bool:
+    """Whether Spark's multi-line CSV parser should read the file.
+
+    It follows RFC 4180 (quoted fields may hold line breaks) but takes the first line's ending
+    for the whole file, so a file that mixes LF and CRLF is read line by line instead (any mix
+    is fine there) — unless a quoted field holds the CRLF, which only a second look at the
+    quotes can tell; only such rare files pay for it.
+    """
+    if crlf in (0, newlines):
+        return True
+    return _has_quoted_line_break(path, compression)
+
+
+def _has_quoted_line_break(path: Path, compression: str | None) -> bool:
+    """Whether a line break falls inside a quoted field (RFC 4180 quote parity), streaming."""
+    inside = 0  # 1 while inside a quoted field at the end of the bytes seen so far
+    with _open(path, compression) as stream:
+        while chunk := stream.read(_CHUNK):
+            data = np.frombuffer(chunk, dtype=np.uint8)
+            quotes = np.flatnonzero(data == ord('"'))
+            breaks = np.flatnonzero(data == ord("\n"))
+            # Quotes before each line break, plus the state carried in: odd means inside.
+            if ((np.searchsorted(quotes, breaks) + inside) & 1).any():
+                return True
+            inside = (inside + quotes.size) & 1
+    return False
+
+
+def _parse_header(line: str, delimiter: str = ",") -> tuple[str, ...]:
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_HEADER_BYTES + 1))
+    try:
+        row = next(csv.reader(io.StringIO(line), delimiter=delimiter), [])
+    except csv.Error as exc:
+        raise UnreadableFile(f"CSV header line cannot be parsed: {exc}") from exc
     return tuple(cell.strip() for cell in row if cell is not None)
 
 

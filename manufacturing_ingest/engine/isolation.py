@@ -8,34 +8,65 @@ the culprit.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
 from manufacturing_ingest.catalog import SourceSpec
-from manufacturing_ingest.engine.read import BatchFile, BatchFrame, FailedFile, read_batch
+from manufacturing_ingest.engine.read import (
+    JSON_KEY_COLLISION,
+    BatchFile,
+    BatchFrame,
+    FailedFile,
+    read_batch,
+)
+from manufacturing_ingest.engine.staging import dedupe_json_keys
 
 
 def read_setting_aside(spark: SparkSession, spec: SourceSpec, files: list[BatchFile],
-                       table_types: dict[str, str], ingested_at: datetime
+                       table_types: dict[str, str], ingested_at: datetime, staging: Path
                        ) -> tuple[BatchFrame | None, list[FailedFile]]:
-    """The batch frame, after setting aside files Spark cannot plan a read of."""
+    """The batch frame, after setting aside files Spark cannot plan a read of.
+
+    A JSON file whose objects repeat a key (or spell it twice with different case) is read from
+    a rewritten copy that keeps the first value and rescues the others, instead of failing.
+    """
     try:
         return read_batch(spark, spec, files, table_types, ingested_at), []
     except Exception:  # noqa: BLE001 - find the file(s) behind a planning error
+        files = list(files)
         failed = []
-        for f in files:
+        rewritten = False
+        for index, f in enumerate(files):
             try:
                 read_batch(spark, spec, [f], table_types, ingested_at)
+                continue
             except Exception as exc:  # noqa: BLE001
-                failed.append(FailedFile(f.obj, f.partition_key, spark_error(exc)))
-        if not failed:
+                error = exc
+            if f.inspection.file_format == "json" and _key_collision(error):
+                try:
+                    fixed = dataclasses.replace(
+                        f, path=dedupe_json_keys(f.path, staging, index))
+                    read_batch(spark, spec, [fixed], table_types, ingested_at)
+                    files[index] = fixed
+                    rewritten = True
+                    continue
+                except Exception as again:  # noqa: BLE001
+                    error = again
+            failed.append(FailedFile(f.obj, f.partition_key, spark_error(error)))
+        if not failed and not rewritten:
             raise
         bad = {f.obj.uri for f in failed}
         good = [f for f in files if f.obj.uri not in bad]
         if not good:
             return None, failed
         return read_batch(spark, spec, good, table_types, ingested_at), failed
+
+
+def _key_collision(exc: Exception) -> bool:
+    return any(m in str(exc) for m in ("COLUMN_ALREADY_EXISTS", JSON_KEY_COLLISION))
 
 
 def find_unreadable(spark: SparkSession, spec: SourceSpec, files: list[BatchFile],

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from manufacturing_ingest.catalog import SourceSpec
+from manufacturing_ingest.errors import ConfigurationError
 
 
 @dataclass(frozen=True)
@@ -26,3 +30,28 @@ class Lakehouse:
     def schema_log_path(self) -> str:
         """Every column a batch added to a bronze table (see ``schema_log.py``)."""
         return f"{self.root}/_manufacturing_ingest/schema_changes"
+
+    def check_writable(self) -> None:
+        """For a local root: raise ``ConfigurationError`` unless tables can be written there."""
+        if "://" in self.root and not self.root.startswith("file://"):
+            return  # object stores and catalogs answer for themselves on the first write
+        root = Path(self.root.removeprefix("file://"))
+        existing = root
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise ConfigurationError(
+                f"lakehouse {root}: {existing} is not a folder; point "
+                "MANUFACTURING_LAKEHOUSE_URL at a folder"
+            )
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=root, prefix=".write-check-"):
+                pass
+        except OSError as exc:
+            raise ConfigurationError(
+                f"lakehouse {root} is not writable ({exc.strerror or exc}); point "
+                "MANUFACTURING_LAKEHOUSE_URL at a folder this user can write"
+            ) from None
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise ConfigurationError(f"lakehouse {root} is not writable by this user")

@@ -21,12 +21,15 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
-from manufacturing_ingest.catalog import INGESTED_AT_COLUMN, SourceSpec
+from manufacturing_ingest.catalog import INGESTED_AT_COLUMN, SOURCE_FILE_COLUMN, SourceSpec
 from manufacturing_ingest.engine import delta
 from manufacturing_ingest.engine.accounting import count_rows, rows_from_inspection
 from manufacturing_ingest.engine.ledger import (
@@ -37,7 +40,11 @@ from manufacturing_ingest.engine.ledger import (
     claims_of,
 )
 from manufacturing_ingest.engine.progress import Phase, Progress, ProgressEvent, human_size
-from manufacturing_ingest.engine.read import BatchFile, BatchFrame
+from manufacturing_ingest.engine.read import BatchFile, BatchFrame, FailedFile
+from manufacturing_ingest.landing import LandedObject
+
+UNSTABLE = ("changed while Spark read it (still being written?); its rows were taken out "
+            "again and it is read on a later run")
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,8 @@ class Commit:
     version: int
     rows: dict[str, int]  # rows per file URI
     write_seconds: float
+    # Files that changed while they were written: their rows were deleted again (see commit).
+    unstable: list[FailedFile] = field(default_factory=list)
 
 
 class WriteFailed(Exception):
@@ -78,12 +87,14 @@ class CommitProtocol:
     """Claims, writes and settles batches of one source's bronze table."""
 
     def __init__(self, spark: SparkSession, spec: SourceSpec, table_path: str,
-                 ledger: FileLedger, progress: Progress):
+                 ledger: FileLedger, progress: Progress,
+                 stable: Callable[[LandedObject], bool] = lambda obj: True):
         self.spark = spark
         self.spec = spec
         self.table_path = table_path
         self.ledger = ledger
         self.progress = progress
+        self.stable = stable  # whether an object still has the identity it was listed with
 
     def _emit(self, phase: Phase, **figures) -> None:
         self.progress(ProgressEvent(self.spec.name, phase, figures))
@@ -180,17 +191,26 @@ class CommitProtocol:
             return None
         version = int(ours[0]["version"])
         self._emit(Phase.COMMITTED, version=version, batch_version=batch_version)
-        rows = rows_from_inspection(batch.files, ours[0])
+        unstable = [f for f in batch.files if not self.stable(f.obj)]
+        files = [f for f in batch.files if f not in unstable]
+        if unstable:
+            # Appended to while Spark read it: its rows belong to no one identity of the file.
+            # Take them out again (a second commit); the file fails and a later run reads it.
+            DeltaTable.forPath(self.spark, self.table_path).delete(
+                F.col(SOURCE_FILE_COLUMN).isin([f.obj.uri for f in unstable])
+                & (F.col(INGESTED_AT_COLUMN) == F.lit(batch.ingested_at).cast("timestamp")))
+        rows = None if unstable else rows_from_inspection(files, ours[0])
         if rows is None:
-            rows = count_rows(self.spark, self.table_path, [f.obj.uri for f in batch.files],
+            rows = count_rows(self.spark, self.table_path, [f.obj.uri for f in files],
                               version, batch.ingested_at)
         self.ledger.append([
             self._file_event(EventKind.COMMITTED, f, run_id, rows=rows.get(f.obj.uri, 0),
                              table_version=version, **claim_fields)
-            for f in batch.files
+            for f in files
         ])
         self._emit(Phase.LEDGER_UPDATED, batch_version=batch_version)
-        return Commit(claim_id, batch_version, version, rows, write_seconds)
+        return Commit(claim_id, batch_version, version, rows, write_seconds,
+                      unstable=[FailedFile(f.obj, f.partition_key, UNSTABLE) for f in unstable])
 
     def _abandon(self, batch: Batch, run_id: str, claim_fields: dict) -> None:
         self.ledger.append([self._file_event(EventKind.ABANDONED, f, run_id, **claim_fields)

@@ -24,12 +24,30 @@ from manufacturing_ingest.catalog import (
     SOURCE_FILE_COLUMN,
     SourceSpec,
 )
-from manufacturing_ingest.engine.inspect import FileInspection
-from manufacturing_ingest.engine.types import catalog_type, parse_value, spark_type, unique_names
+from manufacturing_ingest.engine.inspect import MAX_LINE_BYTES, FileInspection
+from manufacturing_ingest.engine.types import (
+    catalog_type,
+    parse_value,
+    sanitize_column_name,
+    spark_type,
+    unique_names,
+)
 from manufacturing_ingest.landing import LandedObject
 
-CORRUPT_RECORD = "_corrupt_record"
+# Spark's corrupt-record column; a name no sanitized data column can take (sanitizing strips
+# leading underscores), so a data key "_corrupt_record" stays data. Rescued as "_corrupt_record".
+CORRUPT_RECORD = "__corrupt_record"
+CORRUPT_RECORD_KEY = "_corrupt_record"
 FILE_PATH = "__file_path"
+# Columns whose values go to _rescued_data under the name after the prefix (case-colliding or
+# duplicate JSON keys).
+RESCUE_PREFIX = "__rescue__"
+_NO_COLUMNS = "__no_columns"
+JSON_KEY_COLLISION = "JSON_KEY_COLLISION"
+
+
+class JsonKeyCollision(Exception):
+    """JSON keys of a group differ only by case; read file by file, or rewrite the file."""
 
 
 @dataclass(frozen=True)
@@ -76,12 +94,12 @@ def read_batch(
     new_columns: dict[str, str] = {}
     new_column_files: dict[str, list[str]] = defaultdict(list)
     seen: set[str] = set()
-    for group in _group_files(files):
-        raw = _read_group(spark, group)
+    for group, raw in _read_groups(spark, _group_files(files)):
         seen.update(raw.columns)
         by_path = _spark_paths(raw, group)
         for column, data_type in ((f.name, f.dataType) for f in raw.schema.fields):
-            if column in (CORRUPT_RECORD, FILE_PATH) or column in target:
+            if (column in (CORRUPT_RECORD, FILE_PATH) or column in target
+                    or column.startswith(RESCUE_PREFIX)):
                 continue
             typed = group[0].inspection.file_format == "parquet"
             kind = catalog_type(data_type) if typed else "string"
@@ -98,17 +116,30 @@ def read_batch(
                       missing_columns=missing)
 
 
+def _read_groups(spark: SparkSession, groups: list[list[BatchFile]]):
+    for group in groups:
+        try:
+            yield group, _read_group(spark, group)
+        except JsonKeyCollision:
+            if len(group) == 1:
+                raise
+            for f in group:  # files that each spell a key one way: fine one by one
+                yield [f], _read_group(spark, [f])
+
+
 def _group_files(files: list[BatchFile]) -> list[list[BatchFile]]:
     """Files Spark can read in one pass: same format and, for CSV and Parquet, same layout."""
     groups: dict[tuple, list[BatchFile]] = defaultdict(list)
     for f in files:
         inspection = f.inspection
-        groups[(inspection.file_format, inspection.header, inspection.parquet_schema)].append(f)
+        groups[(inspection.file_format, inspection.header, inspection.parquet_schema,
+                inspection.multiline, inspection.delimiter)].append(f)
     return [groups[key] for key in sorted(groups, key=repr)]
 
 
 def _read_group(spark: SparkSession, group: list[BatchFile]) -> DataFrame:
     fmt = group[0].inspection.file_format
+    multiline = "true" if group[0].inspection.multiline else "false"
     paths = [str(f.path) for f in group]
     if fmt == "csv":
         names = unique_names(list(group[0].inspection.header))
@@ -123,32 +154,81 @@ def _read_group(spark: SparkSession, group: list[BatchFile]) -> DataFrame:
             .option("mode", "PERMISSIVE")
             .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
             .option("encoding", "UTF-8")
+            # RFC 4180: quoted fields may hold line breaks. Spark's multi-line CSV parser reads a
+            # file as one stream, which also measured faster here than its line splitter
+            # (one task per file either way for files under the split size).
+            .option("multiLine", multiline)
+            .option("escape", '"')  # RFC 4180: a quote inside a quoted field is doubled
+            .option("sep", group[0].inspection.delimiter)
             .csv(paths)
         )
-        return df.withColumn(FILE_PATH, F.col("_metadata.file_path"))
+        return df.withColumn(FILE_PATH, _file_path(df))
     if fmt == "json":
         options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD,
-                   "primitivesAsString": "true", "encoding": "UTF-8"}
-        inferred = spark.read.options(**options).json(paths).schema
+                   "primitivesAsString": "true", "encoding": "UTF-8", "multiLine": multiline,
+                   # Jackson's default cap is 20 M characters; above it a value turned to null.
+                   "maxStringLen": str(MAX_LINE_BYTES)}
+        # Infer case-sensitively: keys that differ only by case (or punctuation) would
+        # otherwise fail the whole read (COLUMN_ALREADY_EXISTS). Such a file is rewritten with
+        # one spelling per key and the others rescued (bronze.dedupe_json_keys); a batch whose
+        # files spell a key differently is read file by file. Reading itself stays
+        # case-insensitive: Spark resolves scan columns by name again at execution.
+        case_sensitive = spark.conf.get("spark.sql.caseSensitive")
+        spark.conf.set("spark.sql.caseSensitive", "true")
+        try:
+            inferred = spark.read.options(**options).json(paths).schema
+        finally:
+            spark.conf.set("spark.sql.caseSensitive", case_sensitive)
         fields = [f.name for f in inferred.fields if f.name != CORRUPT_RECORD]
+        clean = [sanitize_column_name(n) for n in fields if not n.startswith(RESCUE_PREFIX)]
+        if len(set(clean)) != len(clean):
+            raise JsonKeyCollision(f"{JSON_KEY_COLLISION}: keys that differ only by case or "
+                                   f"punctuation in {len(paths)} file(s)")
         # Every value as text: nested objects keep their JSON, numbers their exact digits.
+        # A file of only broken lines has no field; Spark refuses a query of only the
+        # corrupt-record column, so a placeholder field keeps the lines rescuable.
         schema = T.StructType(
-            [T.StructField(n, T.StringType()) for n in fields]
+            [T.StructField(n, T.StringType()) for n in fields or [_NO_COLUMNS]]
             + [T.StructField(CORRUPT_RECORD, T.StringType())]
         )
         df = spark.read.options(**options).schema(schema).json(paths)
-        return _rename(df, fields, keep=[CORRUPT_RECORD])
+        return _rename(df, fields or [_NO_COLUMNS], keep=[CORRUPT_RECORD])
     df = spark.read.parquet(*paths)
     return _rename(df, df.columns, keep=[])
 
 
+def _file_path(df: DataFrame) -> Column:
+    """The file of each row from Spark's hidden ``_metadata``, even when the data has its own
+    ``_metadata`` column (which ``F.col("_metadata")`` would resolve to)."""
+    return df.metadataColumn("_metadata").getField("file_path")
+
+
 def _rename(df: DataFrame, names: list[str], keep: list[str]) -> DataFrame:
-    clean = unique_names(names)
-    return df.select(
-        [F.col(f"`{old}`").alias(new) for old, new in zip(names, clean, strict=True)]
-        + [F.col(k) for k in keep]
-        + [F.col("_metadata.file_path").alias(FILE_PATH)]
-    )
+    """Clean column names, renamed by position (``toDF``: no name resolution, so keys that
+    differ only by case cannot be ambiguous), plus the row's file."""
+    # Names that differ only by case or punctuation: the one already spelled like its clean
+    # name (else the first) is the column; the others are rescued under their own spelling.
+    winner: dict[str, str] = {}
+    for old in names:
+        base = sanitize_column_name(old)
+        if old.startswith(RESCUE_PREFIX) or old == _NO_COLUMNS:
+            continue
+        if base not in winner or old == base:
+            winner[base] = old
+    new_names = []
+    for index, old in enumerate(names):
+        base = sanitize_column_name(old)
+        if old.startswith(RESCUE_PREFIX):  # written by dedupe_json_keys
+            new_names.append(f"{RESCUE_PREFIX}{index}__{old[len(RESCUE_PREFIX):]}")
+        elif old == _NO_COLUMNS or winner[base] != old:
+            # Indexed, so unique even where case does not count; always null for _NO_COLUMNS.
+            new_names.append(f"{RESCUE_PREFIX}{index}__{old}")
+        else:
+            new_names.append(base)
+    file_path = _file_path(df)
+    out = df.select([*[F.col(f"`{n}`") for n in names], *[F.col(k) for k in keep],
+                     file_path.alias(FILE_PATH)])
+    return out.toDF(*new_names, *keep, FILE_PATH)
 
 
 def _spark_paths(raw: DataFrame, group: list[BatchFile]) -> dict[str, BatchFile]:
@@ -187,10 +267,21 @@ def _normalise(
             rescued.append((name, value.cast("string"), value.isNotNull() & parsed.isNull()))
     for name, kind in new_columns.items():
         if name in source_types and name not in target:
-            selected.append(parse_value(F.col(f"`{name}`"), source_types[name], kind).alias(name))
+            value = F.col(f"`{name}`")
+            parsed = parse_value(value, source_types[name], kind)
+            selected.append(parsed.alias(name))
+            # A new column typed by an earlier group of the batch: values of this group that do
+            # not convert are rescued too.
+            if kind != "string" and source_types[name] != spark_type(kind):
+                rescued.append((name, value.cast("string"), value.isNotNull() & parsed.isNull()))
+    for name in source_types:
+        if name.startswith(RESCUE_PREFIX):
+            value = F.col(f"`{name}`").cast("string")
+            rescued.append((name[len(RESCUE_PREFIX):].split("__", 1)[1], value,
+                            value.isNotNull()))
     if CORRUPT_RECORD in source_types:
         corrupt = F.col(CORRUPT_RECORD)
-        rescued.append((CORRUPT_RECORD, corrupt, corrupt.isNotNull()))
+        rescued.append((CORRUPT_RECORD_KEY, corrupt, corrupt.isNotNull()))
 
     file_path = F.col(FILE_PATH)
     uris = {p: f.obj.uri for p, f in by_path.items()}

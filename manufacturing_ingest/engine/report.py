@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -43,6 +44,7 @@ class IngestReport:
     write_seconds: float = 0.0
     delta_version: int | None = None
     claim_id: str | None = None
+    ingested_at: datetime | None = None  # the commit's _ingested_at: with the partitions, its rows
     batch_version: int | None = None
     landing_to_commit_seconds_max: float | None = None
     landing_to_commit_seconds_median: float | None = None

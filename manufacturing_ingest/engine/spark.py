@@ -32,6 +32,9 @@ LOCAL_SESSION_CONF = {
     "spark.databricks.delta.snapshotPartitions": "2",
     "spark.databricks.delta.stats.collect": "true",
     "spark.sql.sources.partitionOverwriteMode": "static",
+    # Spark's default INT96 cannot hold years past 2262 for other readers (delta-rs reads them
+    # as nanoseconds and fails); standard microsecond timestamps can.
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.driver.extraJavaOptions": "-Dderby.system.home=/tmp/manufacturing_ingest_derby",
 }
 

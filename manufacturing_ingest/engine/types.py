@@ -18,8 +18,14 @@ SPARK_TYPES: dict[str, T.DataType] = {
 }
 _NUMERIC = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType,
             T.DecimalType)
-# Epoch numbers at or above this are milliseconds (1973-03-03 in ms; year 5138 in seconds).
+# Plausible epochs in the documented units, 1900 to 2999: seconds below 1e11 (year 5138 in
+# seconds, 1973 in ms), milliseconds from 1e11. Anything else (microseconds, nanoseconds, far
+# negatives) converts to null and so is rescued, not guessed.
+_EPOCH_SECONDS_FROM = -2_208_988_800  # 1900-01-01
+_EPOCH_SECONDS_UNTIL = 32_503_680_000  # 3000-01-01
 _EPOCH_MILLIS_FROM = 100_000_000_000
+_EPOCH_MILLIS_UNTIL = 32_503_680_000_000
+_NESTED = (T.StructType, T.ArrayType, T.MapType)
 _INVALID_NAME_CHARS = re.compile(r"[^0-9A-Za-z_]+")
 
 
@@ -65,6 +71,8 @@ def parse_value(column: Column, source_type: T.DataType, target: str) -> Column:
     if source_type == wanted:
         return column
     if target == "string":
+        if isinstance(source_type, _NESTED):
+            return F.to_json(column)  # JSON text that round-trips, not Spark's "{1.5, a}"
         return column.cast("string")
     if target == "timestamp":
         return _parse_timestamp(column, source_type)
@@ -80,9 +88,11 @@ def _parse_timestamp(column: Column, source_type: T.DataType) -> Column:
         return column.cast("timestamp")
     text = column.cast("string")
     number = text.try_cast("long")
-    from_epoch = F.when(F.abs(number) >= _EPOCH_MILLIS_FROM, F.timestamp_millis(number)).otherwise(
-        F.timestamp_seconds(number)
-    )
+    from_epoch = F.when(
+        (number >= _EPOCH_SECONDS_FROM) & (number < _EPOCH_SECONDS_UNTIL),
+        F.timestamp_seconds(number),
+    ).when((number >= _EPOCH_MILLIS_FROM) & (number < _EPOCH_MILLIS_UNTIL),
+           F.timestamp_millis(number))
     # A time of day has a colon and a whole number never does: ISO text goes straight to the
     # timestamp cast (a failing try_cast to bigint on every ISO row costs more than all the
     # rest of its parsing), numbers straight to the epoch rule, so "2026" is not read as a year.

@@ -4,6 +4,8 @@ from manufacturing_ingest.errors import ConfigurationError, LandingZoneError
 from manufacturing_ingest.landing.base import (
     LandedObject,
     LandingZone,
+    has_date_path,
+    ignore_reason,
     is_ignored,
     partition_key_of,
     partition_prefix,
@@ -30,6 +32,8 @@ __all__ = [
     "LandingZone",
     "LandingZoneError",
     "LocalLandingZone",
+    "has_date_path",
+    "ignore_reason",
     "is_ignored",
     "landing_zone_for",
     "partition_key_of",

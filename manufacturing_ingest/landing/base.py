@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from manufacturing_ingest.catalog import FileFormat, SourceSpec
+from manufacturing_ingest.partitioning import DAILY, Grain
 
 _YEAR_DIR = re.compile(r"^\d{4}$")
 _FORMAT_SUFFIXES: dict[str, FileFormat] = {
@@ -31,6 +32,8 @@ class LandedObject:
     etag: str
     size: int
     last_modified: datetime
+    # Set by a zone for an entry that must never be read (e.g. a link leading out of the zone).
+    skip_reason: str | None = None
 
     @property
     def name(self) -> str:
@@ -53,16 +56,36 @@ class LandedObject:
         return _FORMAT_SUFFIXES.get(PurePosixPath(name).suffix)
 
 
+IGNORED_NOTE = "marker, hidden or in-flight file (a path part starts with _ or .)"
+
+
 def is_ignored(key: str) -> bool:
-    """Markers, hidden files and in-flight uploads are never data."""
+    """Markers, hidden files and in-flight uploads are never data.
+
+    Any path part starting with ``_`` or ``.`` marks hidden or in-flight data: writers stage
+    under ``_temporary/``, ``.staging/``, ``_tmp…/`` and rename when done.
+    """
     if key.endswith("/"):
         return True  # zero-byte "folder" keys written by consoles and some tools
-    name = PurePosixPath(key).name
+    parts = PurePosixPath(key).parts
+    name = parts[-1] if parts else key
     return (
-        name.startswith(("_", "."))  # _SUCCESS, _started_*, .part files of some writers
+        any(part.startswith(("_", ".")) for part in parts)
         or name.endswith((".tmp", ".crc", ".inprogress", ".partial", "_$folder$"))
         or name.lower().endswith((".tmp.gz",))
     )
+
+
+def ignore_reason(obj: LandedObject) -> str | None:
+    """Why ``obj`` is never read, or None when it is data."""
+    if obj.skip_reason:
+        return obj.skip_reason
+    return IGNORED_NOTE if is_ignored(obj.key) else None
+
+
+def has_date_path(spec: SourceSpec, obj: LandedObject) -> bool:
+    """Whether the key names a valid partition (else the partition comes from LastModified)."""
+    return spec.partitions.key_from_path(obj.key[len(spec.landing_prefix) :]) is not None
 
 
 def partition_key_of(spec: SourceSpec, obj: LandedObject) -> str:
@@ -120,4 +143,59 @@ class LandingZone(ABC):
         for obj in self.walk(f"{spec.landing_prefix}/", skip_year_dirs=True):
             if partition_key_of(spec, obj) in wanted:
                 found[obj.key] = obj
+        for obj in self.misfiled(spec, partition_keys):
+            if partition_key_of(spec, obj) in wanted:
+                found[obj.key] = obj
         return [found[key] for key in sorted(found)]
+
+    def misfiled(self, spec: SourceSpec, partition_keys: list[str]) -> Iterator[LandedObject]:
+        """Objects under date-shaped folders that are not a valid partition path.
+
+        ``2026/02/30/``, ``2026/13/``, a file directly in ``2026/11/``, and for an hourly source
+        a file at day level or under hour ``24``: their partition falls back to LastModified,
+        so the listing of that partition must find them. Costs one LIST per year and one per
+        month of the source (plus one per wanted day for hourly sources), not one per day.
+        """
+        root = f"{spec.landing_prefix}/"
+        _, years = self.list_level(root)
+        for year in years:
+            y = year.rstrip("/").rsplit("/", 1)[-1]
+            if not _YEAR_DIR.match(y):
+                continue  # undated folders: the skip_year_dirs walk covers them
+            objects, months = self.list_level(year)
+            yield from objects
+            for month in months:
+                m = month.rstrip("/").rsplit("/", 1)[-1]
+                if not (m.isdigit() and len(m) == 2 and 1 <= int(m) <= 12):
+                    yield from self.walk(month)
+                    continue
+                objects, days = self.list_level(month)
+                yield from objects  # e.g. raw/sensor-data/2026/11/20.csv
+                for day in days:
+                    d = day.rstrip("/").rsplit("/", 1)[-1]
+                    try:
+                        datetime(int(y), int(m), int(d))
+                        valid = len(d) == 2
+                    except ValueError:
+                        valid = False
+                    if not valid:
+                        yield from self.walk(day)
+        if spec.partitioning is Grain.HOURLY:
+            days = sorted({DAILY.key_at(spec.partitions.parse(key)) for key in partition_keys})
+            for day in days:
+                prefix = f"{spec.landing_prefix}/{DAILY.prefix(day)}"
+                objects, hours = self.list_level(prefix)
+                yield from objects  # day-level files of an hourly source
+                for hour in hours:
+                    h = hour.rstrip("/").rsplit("/", 1)[-1]
+                    if not (h.isdigit() and len(h) == 2 and int(h) < 24):
+                        yield from self.walk(hour)
+
+    def check_available(self) -> None:
+        """Raise ``LandingZoneError`` saying what to fix when the zone cannot be listed at all."""
+        return None  # a store's own listing errors already say what to fix (see s3.py)
+
+    def unchanged(self, obj: LandedObject) -> bool:
+        """Whether the object still has the identity it was listed with (zones that can
+        change in place, like a local folder, check it; object stores cannot change an ETag)."""
+        return True

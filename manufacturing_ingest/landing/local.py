@@ -6,26 +6,51 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+from manufacturing_ingest.errors import LandingZoneError
 from manufacturing_ingest.landing.base import LandedObject, LandingZone
+
+OUTSIDE = "symbolic link to a target outside the landing root; never read"
 
 
 class LocalLandingZone(LandingZone):
     """Objects are files under ``root``; the ETag is size and mtime, so a rewrite is new data."""
 
     def __init__(self, root: str | Path):
-        self.root = Path(root).resolve()
+        self.root = Path(os.path.realpath(root))
         self.root_uri = self.root.as_uri()
+
+    def check_available(self) -> None:
+        if not self.root.is_dir():
+            raise LandingZoneError(
+                f"landing folder {self.root} does not exist (or is not a folder); check "
+                "MANUFACTURING_LANDING_URL, or create it (manufacturing-ingest generate does)"
+            )
 
     def list_level(self, prefix: str) -> tuple[list[LandedObject], list[str]]:
         folder = self.root / prefix
         objects: list[LandedObject] = []
         children: list[str] = []
+        if not self._inside(os.path.realpath(folder)):
+            # The prefix itself is (under) a link out of the zone: report it, never read it.
+            return [self._skipped(prefix.rstrip("/"), OUTSIDE)], []
         try:
             entries = list(os.scandir(folder))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return [], []
         base = prefix if (prefix == "" or prefix.endswith("/")) else prefix + "/"
         for entry in sorted(entries, key=lambda e: e.name):
+            if entry.is_symlink():
+                key = f"{base}{entry.name}"
+                target = os.path.realpath(entry.path)
+                if not os.path.exists(target):
+                    objects.append(self._skipped(key, "broken symbolic link"))
+                    continue
+                if not self._inside(target):
+                    objects.append(self._skipped(key, OUTSIDE))
+                    continue
+                if os.path.isdir(target):  # never followed: no cycles, no double listing
+                    objects.append(self._skipped(key, "symbolic link to a folder; not followed"))
+                    continue
             if entry.is_dir(follow_symlinks=False):
                 children.append(f"{base}{entry.name}/")
             elif entry.is_file():
@@ -43,4 +68,24 @@ class LocalLandingZone(LandingZone):
         return objects, children
 
     def local_path(self, obj: LandedObject, staging_dir: Path) -> Path:
-        return self.root / obj.key
+        path = self.root / obj.key
+        if not self._inside(os.path.realpath(path)):  # replaced by a link since the listing
+            raise OSError(f"{obj.uri}: {OUTSIDE}")
+        if not self.unchanged(obj):
+            raise OSError(f"{obj.uri} changed since it was listed (still being written?); "
+                          "not yet stable, it is read on a later run")
+        return path
+
+    def unchanged(self, obj: LandedObject) -> bool:
+        try:
+            stat = os.stat(self.root / obj.key)
+        except OSError:
+            return False
+        return f"{stat.st_size:x}-{stat.st_mtime_ns:x}" == obj.etag
+
+    def _inside(self, real: str) -> bool:
+        return real == str(self.root) or real.startswith(str(self.root) + os.sep)
+
+    def _skipped(self, key: str, reason: str) -> LandedObject:
+        return LandedObject(key=key, uri=self.uri_for(key), etag="-", size=0,
+                            last_modified=datetime.now(UTC), skip_reason=reason)

@@ -21,10 +21,15 @@ from manufacturing_ingest.catalog import SourceSpec
 from manufacturing_ingest.landing.base import (
     LandedObject,
     LandingZone,
-    is_ignored,
+    ignore_reason,
     partition_key_of,
 )
 from manufacturing_ingest.partitioning import DAILY
+
+# How often a sensor also lists the year and month levels for objects under folders that are
+# not a valid date (``2026/02/30/``, ``2026/13/``, ``2026/11/20.csv``): a few LISTs per year of
+# history, so not on every tick.
+MISFILED_SCAN_EVERY = timedelta(minutes=10)
 
 
 @dataclass
@@ -32,12 +37,16 @@ class LandingCursor:
     high_water: datetime | None = None
     # fingerprint -> LastModified (epoch seconds) of objects seen within the lookback
     seen: dict[str, float] = field(default_factory=dict)
+    # when the last scan for objects under invalid date folders ran
+    misfiled_scan_at: datetime | None = None
 
     def encode(self) -> str:
         return json.dumps({
             "v": 1,
             "high_water": self.high_water.isoformat() if self.high_water else None,
             "seen": self.seen,
+            "misfiled_scan_at": (self.misfiled_scan_at.isoformat()
+                                 if self.misfiled_scan_at else None),
         }, separators=(",", ":"), sort_keys=True)
 
     @classmethod
@@ -46,9 +55,11 @@ class LandingCursor:
             return cls()
         data = json.loads(text)
         high_water = data.get("high_water")
+        misfiled = data.get("misfiled_scan_at")
         return cls(
             high_water=datetime.fromisoformat(high_water) if high_water else None,
             seen={k: float(v) for k, v in data.get("seen", {}).items()},
+            misfiled_scan_at=datetime.fromisoformat(misfiled) if misfiled else None,
         )
 
 
@@ -76,9 +87,10 @@ def scan_prefixes(spec: SourceSpec, since: datetime, now: datetime) -> list[str]
             for n in range(days + 1)]
 
 
-def list_recent(spec: SourceSpec, zone: LandingZone, since: datetime, now: datetime
-                ) -> tuple[list[str], dict[str, LandedObject]]:
-    """Objects under the day prefixes from ``since`` to ``now`` plus the undated ones, by key."""
+def list_recent(spec: SourceSpec, zone: LandingZone, since: datetime, now: datetime,
+                misfiled: bool = True) -> tuple[list[str], dict[str, LandedObject]]:
+    """Objects under the day prefixes from ``since`` to ``now`` plus the undated ones, by key;
+    with ``misfiled``, also those under folders that are not a valid date."""
     prefixes = scan_prefixes(spec, since, now)
     found: dict[str, LandedObject] = {}
     for prefix in prefixes:
@@ -87,6 +99,9 @@ def list_recent(spec: SourceSpec, zone: LandingZone, since: datetime, now: datet
     # Keys without a date in their path sit directly under the source's prefix.
     for obj in zone.walk(f"{spec.landing_prefix}/", skip_year_dirs=True):
         found[obj.key] = obj
+    if misfiled:
+        for obj in zone.misfiled(spec, []):
+            found[obj.key] = obj
     return prefixes, found
 
 
@@ -99,9 +114,12 @@ def scan_landing(
     """New objects of ``spec`` since ``cursor``, and the cursor to store after them."""
     now = now or datetime.now(UTC)
     lookback = spec.sensor_lookback
+    zone.check_available()
     since = (cursor.high_water or now) - lookback
     requests_before = getattr(zone, "list_requests", 0)
-    prefixes, found = list_recent(spec, zone, since, now)
+    misfiled = (cursor.misfiled_scan_at is None
+                or now - cursor.misfiled_scan_at >= MISFILED_SCAN_EVERY)
+    prefixes, found = list_recent(spec, zone, since, now, misfiled=misfiled)
 
     listed = len(found)
     ignored = 0
@@ -109,7 +127,7 @@ def scan_landing(
     high_water = cursor.high_water
     seen = dict(cursor.seen)
     for obj in sorted(found.values(), key=lambda o: (o.last_modified, o.key)):
-        if is_ignored(obj.key) or obj.size == 0 and obj.key.endswith("/"):
+        if ignore_reason(obj) or obj.size == 0 and obj.key.endswith("/"):
             ignored += 1
             continue
         if obj.last_modified < since:
@@ -126,7 +144,8 @@ def scan_landing(
         seen = {k: v for k, v in seen.items() if v >= horizon}
     return ScanResult(
         new_objects=new,
-        cursor=LandingCursor(high_water=high_water, seen=seen),
+        cursor=LandingCursor(high_water=high_water, seen=seen,
+                             misfiled_scan_at=now if misfiled else cursor.misfiled_scan_at),
         listed=listed,
         ignored=ignored,
         prefixes=prefixes,

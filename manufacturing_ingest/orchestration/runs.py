@@ -10,8 +10,10 @@ from typing import Any
 
 import dagster as dg
 
-from manufacturing_ingest.catalog import get_source
-from manufacturing_ingest.errors import ConfigurationError
+from manufacturing_ingest.catalog import SourceSpec, get_source
+from manufacturing_ingest.engine.lakehouse import Lakehouse
+from manufacturing_ingest.errors import ConfigurationError, InvalidPartitionError
+from manufacturing_ingest.landing import landing_zone_for
 from manufacturing_ingest.orchestration import build_definitions
 from manufacturing_ingest.orchestration.resources import DATABRICKS_NOT_READY
 from manufacturing_ingest.settings import Environment, Settings
@@ -30,6 +32,22 @@ class RunResult:
     metadata: dict[str, Any]  # the engine's own time is metadata["seconds"]
 
 
+def partition_keys(spec: SourceSpec, first: str, last: str) -> list[str]:
+    """The asset's keys from ``first`` to ``last``; ``InvalidPartitionError`` says what is off."""
+    start, end = spec.partitions.parse(first), spec.partitions.parse(last)
+    if end < start:
+        raise InvalidPartitionError(f"--to {last} is before --partition {first}")
+    partitions = spec.partitions.dagster_partitions()
+    for key in (first, last):
+        if not partitions.has_partition_key(key):
+            raise InvalidPartitionError(
+                f"{key} is not a partition of {spec.name}: its partitions run from "
+                f"{partitions.get_first_partition_key()} to "
+                f"{partitions.get_last_partition_key()} (UTC)"
+            )
+    return partitions.get_partition_keys_in_range(dg.PartitionKeyRange(first, last))
+
+
 def materialize_partitions(settings: Settings, source_names: list[str], first: str,
                            last: str | None = None, reprocess: bool = False) -> list[RunResult]:
     """Run the bronze assets for a partition range (one run per source, in order)."""
@@ -40,15 +58,21 @@ def materialize_partitions(settings: Settings, source_names: list[str], first: s
     instance = (dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME")
                 else dg.DagsterInstance.ephemeral())
     landing = [a for a in defs.assets or [] if isinstance(a, dg.AssetSpec)]
-    results = []
+    # Every source's range, the landing zone and the lakehouse are checked before anything runs
+    # (the engine checks the latter two again, for runs launched from the UI).
+    ranges = {}
     for name in source_names:
         spec = get_source(name)
-        start, end = spec.partitions.widen(first, last)
+        ranges[name] = (spec, partition_keys(spec, *spec.partitions.widen(first, last)))
+    landing_zone_for(settings.landing_url, role_arn=settings.s3_role_arn or None
+                     ).check_available()
+    Lakehouse(settings.lakehouse_url).check_writable()
+    results = []
+    for name, (spec, keys) in ranges.items():
+        start, end = keys[0], keys[-1]
         key = dg.AssetKey(spec.asset_key_path)
         asset = next(a for a in defs.assets or []
                      if isinstance(a, dg.AssetsDefinition) and a.key == key)
-        keys = spec.partitions.dagster_partitions().get_partition_keys_in_range(
-            dg.PartitionKeyRange(start, end))
         if reprocess and len(keys) != 1:
             raise ConfigurationError("--reprocess rebuilds one partition; give one --partition")
         log.info("%s: ingesting %d partition(s) %s … %s", name, len(keys), start, end)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from manufacturing_ingest.catalog import SourceSpec
 from manufacturing_ingest.engine.ledger import FileStatus, file_states, read_events
-from manufacturing_ingest.landing import LandingZone, is_ignored, partition_key_of
+from manufacturing_ingest.landing import LandingZone, ignore_reason, partition_key_of
 from manufacturing_ingest.landing.scan import list_recent
 
 # How far back the listing looks; objects landed before it are not counted.
@@ -35,7 +35,7 @@ def landing_backlog(spec: SourceSpec, zone: LandingZone, ledger_path: str,
     since = now - window
     _, landed = list_recent(spec, zone, since, now)
     objects = [o for o in landed.values()
-               if not is_ignored(o.key) and o.last_modified >= since]
+               if not ignore_reason(o) and o.last_modified >= since]
     partitions = sorted({partition_key_of(spec, o) for o in objects})
     states = file_states(read_events(ledger_path, spec.name, partitions)) if partitions else {}
     waiting = []

@@ -127,3 +127,14 @@ def test_sensor_tick_starts_the_run_that_lands_the_rows(bucket, spark, tmp_path)
     assert evaluation.metadata["uncommitted_objects"].value == 0
     assert evaluation.metadata["landed_objects"].value == 2
 
+
+
+def test_objects_under_folders_that_are_no_date_are_requested_by_last_modified(bucket):
+    bucket.put("raw/sensor-data/2026/02/30/a.csv", csv("FEB30"))  # no such day
+    bucket.put(f"raw/sensor-data/{TODAY:%Y/%m}/{TODAY:%d}.csv", csv("DAYFILE"))  # a day-level file
+    bucket.put("raw/sensor-data/2026/13/01/m.csv", csv("MONTH13"))  # no such month
+    result = tick(bucket)
+    # Their partition falls back to LastModified (today), where the run will find them.
+    assert {r.partition_key: int(r.tags["manufacturing_ingest/new_objects"])
+            for r in result.run_requests} == {f"{TODAY:%Y-%m-%d}": 3}
+    assert not tick(bucket, result.cursor).run_requests  # found once

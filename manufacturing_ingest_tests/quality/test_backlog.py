@@ -29,3 +29,11 @@ def test_backlog_check_fails_when_an_object_waits_over_an_hour(bucket, tmp_path)
                             now=now + timedelta(minutes=75))
     assert later.oldest_age_seconds > 3600
 
+
+
+def test_backlog_counts_objects_under_folders_that_are_no_date(bucket, tmp_path):
+    bucket.put("raw/sensor-data/2026/02/30/a.csv", numbered_sensor_csv("f", 2, TODAY))
+    bucket.put("raw/sensor-data/2026/11/20.csv", numbered_sensor_csv("d", 2, TODAY))
+    backlog = landing_backlog(get_source("sensor_data"), S3LandingZone(bucket.url),
+                              str(tmp_path / "lakehouse/_manufacturing_ingest/file_ledger"))
+    assert (backlog.uncommitted, backlog.listed) == (2, 2)
