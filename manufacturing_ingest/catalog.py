@@ -1,6 +1,8 @@
 """The source catalog: one ``SourceSpec`` per landing source drives assets, sensors and checks.
 
-Adding a source is one entry here plus its columns; nothing else is written per source.
+Adding a source is one entry here plus its columns; nothing else is written per source. Its
+quality rules are data here too (``QualityRules``): adding a rule is a catalog change, and
+``manufacturing_ingest.quality`` compiles whatever is declared.
 """
 
 from __future__ import annotations
@@ -24,6 +26,73 @@ LINEAGE_COLUMNS = (SOURCE_FILE_COLUMN, INGESTED_AT_COLUMN, RESCUED_DATA_COLUMN)
 
 
 @dataclass(frozen=True)
+class ValueRange:
+    """``column`` must lie within [minimum, maximum] (either bound may be open); nulls pass."""
+
+    column: str
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.column}_range"
+
+
+@dataclass(frozen=True)
+class AllowedValues:
+    """``column`` must be one of ``values``; nulls pass (``required`` catches those)."""
+
+    column: str
+    values: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.column}_allowed"
+
+
+@dataclass(frozen=True)
+class RowCondition:
+    """A Spark SQL boolean over one row's columns that must hold; a null result passes."""
+
+    name: str
+    sql: str
+    columns: tuple[str, ...]  # the columns it reads (shown in failing examples)
+    description: str
+
+
+@dataclass(frozen=True)
+class EventTimeRule:
+    """Bounds on the source's event time, relative to its ingest and to its partition."""
+
+    # A reading stamped later than its own ``_ingested_at`` plus this is in the future.
+    future_tolerance: timedelta = timedelta(minutes=5)
+    # Late data: readings up to this long before the partition's window still belong to it.
+    late_tolerance: timedelta = timedelta(days=2)
+    # Clock skew: readings up to this long after the window's end still belong to it.
+    early_tolerance: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class QualityRules:
+    """What the ``quality`` check holds each committed row to, and when it fails.
+
+    Besides what is declared here, every source gets: its catalog columns present with their
+    types (schema), no ``_rescued_data`` (types), no duplicate ``key_columns`` and the event time
+    bounds of ``event_time``.
+    """
+
+    ranges: tuple[ValueRange, ...] = ()
+    allowed: tuple[AllowedValues, ...] = ()
+    conditions: tuple[RowCondition, ...] = ()
+    # Columns that must not be null (key and event time columns belong here).
+    required: tuple[str, ...] = ()
+    event_time: EventTimeRule = EventTimeRule()
+    # Share of failing rows above which the check fails with WARN, and with ERROR.
+    warn_above: float = 0.0
+    error_above: float = 0.05
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """Everything the platform knows about one landing source."""
 
@@ -41,6 +110,8 @@ class SourceSpec:
     backlog_limit: timedelta = timedelta(hours=1)
     # How far behind its high-water mark the landing sensor still looks for late objects.
     sensor_lookback: timedelta = timedelta(hours=24)
+    # The rules the ``quality`` check evaluates on the rows each run commits.
+    quality: QualityRules = QualityRules()
 
     @property
     def table_name(self) -> str:
@@ -86,6 +157,15 @@ SENSOR_DATA = SourceSpec(
     key_columns=("sensor_id", "timestamp"),
     event_time_column="timestamp",
     freshness_minutes=15,
+    quality=QualityRules(
+        ranges=(
+            ValueRange("temperature", -40.0, 150.0),  # °C
+            ValueRange("humidity", 0.0, 100.0),  # % relative humidity
+            ValueRange("pressure", 80.0, 120.0),  # kPa
+            ValueRange("vibration", 0.0, 50.0),  # mm/s RMS
+        ),
+        required=("plant_id", "sensor_id", "timestamp"),
+    ),
     description=(
         "Raw sensor readings (temperature °C, relative humidity %, pressure kPa, vibration mm/s) "
         "from every plant, one row per reading, as landed under raw/sensor-data/YYYY/MM/DD/."
@@ -112,6 +192,14 @@ EQUIPMENT_LOGS = SourceSpec(
     key_columns=("event_id",),
     event_time_column="timestamp",
     freshness_minutes=15,
+    quality=QualityRules(
+        ranges=(
+            ValueRange("status_code", 0, 9999),
+            ValueRange("runtime_hours", 0.0, 200_000.0),
+        ),
+        allowed=(AllowedValues("severity", ("INFO", "WARN", "ERROR", "CRITICAL")),),
+        required=("event_id", "equipment_id", "timestamp", "event_type", "severity"),
+    ),
     description=(
         "Equipment event log entries (start/stop, alarms, maintenance, status) as landed "
         "under raw/equipment-logs/YYYY/MM/DD/, one row per event."
@@ -139,6 +227,23 @@ QUALITY_METRICS = SourceSpec(
     key_columns=("batch_id", "metric_name", "measured_at"),
     event_time_column="measured_at",
     freshness_minutes=75,
+    quality=QualityRules(
+        conditions=(
+            RowCondition(
+                "spec_limits_ordered", "lower_spec <= upper_spec", ("lower_spec", "upper_spec"),
+                "a row's lower spec limit is not above its upper one",
+            ),
+            # An out-of-spec part is a real measurement (passed=false), not bad data; a value
+            # outside its own row's limits that says it passed (or the reverse) is bad data.
+            RowCondition(
+                "passed_matches_spec",
+                "passed = (metric_value BETWEEN lower_spec AND upper_spec)",
+                ("metric_value", "lower_spec", "upper_spec", "passed"),
+                "passed is true exactly when metric_value lies within [lower_spec, upper_spec]",
+            ),
+        ),
+        required=("batch_id", "metric_name", "measured_at", "metric_value"),
+    ),
     description=(
         "Hourly quality measurements per production batch (dimensions, weights, defect "
         "counts against spec limits) as landed under raw/quality-metrics/YYYY/MM/DD/HH/."

@@ -5,7 +5,8 @@ functions at definition time to find their config and resources.
 """
 
 
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 
 import dagster as dg
@@ -19,11 +20,20 @@ from manufacturing_ingest.catalog import (
 from manufacturing_ingest.engine.ingest import BronzeIngestor, log_progress
 from manufacturing_ingest.engine.progress import ProgressEvent
 from manufacturing_ingest.engine.report import IngestReport
+from manufacturing_ingest.orchestration.checks import (
+    QUALITY_CHECK,
+    SCHEMA_DRIFT_CHECK,
+    batch_check_specs,
+    drift_evaluations,
+    quality_evaluations,
+)
 from manufacturing_ingest.orchestration.resources import (
     LakehouseResource,
     LandingZoneResource,
     SparkSessionResource,
 )
+from manufacturing_ingest.quality.drift import schema_drift
+from manufacturing_ingest.quality.evaluate import committed_batch, evaluate_batch
 
 
 class BronzeIngestConfig(dg.Config):
@@ -56,23 +66,33 @@ def column_schema(spec: SourceSpec) -> dg.TableSchema:
 
 
 def bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=spec.asset_key_path,
-        description=spec.description,
+    key = dg.AssetKey(spec.asset_key_path)
+
+    # A multi_asset only for ``can_subset``: it makes the check outputs optional, so the step can
+    # report one evaluation per partition of a range run (see checks.py), and lets an operator
+    # deselect the checks.
+    @dg.multi_asset(
+        name="__".join(spec.asset_key_path),
+        specs=[dg.AssetSpec(
+            key=key,
+            description=spec.description,
+            deps=[spec.landing_asset_key_path],
+            group_name="bronze",
+            kinds={"spark", "delta"},
+            freshness_policy=dg.FreshnessPolicy.time_window(
+                fail_window=timedelta(minutes=spec.freshness_minutes)
+            ),
+            metadata={
+                "table": spec.table_name,
+                "partition_column": spec.partition_column,
+                "key_columns": ", ".join(spec.key_columns),
+                "dagster/column_schema": column_schema(spec),
+            },
+        )],
+        check_specs=batch_check_specs(spec),
         partitions_def=spec.partitions.dagster_partitions(),
         backfill_policy=dg.BackfillPolicy.single_run(),
-        deps=[spec.landing_asset_key_path],
-        group_name="bronze",
-        kinds={"spark", "delta"},
-        freshness_policy=dg.FreshnessPolicy.time_window(
-            fail_window=timedelta(minutes=spec.freshness_minutes)
-        ),
-        metadata={
-            "table": spec.table_name,
-            "partition_column": spec.partition_column,
-            "key_columns": ", ".join(spec.key_columns),
-            "dagster/column_schema": column_schema(spec),
-        },
+        can_subset=True,
     )
     def _bronze(
         context: dg.AssetExecutionContext,
@@ -80,21 +100,40 @@ def bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         spark: SparkSessionResource,
         landing: LandingZoneResource,
         lakehouse: LakehouseResource,
-    ) -> dg.MaterializeResult:
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation]:
+        if key not in context.selected_asset_keys:
+            # The checks judge what a materialization commits; without one there is nothing.
+            context.log.info("bronze asset not selected: nothing ingested, nothing checked")
+            return
+
         def progress(event: ProgressEvent) -> None:
             context.log.info(event.message())
             log_progress(event)  # the CLI shows these on stderr while Dagster's logs stay quiet
 
+        session = spark.get_session()
         ingestor = BronzeIngestor(
-            spark.get_session(), spec, landing.zone(), lakehouse.lakehouse(), progress=progress
+            session, spec, landing.zone(), lakehouse.lakehouse(), progress=progress
         )
-        report = ingestor.ingest(
-            list(context.partition_keys), reprocess=config.reprocess, run_id=context.run_id
-        )
+        partition_keys = list(context.partition_keys)
+        report = ingestor.ingest(partition_keys, reprocess=config.reprocess,
+                                 run_id=context.run_id)
         for failure in report.failures:
             context.log.warning(f"file not ingested, will retry next run: {failure.uri}: "
                                 f"{failure.error}")
-        return dg.MaterializeResult(metadata=report_metadata(report))
+        yield dg.MaterializeResult(asset_key=key, metadata=report_metadata(report))
+
+        selected = {check.name for check in context.selected_asset_check_keys}
+        if QUALITY_CHECK in selected:
+            started = time.monotonic()
+            batch = committed_batch(report)
+            results = evaluate_batch(session, spec, batch) if batch else None
+            context.log.info(f"quality check of {report.records} new rows took "
+                             f"{time.monotonic() - started:.1f} s")
+            yield from quality_evaluations(spec, partition_keys, results)
+        if SCHEMA_DRIFT_CHECK in selected:
+            committed = {o.partition_key for o in report.outcomes if o.rows}
+            yield from drift_evaluations(spec, partition_keys, schema_drift(session, report),
+                                         committed)
 
     return _bronze
 

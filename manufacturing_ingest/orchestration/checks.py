@@ -1,6 +1,13 @@
 """Asset checks on the bronze tables. No ``from __future__ import annotations`` (Dagster reads
-the annotations to inject resources)."""
+the annotations to inject resources).
 
+- ``landing_backlog``: its own check op, run on a schedule (it looks at the landing zone).
+- ``quality`` and ``schema_drift``: declared on the bronze asset (``batch_check_specs``) and
+  evaluated in its step, right after the write, on the rows that write committed; this module
+  turns the findings of ``manufacturing_ingest.quality`` into one evaluation per partition.
+"""
+
+import warnings
 from collections.abc import Iterable
 
 import dagster as dg
@@ -8,6 +15,8 @@ import dagster as dg
 from manufacturing_ingest.catalog import SourceSpec
 from manufacturing_ingest.orchestration.resources import LakehouseResource, LandingZoneResource
 from manufacturing_ingest.quality.backlog import BACKLOG_WINDOW, landing_backlog
+from manufacturing_ingest.quality.drift import SchemaDrift
+from manufacturing_ingest.quality.evaluate import PartitionQuality, Verdict
 
 
 def backlog_check(spec: SourceSpec) -> dg.AssetChecksDefinition:
@@ -43,3 +52,113 @@ def backlog_check(spec: SourceSpec) -> dg.AssetChecksDefinition:
 
 def backlog_checks(specs: Iterable[SourceSpec]) -> list[dg.AssetChecksDefinition]:
     return [backlog_check(spec) for spec in specs]
+
+
+QUALITY_CHECK = "quality"
+SCHEMA_DRIFT_CHECK = "schema_drift"
+_SEVERITY = {Verdict.WARN: dg.AssetCheckSeverity.WARN, Verdict.ERROR: dg.AssetCheckSeverity.ERROR}
+
+
+def batch_check_specs(spec: SourceSpec) -> list[dg.AssetCheckSpec]:
+    """The checks a bronze asset evaluates in its own step, on the rows it just committed."""
+    key = dg.AssetKey(spec.asset_key_path)
+    rules = spec.quality
+    partitions = spec.partitions.dagster_partitions()
+    with warnings.catch_warnings():
+        # Partitioned check specs are a preview API in Dagster 1.13; the UI shows the results
+        # per partition, which is what an operator of a partitioned table needs.
+        warnings.simplefilter("ignore", category=dg.PreviewWarning)
+        return [
+            dg.AssetCheckSpec(
+                QUALITY_CHECK, asset=key, partitions_def=partitions,
+                description=(
+                    f"Rules of the {spec.name} catalog entry (schema, types, required values, "
+                    "value ranges, event time, duplicate keys) over the rows each run commits. "
+                    f"WARN above {rules.warn_above:.0%} failing rows, ERROR above "
+                    f"{rules.error_above:.0%}."
+                ),
+            ),
+            dg.AssetCheckSpec(
+                SCHEMA_DRIFT_CHECK, asset=key, partitions_def=partitions,
+                description=(f"WARN when a run added columns to {spec.table_name}; the metadata "
+                             "has the columns before and after."),
+            ),
+        ]
+
+
+def quality_evaluations(spec: SourceSpec, partition_keys: list[str],
+                        results: dict[str, PartitionQuality] | None
+                        ) -> list[dg.AssetCheckEvaluation]:
+    """The ``quality`` check per partition; ``results`` None: the run committed nothing new."""
+    evaluations = []
+    for key in partition_keys:
+        found = (results or {}).get(key)
+        if found is None or found.rows_checked == 0:
+            why = ("this run committed no new rows" if results is None
+                   else "this run committed no new rows to this partition")
+            evaluations.append(_evaluation(spec, QUALITY_CHECK, key, Verdict.PASSED,
+                                           f"nothing to check: {why}", {"rows_checked": 0}))
+            continue
+        verdict = found.verdict(spec)
+        metadata: dict[str, object] = {
+            "rows_checked": found.rows_checked,
+            "failing_rows": found.failing_rows,
+            "error_rate": round(found.error_rate, 6),
+            "failing_rows_by_rule": dg.MetadataValue.json(found.failing_by_rule),
+            "delta_version": found.delta_version,
+        }
+        if found.examples:
+            metadata["failing_examples"] = dg.MetadataValue.json(found.examples)
+        if found.schema_problems:
+            metadata["schema_problems"] = dg.MetadataValue.json(
+                [{"column": p.column, "problem": p.problem, "detail": p.detail}
+                 for p in found.schema_problems])
+        broken = [f"{rule} {n}" for rule, n in found.failing_by_rule.items() if n]
+        description = (
+            f"{found.failing_rows} of {found.rows_checked} new rows fail a rule "
+            f"({found.error_rate:.2%})" + (f": {', '.join(broken)}" if broken else "")
+        )
+        if found.schema_problems:
+            description += "; schema: " + ", ".join(
+                f"{p.column} {p.problem}" for p in found.schema_problems)
+        evaluations.append(_evaluation(spec, QUALITY_CHECK, key, verdict, description, metadata))
+    return evaluations
+
+
+def drift_evaluations(spec: SourceSpec, partition_keys: list[str], drift: SchemaDrift | None,
+                      committed: set[str]) -> list[dg.AssetCheckEvaluation]:
+    """The ``schema_drift`` check per partition: WARN on the partitions of a commit that added
+    columns, with the diff."""
+    evaluations = []
+    for key in partition_keys:
+        if drift is None or key not in committed:
+            evaluations.append(_evaluation(spec, SCHEMA_DRIFT_CHECK, key, Verdict.PASSED,
+                                           "no new columns", {}))
+            continue
+        added = ", ".join(f"{name} {kind}" for name, kind in drift.added.items())
+        evaluations.append(_evaluation(
+            spec, SCHEMA_DRIFT_CHECK, key, Verdict.WARN,
+            f"schema evolution detected: {spec.table_name} gained {added}",
+            {
+                "added_columns": dg.MetadataValue.json(drift.added),
+                "columns_before": dg.MetadataValue.json(drift.before),
+                "columns_after": dg.MetadataValue.json(drift.after),
+                "delta_version": drift.delta_version,
+            },
+        ))
+    return evaluations
+
+
+def _evaluation(spec: SourceSpec, name: str, partition_key: str, verdict: Verdict,
+                description: str, metadata: dict[str, object]) -> dg.AssetCheckEvaluation:
+    # One evaluation per partition: an AssetCheckResult yielded from a range run would record
+    # a single result with no partition (see README, "Quality checks").
+    return dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey(spec.asset_key_path),
+        check_name=name,
+        passed=verdict is Verdict.PASSED,
+        severity=_SEVERITY.get(verdict, dg.AssetCheckSeverity.ERROR),  # a pass: Dagster's default
+        description=description,
+        metadata=metadata,
+        partition=partition_key,
+    )

@@ -122,8 +122,10 @@ def test_sensor_tick_starts_the_run_that_lands_the_rows(bucket, spark, tmp_path)
     table = DeltaTable(str(tmp_path / "lakehouse/manufacturing_bronze/sensor_data")).to_pandas()
     assert len(table) == 50
     assert set(table._source_file) == {f"{bucket.url}/{day}/a.csv", f"{bucket.url}/{day}/b.csv.gz"}
-    (evaluation,) = run.get_asset_check_evaluations()
-    assert evaluation.passed
+    evaluations = {e.check_name: e for e in run.get_asset_check_evaluations()}
+    assert set(evaluations) == {"landing_backlog", "quality", "schema_drift"}
+    assert all(e.passed for e in evaluations.values())
+    evaluation = evaluations["landing_backlog"]
     assert evaluation.metadata["uncommitted_objects"].value == 0
     assert evaluation.metadata["landed_objects"].value == 2
 

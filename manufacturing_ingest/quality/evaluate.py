@@ -1,0 +1,367 @@
+"""The ``quality`` check's evaluation: the rows one commit added, held to the catalog's rules.
+
+Which rows: those of the batch, found by what the commit wrote into them, at the commit's own
+table version: ``_ingested_at`` equal to the batch's stamp (Delta keeps min/max statistics on it,
+so files of earlier batches are skipped without being opened) within the run's partitions. A day
+that receives 100 batches is therefore never scanned 100 times: each check reads its batch.
+
+Who does what:
+
+- Pandera (``models.py``) checks the schema: every catalog column present with its type. At
+  ``SCHEMA_ONLY`` depth it reads the DataFrame's schema and starts no Spark job.
+- Row rules are not run through Pandera: on PySpark it reports *which* checks failed, not how
+  many rows, and runs one Spark job per check. Instead every rule is compiled to one boolean
+  expression (``rules.py``) and all of them are summed in one aggregation over the batch's rows,
+  grouped by partition: one scan for every count.
+- Duplicates need other rows: the batch's keys are grouped together with the keys the partition
+  already held (only the key columns of older rows, and only of files whose key statistics
+  overlap the batch's key range, read from the commit's own entries in the Delta log), so the
+  cost follows the batch, not the partition.
+- Failing examples (up to five per rule, with ``_source_file``) cost one more pass, and only when
+  something failed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from manufacturing_ingest.catalog import INGESTED_AT_COLUMN, SOURCE_FILE_COLUMN, SourceSpec
+from manufacturing_ingest.engine.report import IngestReport
+from manufacturing_ingest.quality.models import SchemaProblem, schema_problems
+from manufacturing_ingest.quality.rules import DUPLICATES_RULE, CompiledRule, row_rules
+
+EXAMPLES_PER_RULE = 5
+# Delta truncates string statistics to this many characters (delta.dataSkippingStringPrefixLength);
+# a longer-looking maximum is no longer an upper bound we can filter on.
+_STRING_STATS_PREFIX = 32
+_PARTITION_ID = "__partition_id"
+
+
+class Verdict(StrEnum):
+    PASSED = "passed"
+    WARN = "warn"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class CommittedBatch:
+    """The rows one commit added: its table, version, ``_ingested_at`` stamp and partitions."""
+
+    table_path: str
+    delta_version: int
+    ingested_at: datetime
+    partition_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PartitionQuality:
+    """The ``quality`` check's findings for the rows one batch added to one partition."""
+
+    partition_key: str
+    rows_checked: int
+    failing_rows: int  # rows failing at least one rule
+    failing_by_rule: dict[str, int]
+    examples: dict[str, list[dict[str, str | None]]] = field(default_factory=dict)
+    schema_problems: tuple[SchemaProblem, ...] = ()
+    delta_version: int | None = None
+
+    @property
+    def error_rate(self) -> float:
+        return self.failing_rows / self.rows_checked if self.rows_checked else 0.0
+
+    def verdict(self, spec: SourceSpec) -> Verdict:
+        """ERROR above the source's error threshold or on a schema problem, WARN above its
+        warning threshold, else passed."""
+        if self.schema_problems or self.error_rate > spec.quality.error_above:
+            return Verdict.ERROR
+        if self.error_rate > spec.quality.warn_above:
+            return Verdict.WARN
+        return Verdict.PASSED
+
+
+def committed_batch(report: IngestReport) -> CommittedBatch | None:
+    """The rows ``report``'s run committed; None when it committed none."""
+    if report.delta_version is None or report.ingested_at is None or not report.records:
+        return None
+    return CommittedBatch(report.table_path, report.delta_version, report.ingested_at,
+                          tuple(report.partition_keys))
+
+
+def batch_rows(table: DataFrame, spec: SourceSpec, batch: CommittedBatch) -> DataFrame:
+    """The rows ``batch`` committed, from its table read at the batch's version."""
+    return table.where(_in_partitions(spec, batch.partition_keys)
+                       & (F.col(INGESTED_AT_COLUMN) == _stamp(batch)))
+
+
+def evaluate_batch(spark: SparkSession, spec: SourceSpec,
+                   batch: CommittedBatch) -> dict[str, PartitionQuality]:
+    """Every rule of ``spec`` over the rows ``batch`` committed, per partition key."""
+    table = _table(spark, batch)
+    columns = set(table.columns)
+    problems = tuple(schema_problems(spec, table))
+    rules = row_rules(spec, columns)
+    ids = _partition_ids(spec, batch.partition_keys)
+    new = batch_rows(table, spec, batch).withColumn(_PARTITION_ID, _partition_id(spec))
+    any_failing = _any_of([r.fails for r in rules])
+
+    counts = _count_rules(new, rules, any_failing)
+    keys = [k for k in spec.key_columns if k in columns]
+    duplicates: dict[int, Duplicates] = {}
+    if keys and any(rows for rows, _, _ in counts.values()):
+        per_key = _keys_per_group(spark, spec, batch, table, new, keys, any_failing)
+        duplicates = _duplicates(per_key, new, keys)
+
+    failing_rules = [r for i, r in enumerate(rules) if any(c[1][i] for c in counts.values())]
+    examples = _examples(new, keys, failing_rules) if failing_rules else {}
+
+    results: dict[str, PartitionQuality] = {}
+    for key, pid in ids.items():
+        rows, per_rule, failing = counts.get(pid, (0, [0] * len(rules), 0))
+        dups = duplicates.get(pid, Duplicates(0, 0, []))
+        by_rule = {rule.name: n for rule, n in zip(rules, per_rule, strict=True)}
+        found = dict(examples.get(pid, {}))
+        if keys:
+            by_rule[DUPLICATES_RULE] = dups.rows
+            if dups.examples:
+                found[DUPLICATES_RULE] = dups.examples
+        results[key] = PartitionQuality(
+            partition_key=key, rows_checked=rows, failing_rows=failing + dups.clean_rows,
+            failing_by_rule=by_rule, examples=found,
+            schema_problems=problems, delta_version=batch.delta_version,
+        )
+    return results
+
+
+
+
+def _count_rules(new: DataFrame, rules: list[CompiledRule], any_failing: Column
+                 ) -> dict[int, tuple[int, list[int], int]]:
+    """Rows, failing rows per rule and rows failing any rule, per partition: one scan."""
+    sums = [F.sum(r.fails.cast("long")).alias(f"rule_{i}") for i, r in enumerate(rules)]
+    aggregated = new.groupBy(_PARTITION_ID).agg(
+        F.count(F.lit(1)).alias("rows"), F.sum(any_failing.cast("long")).alias("failing"), *sums
+    ).collect()
+    return {
+        row[_PARTITION_ID]: (int(row["rows"]),
+                             [int(row[f"rule_{i}"] or 0) for i in range(len(rules))],
+                             int(row["failing"] or 0))
+        for row in aggregated
+    }
+
+
+def _keys_per_group(spark: SparkSession, spec: SourceSpec, batch: CommittedBatch,
+                    table: DataFrame, new: DataFrame, keys: list[str],
+                    any_failing: Column) -> DataFrame:
+    """Per key of the batch: its rows in the batch, how many of them fail a row rule, and how
+    many rows the partition already held with that key.
+
+    Keys are grouped by a 128-bit hash (two ``xxhash64``s): fixed-width grouping keys keep the
+    aggregation in Spark's fast hash map, about twice as fast as grouping by the text columns;
+    two distinct keys would have to collide in all 128 bits to be miscounted.
+    """
+    complete = _all_of([F.col(k).isNotNull() for k in keys])
+    hashed = [_key_hash(keys, 0).alias("key_hash"), _key_hash(keys, 1).alias("key_hash_2")]
+    new_keys = new.where(complete).select(
+        _PARTITION_ID, *hashed, F.lit(1).alias("in_batch"),
+        any_failing.cast("int").alias("failing"), F.lit(0).alias("before"),
+    )
+    older = table.where(
+        _in_partitions(spec, batch.partition_keys)
+        & (F.col(INGESTED_AT_COLUMN) != _stamp(batch)) & complete
+        & _within(_key_bounds(spark, batch, table.schema, keys))
+    ).select(
+        _partition_id(spec).alias(_PARTITION_ID), *hashed, F.lit(0).alias("in_batch"),
+        F.lit(0).alias("failing"), F.lit(1).alias("before"),
+    )
+    grouped = new_keys.unionByName(older).groupBy(_PARTITION_ID, "key_hash", "key_hash_2").agg(
+        F.sum("in_batch").alias("in_batch"), F.sum("failing").alias("failing"),
+        F.sum("before").alias("before"),
+    ).where(F.col("in_batch") > 0)
+    # Every row of a key the partition already had is a duplicate; within the batch, all but one.
+    return grouped.withColumn(
+        "duplicates",
+        F.when(F.col("before") > 0, F.col("in_batch")).otherwise(F.col("in_batch") - 1),
+    )
+
+
+def _key_hash(keys: list[str], seed: int) -> Column:
+    return F.xxhash64(*([F.lit(seed)] + [F.col(k) for k in keys]))
+
+
+@dataclass(frozen=True)
+class Duplicates:
+    rows: int  # rows of the batch repeating a key
+    clean_rows: int  # of those, rows failing no row rule (so far uncounted in failing_rows)
+    examples: list[dict[str, str | None]]
+
+
+def _duplicates(per_key: DataFrame, new: DataFrame, keys: list[str]) -> dict[int, Duplicates]:
+    """Duplicate rows per partition, with up to ``EXAMPLES_PER_RULE`` of the keys.
+
+    Of a key's copies the one kept as the original is a clean one whenever there is one, so
+    ``clean_rows`` is what duplicates add to the rows failing any rule. One job counts; a second,
+    only when there are duplicates, reads the example keys' rows back for their values and file.
+    """
+    whole = Window.partitionBy(_PARTITION_ID)
+    picked = (
+        per_key.where(F.col("duplicates") > 0)
+        .withColumn("total", F.sum("duplicates").over(whole))
+        .withColumn("clean", F.sum(F.greatest(F.col("failing"), F.col("duplicates"))
+                                   - F.col("failing")).over(whole))
+        .withColumn("pick", F.row_number().over(whole.orderBy("key_hash", "key_hash_2")))
+        .where(F.col("pick") <= EXAMPLES_PER_RULE)
+        .select(_PARTITION_ID, "total", "clean", "key_hash")
+        .collect()
+    )
+    if not picked:
+        return {}
+    found = {row[_PARTITION_ID]: Duplicates(int(row["total"]), int(row["clean"]), [])
+             for row in picked}
+    wanted = {(row[_PARTITION_ID], row["key_hash"]) for row in picked}
+    first_of_key = Window.partitionBy(_PARTITION_ID, "key_hash").orderBy(SOURCE_FILE_COLUMN)
+    rows = (
+        new.withColumn("key_hash", _key_hash(keys, 0))
+        .where(F.col("key_hash").isin(sorted({h for _, h in wanted})))
+        .withColumn("pick", F.row_number().over(first_of_key))
+        .where(F.col("pick") == 1)
+        .select(_PARTITION_ID, "key_hash", SOURCE_FILE_COLUMN,
+                *[F.col(k).cast("string").alias(k) for k in keys])
+        .collect()
+    )
+    for row in sorted(rows, key=lambda r: tuple(str(r[c]) for c in [_PARTITION_ID, *keys])):
+        if (row[_PARTITION_ID], row["key_hash"]) in wanted:
+            found[row[_PARTITION_ID]].examples.append(
+                {SOURCE_FILE_COLUMN: row[SOURCE_FILE_COLUMN], **{k: row[k] for k in keys}})
+    return found
+
+
+def _key_bounds(spark: SparkSession, batch: CommittedBatch, schema: T.StructType,
+                keys: list[str]) -> dict[str, tuple[object, object]]:
+    """The batch's min/max of each key column, from the statistics Delta wrote into the
+    commit's log entry (no data is read); a column without usable statistics is unbounded."""
+    log_file = f"{batch.table_path.rstrip('/')}/_delta_log/{batch.delta_version:020d}.json"
+    try:
+        lines = [row.value for row in spark.read.text(log_file).collect()]
+    except Exception:  # noqa: BLE001 - a log compacted away only costs the pruning
+        return {}
+    lows: dict[str, list] = {k: [] for k in keys}
+    highs: dict[str, list] = {k: [] for k in keys}
+    types = {f.name: f.dataType for f in schema.fields}
+    files = 0
+    for line in lines:
+        add = json.loads(line).get("add")
+        if not add:
+            continue
+        files += 1
+        stats = json.loads(add.get("stats") or "{}")
+        for key in keys:
+            low = (stats.get("minValues") or {}).get(key)
+            high = (stats.get("maxValues") or {}).get(key)
+            lows[key].append(_stat_value(low, types[key], upper=False))
+            highs[key].append(_stat_value(high, types[key], upper=True))
+    bounds: dict[str, tuple[object, object]] = {}
+    for key in keys:
+        if files == 0:
+            continue
+        low = None if None in lows[key] else min(lows[key])
+        high = None if None in highs[key] else max(highs[key])
+        bounds[key] = (low, high)
+    return bounds
+
+
+def _stat_value(value, data_type: T.DataType, upper: bool):
+    """A Delta statistic as a bound on the column's values; None when it cannot be one."""
+    if value is None:
+        return None
+    if isinstance(data_type, T.TimestampType):
+        when = datetime.fromisoformat(value)
+        # Delta keeps timestamp statistics to the millisecond: the real maximum may be later.
+        return when + timedelta(milliseconds=1) if upper else when
+    if isinstance(data_type, T.DateType):
+        return date.fromisoformat(value)
+    if isinstance(data_type, T.StringType):
+        return None if upper and len(value) >= _STRING_STATS_PREFIX else value
+    if isinstance(data_type, (T.LongType, T.IntegerType, T.DoubleType, T.FloatType)):
+        return value
+    return None
+
+
+def _within(bounds: dict[str, tuple[object, object]]) -> Column:
+    conditions = [F.lit(True)]
+    for column, (low, high) in bounds.items():
+        if low is not None:
+            conditions.append(F.col(column) >= F.lit(low))
+        if high is not None:
+            conditions.append(F.col(column) <= F.lit(high))
+    return _all_of(conditions)
+
+
+
+
+def _examples(new: DataFrame, keys: list[str], rules: list[CompiledRule]
+              ) -> dict[int, dict[str, list[dict[str, str | None]]]]:
+    """Up to ``EXAMPLES_PER_RULE`` failing rows per rule and partition, in one pass."""
+    shown = list(dict.fromkeys([SOURCE_FILE_COLUMN, *keys, *(c for r in rules for c in r.columns)]))
+    rule = F.explode(F.array(*[F.when(r.fails, F.lit(r.name)) for r in rules]))
+    order = Window.partitionBy("rule", _PARTITION_ID).orderBy(SOURCE_FILE_COLUMN, *keys)
+    rows = (
+        new.where(_any_of([r.fails for r in rules]))
+        .select(_PARTITION_ID, rule.alias("rule"),
+                *[F.col(c).cast("string").alias(c) for c in shown])
+        .where(F.col("rule").isNotNull())
+        .withColumn("pick", F.row_number().over(order))
+        .where(F.col("pick") <= EXAMPLES_PER_RULE)
+        .collect()
+    )
+    columns_of = {r.name: r.columns for r in rules}
+    found: dict[int, dict[str, list[dict[str, str | None]]]] = {}
+    for row in sorted(rows, key=lambda r: (r[_PARTITION_ID], r["rule"], r["pick"])):
+        wanted = dict.fromkeys([SOURCE_FILE_COLUMN, *keys, *columns_of[row["rule"]]])
+        found.setdefault(row[_PARTITION_ID], {}).setdefault(row["rule"], []).append(
+            {c: row[c] for c in wanted})
+    return found
+
+
+def _table(spark: SparkSession, batch: CommittedBatch) -> DataFrame:
+    return (spark.read.format("delta").option("versionAsOf", batch.delta_version)
+            .load(batch.table_path))
+
+
+def _stamp(batch: CommittedBatch) -> Column:
+    return F.lit(batch.ingested_at).cast("timestamp")
+
+
+def _in_partitions(spec: SourceSpec, keys: tuple[str, ...]) -> Column:
+    return F.col(spec.partition_column).isin([spec.partitions.spark_value(k) for k in keys])
+
+
+def _partition_id(spec: SourceSpec) -> Column:
+    """The partition as epoch seconds of its start (session time zone UTC), an exact join key."""
+    return F.unix_seconds(F.col(spec.partition_column).cast("timestamp"))
+
+
+def _partition_ids(spec: SourceSpec, keys: tuple[str, ...]) -> dict[str, int]:
+    return {key: int(spec.partitions.parse(key).timestamp()) for key in keys}
+
+
+def _any_of(conditions: list[Column]) -> Column:
+    if not conditions:
+        return F.lit(False)
+    result = conditions[0]
+    for condition in conditions[1:]:
+        result = result | condition
+    return result
+
+
+def _all_of(conditions: list[Column]) -> Column:
+    result = conditions[0]
+    for condition in conditions[1:]:
+        result = result & condition
+    return result
