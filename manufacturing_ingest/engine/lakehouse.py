@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,5 +52,3 @@ class Lakehouse:
                 f"lakehouse {root} is not writable ({exc.strerror or exc}); point "
                 "MANUFACTURING_LAKEHOUSE_URL at a folder this user can write"
             ) from None
-        if not os.access(root, os.W_OK | os.X_OK):
-            raise ConfigurationError(f"lakehouse {root} is not writable by this user")

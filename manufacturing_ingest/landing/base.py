@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from manufacturing_ingest.catalog import FileFormat, SourceSpec
-from manufacturing_ingest.partitioning import DAILY, Grain
+from manufacturing_ingest.partitioning import DAILY, HOURLY, Grain
 
 _YEAR_DIR = re.compile(r"^\d{4}$")
 _FORMAT_SUFFIXES: dict[str, FileFormat] = {
@@ -166,19 +166,14 @@ class LandingZone(ABC):
             yield from objects
             for month in months:
                 m = month.rstrip("/").rsplit("/", 1)[-1]
-                if not (m.isdigit() and len(m) == 2 and 1 <= int(m) <= 12):
+                if DAILY.key_from_path(f"{y}/{m}/01/") is None:  # no such month
                     yield from self.walk(month)
                     continue
                 objects, days = self.list_level(month)
                 yield from objects  # e.g. raw/sensor-data/2026/11/20.csv
                 for day in days:
                     d = day.rstrip("/").rsplit("/", 1)[-1]
-                    try:
-                        datetime(int(y), int(m), int(d))
-                        valid = len(d) == 2
-                    except ValueError:
-                        valid = False
-                    if not valid:
+                    if DAILY.key_from_path(f"{y}/{m}/{d}/") is None:  # e.g. 2026/02/30
                         yield from self.walk(day)
         if spec.partitioning is Grain.HOURLY:
             days = sorted({DAILY.key_at(spec.partitions.parse(key)) for key in partition_keys})
@@ -187,9 +182,8 @@ class LandingZone(ABC):
                 objects, hours = self.list_level(prefix)
                 yield from objects  # day-level files of an hourly source
                 for hour in hours:
-                    h = hour.rstrip("/").rsplit("/", 1)[-1]
-                    if not (h.isdigit() and len(h) == 2 and int(h) < 24):
-                        yield from self.walk(hour)
+                    if HOURLY.key_from_path(hour[len(spec.landing_prefix) + 1 :]) is None:
+                        yield from self.walk(hour)  # e.g. hour 24
 
     def check_available(self) -> None:
         """Raise ``LandingZoneError`` saying what to fix when the zone cannot be listed at all."""
