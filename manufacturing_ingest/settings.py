@@ -13,10 +13,17 @@ Checked in this order, each with a default that works on a laptop:
 - ``MANUFACTURING_SPARK_JARS``: folder holding the Delta jars (``manufacturing-ingest
   fetch-jars`` fills it). Default ``<virtualenv>/share/manufacturing_ingest/jars``; when it
   holds no jars, Spark resolves them from Maven Central itself at start-up.
+- Alerts (see ``AlertSettings``): ``MANUFACTURING_ALERT_WEBHOOK_URL``,
+  ``MANUFACTURING_ALERT_SMTP_*``, ``MANUFACTURING_UI_URL`` and
+  ``MANUFACTURING_ALERT_INTERVAL_SECONDS``.
 
 S3 credentials and endpoints come from the standard AWS chain (``AWS_PROFILE``,
-``AWS_ENDPOINT_URL``, …) and are never read here. A process builds its ``Settings`` once
-(``definitions.py`` for Dagster, ``main`` for the CLI) and passes it down.
+``AWS_ENDPOINT_URL``, …) and are never read here. Nor are the alert secrets (the webhook URL,
+the SMTP password): ``Settings`` only records whether they are set, and the Dagster resources
+read them with ``dg.EnvVar``, so their values never enter a ``Settings``, run config or log.
+
+A process builds its ``Settings`` once (``definitions.py`` for Dagster, ``main`` for the CLI)
+and passes it down.
 """
 
 from __future__ import annotations
@@ -30,7 +37,12 @@ from pathlib import Path
 
 from manufacturing_ingest.errors import ConfigurationError
 
-__all__ = ["ConfigurationError", "Environment", "Settings", "SparkSettings", "default_jars_dir"]
+__all__ = ["AlertSettings", "ConfigurationError", "Environment", "Settings", "SparkSettings",
+           "default_jars_dir"]
+
+# The alert secrets, read through ``dg.EnvVar`` by the Dagster resources, never by ``Settings``.
+WEBHOOK_URL_VAR = "MANUFACTURING_ALERT_WEBHOOK_URL"
+SMTP_PASSWORD_VAR = "MANUFACTURING_ALERT_SMTP_PASSWORD"
 
 
 class Environment(StrEnum):
@@ -52,12 +64,79 @@ class SparkSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """Where alerts go besides the JSON log line, which is always on.
+
+    - ``MANUFACTURING_ALERT_WEBHOOK_URL`` (secret): a Slack-compatible incoming webhook.
+    - ``MANUFACTURING_ALERT_SMTP_HOST`` turns email on; with it ``…_SMTP_SENDER`` and
+      ``…_SMTP_RECIPIENTS`` (comma-separated) are required, ``…_SMTP_PORT`` (587),
+      ``…_SMTP_STARTTLS`` (true), ``…_SMTP_USERNAME`` and ``…_SMTP_PASSWORD`` (secret) optional.
+    - ``MANUFACTURING_UI_URL``: the Dagster UI, for links to runs (``http://127.0.0.1:3000``).
+    - ``MANUFACTURING_ALERT_INTERVAL_SECONDS``: how often the alert sensor looks (30).
+    """
+
+    webhook: bool = False  # whether MANUFACTURING_ALERT_WEBHOOK_URL is set; never its value
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_sender: str = ""
+    smtp_recipients: tuple[str, ...] = ()
+    smtp_username: str = ""
+    smtp_password: bool = False  # whether MANUFACTURING_ALERT_SMTP_PASSWORD is set
+    smtp_starttls: bool = True
+    ui_url: str = "http://127.0.0.1:3000"
+    interval_seconds: int = 30
+
+    @property
+    def email(self) -> bool:
+        return bool(self.smtp_host)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> AlertSettings:
+        def get(name: str) -> str:
+            return environ.get(f"MANUFACTURING_{name}", "").strip()
+
+        host = get("ALERT_SMTP_HOST")
+        recipients = tuple(r.strip() for r in get("ALERT_SMTP_RECIPIENTS").split(",")
+                           if r.strip())
+        settings = cls(
+            webhook=bool(environ.get(WEBHOOK_URL_VAR, "").strip()),
+            smtp_host=host,
+            smtp_port=_int(get("ALERT_SMTP_PORT"), 587, "MANUFACTURING_ALERT_SMTP_PORT", 1,
+                           65535),
+            smtp_sender=get("ALERT_SMTP_SENDER"),
+            smtp_recipients=recipients,
+            smtp_username=get("ALERT_SMTP_USERNAME"),
+            smtp_password=bool(environ.get(SMTP_PASSWORD_VAR, "")),
+            smtp_starttls=_bool(get("ALERT_SMTP_STARTTLS"), True,
+                                "MANUFACTURING_ALERT_SMTP_STARTTLS"),
+            ui_url=(get("UI_URL") or "http://127.0.0.1:3000").rstrip("/"),
+            interval_seconds=_int(get("ALERT_INTERVAL_SECONDS"), 30,
+                                  "MANUFACTURING_ALERT_INTERVAL_SECONDS", 1, 3600),
+        )
+        if host and (not settings.smtp_sender or "@" not in settings.smtp_sender):
+            raise ConfigurationError("MANUFACTURING_ALERT_SMTP_HOST is set: also set "
+                                     "MANUFACTURING_ALERT_SMTP_SENDER to the From address")
+        if host and (not recipients or any("@" not in r for r in recipients)):
+            raise ConfigurationError("MANUFACTURING_ALERT_SMTP_HOST is set: also set "
+                                     "MANUFACTURING_ALERT_SMTP_RECIPIENTS to one or more "
+                                     "comma-separated addresses")
+        if host and bool(settings.smtp_username) != settings.smtp_password:
+            raise ConfigurationError("set both MANUFACTURING_ALERT_SMTP_USERNAME and "
+                                     f"{SMTP_PASSWORD_VAR}, or neither")
+        if not settings.ui_url.startswith(("http://", "https://")):
+            raise ConfigurationError("MANUFACTURING_UI_URL must be the http(s):// address of "
+                                     "the Dagster UI, e.g. https://dagster.plant.example")
+        return settings
+
+
+@dataclass(frozen=True)
 class Settings:
     env: Environment
     landing_url: str
     lakehouse_url: str
     s3_role_arn: str
     spark: SparkSettings
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -84,7 +163,30 @@ class Settings:
                 driver_memory=environ.get("MANUFACTURING_SPARK_DRIVER_MEMORY") or "4g",
                 jars_dir=Path(environ.get("MANUFACTURING_SPARK_JARS") or default_jars_dir()),
             ),
+            alerts=AlertSettings.from_env(environ),
         )
+
+
+def _int(text: str, default: int, name: str, low: int, high: int) -> int:
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name}={text!r} is not a whole number from {low} to {high}")
+    return value
+
+
+def _bool(text: str, default: bool, name: str) -> bool:
+    if not text:
+        return default
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name}={text!r} is not true or false")
 
 
 def _url_or_path(value: str | None, default: str) -> str:

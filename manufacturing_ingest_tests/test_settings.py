@@ -23,3 +23,47 @@ def test_urls_keep_their_scheme_and_unknown_env_is_refused():
     with pytest.raises(ConfigurationError, match="MANUFACTURING_ENV='prod'"):
         Settings.from_env({"MANUFACTURING_ENV": "prod"})
 
+
+
+def test_alert_settings_record_whether_secrets_are_set_never_their_values():
+    environ = {
+        "MANUFACTURING_ALERT_WEBHOOK_URL": "https://hooks.slack.com/services/T0KEN-SENTINEL",
+        "MANUFACTURING_ALERT_SMTP_HOST": "smtp.plant.example",
+        "MANUFACTURING_ALERT_SMTP_SENDER": "dagster@plant.example",
+        "MANUFACTURING_ALERT_SMTP_RECIPIENTS": "ops@plant.example, quality@plant.example",
+        "MANUFACTURING_ALERT_SMTP_USERNAME": "alerts",
+        "MANUFACTURING_ALERT_SMTP_PASSWORD": "pw-SENTINEL",
+        "MANUFACTURING_UI_URL": "https://dagster.plant.example/",
+    }
+    alerts = Settings.from_env(environ).alerts
+    assert alerts.webhook and alerts.email and alerts.smtp_password
+    assert alerts.smtp_recipients == ("ops@plant.example", "quality@plant.example")
+    assert (alerts.smtp_port, alerts.smtp_starttls, alerts.interval_seconds) == (587, True, 30)
+    assert alerts.ui_url == "https://dagster.plant.example"
+    assert "SENTINEL" not in repr(Settings.from_env(environ))
+
+    from manufacturing_ingest.orchestration.resources import resources_for
+
+    config = resources_for(Settings.from_env(environ))["alerts"].model_dump()
+    assert config["webhook_url"] == "MANUFACTURING_ALERT_WEBHOOK_URL"  # a dg.EnvVar: the name
+    assert config["smtp_password"] == "MANUFACTURING_ALERT_SMTP_PASSWORD"
+    assert not Settings.from_env({}).alerts.webhook and not Settings.from_env({}).alerts.email
+
+
+@pytest.mark.parametrize("environ, says", [
+    ({"MANUFACTURING_ALERT_SMTP_HOST": "smtp.plant.example",
+      "MANUFACTURING_ALERT_SMTP_SENDER": "dagster@plant.example"},
+     "MANUFACTURING_ALERT_SMTP_RECIPIENTS"),
+    ({"MANUFACTURING_ALERT_SMTP_HOST": "smtp.plant.example",
+      "MANUFACTURING_ALERT_SMTP_SENDER": "dagster@plant.example",
+      "MANUFACTURING_ALERT_SMTP_RECIPIENTS": "ops@plant.example",
+      "MANUFACTURING_ALERT_SMTP_USERNAME": "alerts"},
+     "set both MANUFACTURING_ALERT_SMTP_USERNAME and MANUFACTURING_ALERT_SMTP_PASSWORD"),
+    ({"MANUFACTURING_ALERT_SMTP_PORT": "smtp"}, "MANUFACTURING_ALERT_SMTP_PORT='smtp'"),
+    ({"MANUFACTURING_ALERT_SMTP_STARTTLS": "maybe"}, "is not true or false"),
+    ({"MANUFACTURING_ALERT_INTERVAL_SECONDS": "0"}, "from 1 to 3600"),
+    ({"MANUFACTURING_UI_URL": "dagster.plant.example"}, "MANUFACTURING_UI_URL must be"),
+])
+def test_alert_settings_that_cannot_work_are_refused(environ, says):
+    with pytest.raises(ConfigurationError, match=says):
+        Settings.from_env(environ)

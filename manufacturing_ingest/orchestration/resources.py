@@ -1,7 +1,7 @@
 """Dagster resources, chosen per environment by ``MANUFACTURING_ENV``; the keys never change.
 
 ``spark``: where bronze assets get their Spark session. ``landing``: the landing zone.
-``lakehouse``: where the Delta tables live.
+``lakehouse``: where the Delta tables live. ``alerts``: where the alert sensor sends alerts.
 """
 
 from __future__ import annotations
@@ -11,12 +11,21 @@ from pathlib import Path
 import dagster as dg
 from pyspark.sql import SparkSession
 
+from manufacturing_ingest.alerting import AlertSink, SmtpOptions, configured_sinks
 from manufacturing_ingest.engine.lakehouse import Lakehouse
 from manufacturing_ingest.errors import ConfigurationError
 from manufacturing_ingest.landing import LandingZone, landing_zone_for
-from manufacturing_ingest.settings import Environment, Settings, SparkSettings, default_jars_dir
+from manufacturing_ingest.settings import (
+    SMTP_PASSWORD_VAR,
+    WEBHOOK_URL_VAR,
+    AlertSettings,
+    Environment,
+    Settings,
+    SparkSettings,
+    default_jars_dir,
+)
 
-RESOURCE_KEYS = ("spark", "landing", "lakehouse")
+RESOURCE_KEYS = ("spark", "landing", "lakehouse", "alerts")
 
 DATABRICKS_NOT_READY = (
     "MANUFACTURING_ENV=databricks: running the bronze assets on Databricks (through the "
@@ -81,10 +90,58 @@ class LakehouseResource(dg.ConfigurableResource):
         return Lakehouse(self.url)
 
 
+class AlertSinksResource(dg.ConfigurableResource):
+    """The alert sinks: the JSON log line always, the webhook and email when configured.
+
+    ``webhook_url`` and ``smtp_password`` are secrets: ``alert_sinks_resource`` sets them to
+    ``dg.EnvVar``s, so Dagster keeps the variable's name in its config and the UI, never the value.
+    """
+
+    webhook_url: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_sender: str = ""
+    smtp_recipients: list[str] = []
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True
+    ui_url: str = "http://127.0.0.1:3000"
+
+    def sinks(self) -> list[AlertSink]:
+        smtp = None
+        if self.smtp_host:
+            smtp = SmtpOptions(
+                host=self.smtp_host, port=self.smtp_port, sender=self.smtp_sender,
+                recipients=tuple(self.smtp_recipients), username=self.smtp_username or None,
+                password=self.smtp_password or None, starttls=self.smtp_starttls,
+            )
+        return configured_sinks(self.webhook_url or None, smtp)
+
+    def run_url(self, run_id: str | None) -> str | None:
+        """The run's page in the Dagster UI; None for events reported without a run."""
+        return f"{self.ui_url.rstrip('/')}/runs/{run_id}" if run_id else None
+
+
+def alert_sinks_resource(alerts: AlertSettings) -> AlertSinksResource:
+    """The sinks ``alerts`` configures, with the secrets as ``dg.EnvVar``s."""
+    return AlertSinksResource(
+        webhook_url=dg.EnvVar(WEBHOOK_URL_VAR) if alerts.webhook else "",
+        smtp_host=alerts.smtp_host,
+        smtp_port=alerts.smtp_port,
+        smtp_sender=alerts.smtp_sender,
+        smtp_recipients=list(alerts.smtp_recipients),
+        smtp_username=alerts.smtp_username,
+        smtp_password=dg.EnvVar(SMTP_PASSWORD_VAR) if alerts.smtp_password else "",
+        smtp_starttls=alerts.smtp_starttls,
+        ui_url=alerts.ui_url,
+    )
+
+
 def resources_for(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """The resources of ``settings.env``, always under the keys in ``RESOURCE_KEYS``."""
     landing = LandingZoneResource(url=settings.landing_url, role_arn=settings.s3_role_arn)
     lakehouse = LakehouseResource(url=settings.lakehouse_url)
+    alerts = alert_sinks_resource(settings.alerts)
     if settings.env is Environment.DATABRICKS:
         spark: SparkSessionResource = UnavailableSparkResource(reason=DATABRICKS_NOT_READY)
     else:
@@ -93,4 +150,4 @@ def resources_for(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             driver_memory=settings.spark.driver_memory,
             jars_dir=str(settings.spark.jars_dir),
         )
-    return {"spark": spark, "landing": landing, "lakehouse": lakehouse}
+    return {"spark": spark, "landing": landing, "lakehouse": lakehouse, "alerts": alerts}

@@ -57,7 +57,7 @@ def test_resource_keys_are_the_same_in_every_environment(monkeypatch):
 
     keys = {env: set(resources_for(Settings.from_env({"MANUFACTURING_ENV": env})))
             for env in ("local", "databricks")}
-    assert keys["local"] == keys["databricks"] == {"spark", "landing", "lakehouse"}
+    assert keys["local"] == keys["databricks"] == {"spark", "landing", "lakehouse", "alerts"}
 
 
 @pytest.mark.spark
