@@ -14,7 +14,7 @@ test: setup
 
 # The Dagster UI on http://127.0.0.1:3000 with a persistent instance under .dagster_home.
 dev: setup
-	mkdir -p .dagster_home
+	mkdir -p .dagster_home .data/landing
 	DAGSTER_HOME=$(CURDIR)/.dagster_home .venv/bin/dagster dev -h 127.0.0.1 -p 3000
 
 lint: setup

@@ -114,3 +114,33 @@ def bucket(aws_env, request) -> Bucket:
 
     name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-")
     return Bucket(f"{name}-{uuid.uuid4().hex[:8]}", aws_env.endpoint)
+
+
+@pytest.fixture
+def webhook():
+    """A chat webhook on loopback whose path holds the sentinel token."""
+    from manufacturing_ingest_tests.alert_servers import WebhookServer
+    from manufacturing_ingest_tests.alerting.observations import WEBHOOK_TOKEN
+
+    with WebhookServer(path=f"/services/T000/B000/{WEBHOOK_TOKEN}") as server:
+        yield server
+
+
+@pytest.fixture
+def smtp():
+    """An SMTP server on loopback that requires the sentinel login."""
+    from manufacturing_ingest_tests.alert_servers import SmtpServer
+    from manufacturing_ingest_tests.alerting.observations import SMTP_PASSWORD, SMTP_USER
+
+    with SmtpServer(SMTP_USER, SMTP_PASSWORD) as server:
+        yield server
+
+
+@pytest.fixture
+def smtp_options(smtp):
+    from manufacturing_ingest.alerting import SmtpOptions
+    from manufacturing_ingest_tests.alerting.observations import SMTP_PASSWORD, SMTP_USER
+
+    return SmtpOptions(host=smtp.host, port=smtp.port, sender="dagster@plant.example",
+                       recipients=["ops@plant.example", "quality@plant.example"],
+                       username=SMTP_USER, password=SMTP_PASSWORD, starttls=False, timeout=5)

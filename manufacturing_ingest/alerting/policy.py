@@ -150,6 +150,15 @@ class AlertBook:
         self._bound(now_s)
         return alerts
 
+    def keep(self, subjects: Iterable[str], now: datetime) -> None:
+        """Mark ``subjects`` as still failing though not observed this time (a watcher that
+        reports only changes, like check results read after a cursor), so they are not
+        forgotten after ``FORGET_AFTER`` and their recovery is still noticed."""
+        now_s = _epoch(now)
+        for subject in subjects:
+            if (known := self._subjects.get(subject)) is not None:
+                known.seen = now_s
+
     def deliver(self, sinks: Sequence[AlertSink], now: datetime) -> DeliveryReport:
         """Send every undelivered alert to each sink that is not backing off, in order.
 

@@ -2,6 +2,7 @@
 
 - ``assets.py``: landing (external) and bronze assets, one pair per source.
 - ``checks.py``: asset checks; ``sensors.py``: landing sensors; ``jobs.py``: jobs and schedules.
+- ``alerts.py``: the alert sensor; ``watch.py``: what it reads from the instance.
 - ``resources.py``: the resources of each environment, under the same keys.
 - ``runs.py``: materialize bronze partitions in-process (the CLI and benchmarks use it).
 """
@@ -11,6 +12,7 @@ from collections.abc import Iterable
 import dagster as dg
 
 from manufacturing_ingest.catalog import CATALOG, SourceSpec
+from manufacturing_ingest.orchestration.alerts import alert_sensor
 from manufacturing_ingest.orchestration.assets import bronze_assets, landing_assets
 from manufacturing_ingest.orchestration.checks import backlog_checks
 from manufacturing_ingest.orchestration.jobs import backlog_checks_job, backlog_checks_schedule
@@ -30,7 +32,8 @@ def build_definitions(settings: Settings,
         asset_checks=checks,
         jobs=[job],
         schedules=[backlog_checks_schedule(job)],
-        sensors=landing_sensors(specs),
+        sensors=[*landing_sensors(specs),
+                 alert_sensor(specs, interval_seconds=settings.alerts.interval_seconds)],
         resources=resources_for(settings),
     )
 

@@ -15,12 +15,16 @@ from manufacturing_ingest.landing.scan import LandingCursor, scan_landing
 from manufacturing_ingest.orchestration.resources import LandingZoneResource
 
 
+def landing_sensor_name(spec: SourceSpec) -> str:
+    return f"{spec.name}_landing_sensor"
+
+
 def landing_sensor(spec: SourceSpec) -> dg.SensorDefinition:
     bronze_key = dg.AssetKey(spec.asset_key_path)
     partitions = spec.partitions.dagster_partitions()
 
     @dg.sensor(
-        name=f"{spec.name}_landing_sensor",
+        name=landing_sensor_name(spec),
         description=(
             f"Lists new objects under {spec.landing_prefix}/ and starts one "
             f"{spec.table_name} run per partition they belong to."

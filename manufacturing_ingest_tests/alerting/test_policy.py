@@ -171,3 +171,21 @@ def test_a_new_sensor_starts_empty_and_a_foreign_cursor_says_how_to_recover():
     assert AlertBook.decode("").failing_subjects == []
     with pytest.raises(ValueError, match="reset the cursor"):
         AlertBook.decode('{"since_key": "raw/2026/01/15/a.csv"}')
+
+
+def test_a_failure_read_only_when_it_changes_is_kept_past_the_forget_horizon():
+    from manufacturing_ingest.alerting.policy import FORGET_AFTER
+
+    book = AlertBook()
+    assert len(book.observe([backlog(True, T0)], T0)) == 1
+    later = T0 + FORGET_AFTER + timedelta(days=1)
+    book.keep([backlog(True, T0).subject], T0 + FORGET_AFTER - timedelta(hours=1))
+    book.observe([], later)  # the check was not re-read: nothing new came since
+    assert book.failing_subjects == [backlog(True, T0).subject]
+    (recovery,) = book.observe([backlog(False, later)], later)
+    assert recovery.title.startswith("Recovered:")
+
+    forgetful = AlertBook()
+    forgetful.observe([backlog(True, T0)], T0)
+    forgetful.observe([], later)  # not kept: forgotten, so its recovery would pass unnoticed
+    assert forgetful.failing_subjects == []

@@ -1,0 +1,195 @@
+"""Alerts from a live Dagster daemon (``dagster-daemon run`` on loopback, its own instance):
+a landing sensor that cannot list, freshness going to FAIL and back, a daemon restart, all
+delivered to a real webhook and SMTP server, each exactly once, with no secret left behind.
+
+One test, several minutes: the landing sensor ticks every 60 s, each bronze run is a fresh
+process with its own Spark, and Dagster's shortest freshness window is one minute.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from manufacturing_ingest.catalog import get_source
+from manufacturing_ingest.settings import SMTP_PASSWORD_VAR, WEBHOOK_URL_VAR
+from manufacturing_ingest_tests.alerting.observations import SMTP_PASSWORD, SMTP_USER, WEBHOOK_TOKEN
+from manufacturing_ingest_tests.samples import sensor_csv
+
+pytestmark = [pytest.mark.spark, pytest.mark.subprocess]
+
+SENSOR = get_source("sensor_data")
+KEY = dg.AssetKey(SENSOR.asset_key_path)
+TABLE = SENSOR.table_name
+BIN = Path(sys.executable).parent
+
+# sensor_data with Dagster's shortest freshness window, so FAIL comes a minute after a run.
+DEFINITIONS = textwrap.dedent("""
+    import dataclasses
+
+    from manufacturing_ingest.catalog import get_source
+    from manufacturing_ingest.orchestration import build_definitions
+    from manufacturing_ingest.settings import Settings
+
+    spec = dataclasses.replace(get_source("sensor_data"), freshness_minutes=1)
+    defs = build_definitions(Settings.from_env(), sources=[spec])
+""")
+
+
+class Daemon:
+    """``dagster-daemon run`` over a one-source workspace, in its own process group."""
+
+    def __init__(self, root: Path, env: dict[str, str]):
+        self.root = root
+        self.env = env
+        self.log = root / "daemon.log"
+        self.process: subprocess.Popen | None = None
+        (root / "defs.py").write_text(DEFINITIONS)
+        (root / "workspace.yaml").write_text(
+            f"load_from:\n  - python_file:\n      relative_path: defs.py\n"
+            f"      working_directory: {root}\n")
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(BIN / "dagster-daemon"), "run", "-w", str(self.root / "workspace.yaml")],
+                cwd=self.root, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        except ProcessLookupError:
+            pass
+        self.process = None
+
+    def tail(self) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-60:])
+
+
+@pytest.fixture
+def daemon(tmp_path, webhook, smtp) -> Iterator[Daemon]:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DAGSTER_HOME": str(home),
+        "MANUFACTURING_LANDING_URL": str(tmp_path / "landing"),  # missing until the test lands
+        "MANUFACTURING_LAKEHOUSE_URL": str(tmp_path / "lakehouse"),
+        "MANUFACTURING_SPARK_MASTER": "local[1]",
+        "MANUFACTURING_SPARK_DRIVER_MEMORY": "1g",
+        WEBHOOK_URL_VAR: webhook.url,
+        "MANUFACTURING_ALERT_SMTP_HOST": smtp.host,
+        "MANUFACTURING_ALERT_SMTP_PORT": str(smtp.port),
+        "MANUFACTURING_ALERT_SMTP_SENDER": "dagster@plant.example",
+        "MANUFACTURING_ALERT_SMTP_RECIPIENTS": "ops@plant.example",
+        "MANUFACTURING_ALERT_SMTP_USERNAME": SMTP_USER,
+        SMTP_PASSWORD_VAR: SMTP_PASSWORD,
+        "MANUFACTURING_ALERT_SMTP_STARTTLS": "false",
+        "MANUFACTURING_ALERT_INTERVAL_SECONDS": "5",
+        "FRESHNESS_DAEMON_INTERVAL_SECONDS": "5",
+    }
+    for name in ("MANUFACTURING_ENV", "MANUFACTURING_UI_URL"):
+        env.pop(name, None)
+    running = Daemon(tmp_path, env)
+    running.start()
+    yield running
+    running.stop()
+
+
+def wait_for(what: str, condition: Callable[[], bool], daemon: Daemon, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(1)
+    pytest.fail(f"no {what} within {timeout:.0f} s; daemon log:\n{daemon.tail()}")
+
+
+def headlines(webhook) -> list[str]:
+    return [body["blocks"][0]["text"]["text"] for body in webhook.bodies]
+
+
+def test_a_live_daemon_alerts_once_per_change_and_survives_a_restart(daemon, webhook, smtp,
+                                                                      tmp_path):
+    tick_failed = "[ERROR] Sensor tick failed: landing sensor sensor_data_landing_sensor"
+    tick_recovered = "[INFO] Recovered: landing sensor sensor_data_landing_sensor"
+    stale = f"[ERROR] Freshness failed: freshness of {TABLE}"
+    fresh_again = f"[INFO] Recovered: freshness of {TABLE}"
+    instance = dg.DagsterInstance.from_config(str(tmp_path / "dagster_home"))
+    day = datetime.now(UTC) - timedelta(days=1)  # every sample reading lies in the past
+    landing = tmp_path / "landing" / SENSOR.landing_prefix / f"{day:%Y/%m/%d}"
+
+    # The landing folder does not exist: the landing sensor's ticks fail, and someone is told.
+    wait_for("alert for the failing landing sensor", lambda: tick_failed in headlines(webhook),
+             daemon, timeout=120)
+    alert = next(b for b in webhook.bodies if b["blocks"][0]["text"]["text"] == tick_failed)
+    assert "does not exist" in str(alert["blocks"])
+
+    # Files land: the sensor recovers, starts a run, and the table is fresh.
+    landing.mkdir(parents=True)
+    (landing / "first.csv").write_text(sensor_csv("S-1", "S-2", day=day.date()))
+    wait_for("recovery of the landing sensor", lambda: tick_recovered in headlines(webhook),
+             daemon, timeout=150)
+    wait_for("a materialization by the sensor's run",
+             lambda: instance.get_latest_materialization_event(KEY) is not None,
+             daemon, timeout=300)
+
+    # Nothing more lands: a minute later the freshness policy fails and that is alerted.
+    wait_for("the freshness alert", lambda: stale in headlines(webhook), daemon, timeout=240)
+    freshness = next(b for b in webhook.bodies if b["blocks"][0]["text"]["text"] == stale)
+    assert "freshness_window_minutes: 1" in str(freshness["blocks"])
+
+    # A restarted daemon re-sends nothing: the book lives in the sensor's cursor.
+    sent = len(webhook.bodies)
+    daemon.stop()
+    daemon.start()
+    alert_ticks = _alert_ticks(instance)
+    wait_for("three alert sensor ticks after the restart",
+             lambda: _alert_ticks(instance) >= alert_ticks + 3, daemon, timeout=120)
+    assert len(webhook.bodies) == sent
+
+    # Data flows again: one recovery notice.
+    (landing / "second.csv").write_text(sensor_csv("S-3", day=day.date()))
+    wait_for("the freshness recovery", lambda: fresh_again in headlines(webhook), daemon,
+             timeout=360)
+    time.sleep(12)  # two more alert ticks: nothing else arrives
+
+    expected = [tick_failed, tick_recovered, stale, fresh_again]
+    assert sorted(headlines(webhook)) == sorted(expected)
+    assert sorted(m.message["Subject"].strip() for m in smtp.messages) == sorted(expected)
+
+    daemon.stop()
+    leftovers = [daemon.log, *(tmp_path / "dagster_home").rglob("*")]
+    for path in (p for p in leftovers if p.is_file()):
+        data = path.read_bytes()
+        for secret in (WEBHOOK_TOKEN, SMTP_PASSWORD):
+            assert secret.encode() not in data, f"{secret} found in {path}"
+
+
+def _alert_ticks(instance: dg.DagsterInstance) -> int:
+    from dagster._core.scheduler.instigation import InstigatorType
+
+    for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
+        if state.instigator_name == "alert_sensor":
+            return len(instance.get_ticks(state.instigator_origin_id, state.selector_id,
+                                          limit=1000))
+    return 0
