@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import tempfile
@@ -107,6 +108,25 @@ def _parser() -> argparse.ArgumentParser:
     files.add_argument("source")
     files.add_argument("partition")
     files.set_defaults(func=_files)
+
+    quality = sub.add_parser(
+        "quality", help="latest check results of a partition, from the Dagster instance",
+        description="The latest quality, schema_drift and landing_backlog results of a "
+                    "partition as the runs recorded them in the Dagster instance under "
+                    "DAGSTER_HOME. Exit code 1 when a check failed with severity ERROR.")
+    quality.add_argument("source")
+    quality.add_argument("partition", help="YYYY-MM-DD (an hourly source shows every hour "
+                                           "of the day) or YYYY-MM-DD-HH:00")
+    quality.set_defaults(func=_quality)
+
+    alerts = sub.add_parser("alerts", help="alert sinks")
+    alerts_sub = alerts.add_subparsers(required=True, metavar="action")
+    alerts_test = alerts_sub.add_parser(
+        "test", help="send a test alert through every configured sink",
+        description="Sends one test alert to the JSON log line, the webhook and email, as "
+                    "configured by the MANUFACTURING_ALERT_* variables. Exit code 1 when a "
+                    "sink failed.")
+    alerts_test.set_defaults(func=_alerts_test)
 
     jars = sub.add_parser("fetch-jars", help="fetch the Delta jars into the environment (mvn)")
     jars.set_defaults(func=_fetch_jars)
@@ -262,6 +282,69 @@ def _files(args, settings: Settings) -> int:
             extra = f"  ({state.error or state.note})" if (state.error or state.note) else ""
         print(f"{status:10} {rows!s:>8} {tries!s:>5}  {obj.key}{extra}")
     return 0
+
+
+def _quality(args, settings: Settings) -> int:
+    from manufacturing_ingest.orchestration.report import latest_check_results, persistent_instance
+
+    spec = get_source(args.source)
+    instance = persistent_instance()
+    results = latest_check_results(instance, spec, args.partition)
+    if not results:
+        print(f"no check results for {spec.table_name} {args.partition} in the instance at "
+              f"{instance.root_directory}: materialize the partition first (UI, sensor, or "
+              "`manufacturing-ingest ingest` with DAGSTER_HOME set)")
+        return 1
+    print(f"{spec.table_name} {args.partition}: latest check results")
+    print(f"{'check':16} {'partition':16} {'result':7} {'when (UTC)':19}  {'run':8}  summary")
+    for r in results:
+        outcome = "passed" if r.passed else r.severity
+        print(f"{r.check:16} {r.partition or '(asset)':16} {outcome:7} "
+              f"{r.at:%Y-%m-%d %H:%M:%S}  {r.run_id[:8] or '-':8}  {r.description}")
+        if not r.passed:
+            for line in _check_details(r.metadata):
+                print(f"{'':18}{line}")
+    return 1 if any(not r.passed and r.severity == "ERROR" for r in results) else 0
+
+
+def _check_details(metadata: dict) -> list[str]:
+    """The figures of a failed check, one line each: counts per rule, then a few examples."""
+    lines = []
+    if "rows_checked" in metadata:
+        lines.append(f"rows checked {metadata['rows_checked']}, failing "
+                     f"{metadata.get('failing_rows', 0)} "
+                     f"({metadata.get('error_rate', 0):.2%}), delta version "
+                     f"{metadata.get('delta_version', '-')}")
+    for rule, count in (metadata.get("failing_rows_by_rule") or {}).items():
+        if count:
+            lines.append(f"{rule}: {count} rows")
+    shown = 0
+    for rule, rows in (metadata.get("failing_examples") or {}).items():
+        for row in rows:
+            if shown == 5:
+                break
+            lines.append(f"e.g. {rule}: {json.dumps(row, default=str)}")
+            shown += 1
+    if added := metadata.get("added_columns"):
+        lines.append("added columns: " + ", ".join(f"{k} {v}" for k, v in added.items()))
+    for name in ("uncommitted_objects", "backlog_seconds", "oldest_uncommitted"):
+        if metadata.get(name):
+            lines.append(f"{name}: {metadata[name]}")
+    return lines
+
+
+def _alerts_test(_args, settings: Settings) -> int:
+    from manufacturing_ingest.orchestration.report import send_test_alerts
+
+    _, report = send_test_alerts(settings)
+    for sink, alert_id in report.delivered:
+        print(f"{sink:8} delivered (alert {alert_id})")
+    for failure in report.failed:
+        print(f"{failure.sink:8} FAILED: {failure.error}")
+    if not settings.alerts.webhook and not settings.alerts.email:
+        print("only the log line is configured: set MANUFACTURING_ALERT_WEBHOOK_URL and/or "
+              "MANUFACTURING_ALERT_SMTP_HOST (see the README, Alerts)")
+    return 0 if report.ok else 1
 
 
 def _fetch_jars(_args, settings: Settings) -> int:

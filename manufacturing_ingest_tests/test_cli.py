@@ -76,6 +76,11 @@ def test_generate_uploads_sample_files_to_an_s3_landing_zone(bucket, monkeypatch
     ({}, ["files", "no_such_source", "2026-01-15"], "unknown source 'no_such_source'"),
     ({"MANUFACTURING_LANDING_URL": "ftp://plant/landing"}, ["generate"],
      "the landing zone must be a folder"),
+    ({"MANUFACTURING_ALERT_SMTP_HOST": "smtp.plant.example"}, ["alerts", "test"],
+     "also set MANUFACTURING_ALERT_SMTP_SENDER"),
+    ({"MANUFACTURING_ALERT_WEBHOOK_URL": "hooks.example/T0KEN-SENTINEL"}, ["alerts", "test"],
+     "the alert webhook URL must be an http(s):// URL"),
+    ({"DAGSTER_HOME": ""}, ["quality", "sensor_data", "2026-01-15"], "set DAGSTER_HOME"),
 ])
 def test_configuration_errors_are_one_line_and_exit_2(monkeypatch, capsys, env, args, says):
     for name, value in env.items():
@@ -119,3 +124,71 @@ def test_misuse_of_ingest_is_one_line_and_exit_2(expect, tmp_path, monkeypatch, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and case.stderr.lower() in err[0].lower(), err
     assert not (tmp_path / "lake").exists()  # refused before anything was written
+
+
+def test_alerts_test_reaches_every_configured_sink_and_names_the_one_that_fails(
+        webhook, smtp, monkeypatch, capsys):
+    from manufacturing_ingest_tests.alerting.observations import (
+        SMTP_PASSWORD,
+        SMTP_USER,
+        WEBHOOK_TOKEN,
+    )
+
+    for name, value in {
+        "MANUFACTURING_ALERT_WEBHOOK_URL": webhook.url,
+        "MANUFACTURING_ALERT_SMTP_HOST": smtp.host,
+        "MANUFACTURING_ALERT_SMTP_PORT": str(smtp.port),
+        "MANUFACTURING_ALERT_SMTP_SENDER": "dagster@plant.example",
+        "MANUFACTURING_ALERT_SMTP_RECIPIENTS": "ops@plant.example",
+        "MANUFACTURING_ALERT_SMTP_USERNAME": SMTP_USER,
+        "MANUFACTURING_ALERT_SMTP_PASSWORD": SMTP_PASSWORD,
+        "MANUFACTURING_ALERT_SMTP_STARTTLS": "false",
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert main(["alerts", "test"]) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[:2] for line in out.splitlines()] == [
+        ["log", "delivered"], ["webhook", "delivered"], ["email", "delivered"]]
+    assert webhook.bodies[0]["text"].startswith("[INFO] Test alert")
+    assert smtp.messages[0].message["Subject"].strip().startswith("[INFO] Test alert")
+
+    webhook.fail_next(1, status=403)
+    assert main(["alerts", "test"]) == 1
+    captured = capsys.readouterr()
+    assert "webhook  FAILED: webhook answered HTTP 403" in captured.out
+    assert len(smtp.messages) == 2  # email still got it
+    for secret in (WEBHOOK_TOKEN, SMTP_PASSWORD):
+        assert secret not in captured.out + captured.err
+
+
+@pytest.mark.spark
+def test_quality_prints_the_latest_check_results_of_a_partition(spark, tmp_path, monkeypatch,
+                                                                capsys):
+    from manufacturing_ingest_tests.quality.test_rules import sensor_file, sensor_row
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("MANUFACTURING_LANDING_URL", str(tmp_path / "landing"))
+    monkeypatch.setenv("MANUFACTURING_LAKEHOUSE_URL", str(tmp_path / "lakehouse"))
+    day = tmp_path / "landing/raw/sensor-data/2026/01/15"
+    day.mkdir(parents=True)
+    rows = [sensor_row(i, timestamp=f"2026-01-15T11:{i // 60:02d}:{i % 60:02d}Z",
+                       temperature="151" if i < 7 else "21.5") for i in range(100)]
+    (day / "readings.csv").write_text(sensor_file(rows))
+
+    assert main(["quality", "sensor_data", "2026-01-15"]) == 1
+    assert "no check results for manufacturing_bronze.sensor_data 2026-01-15" in \
+        capsys.readouterr().out
+    assert main(["ingest", "--source", "sensor_data", "--partition", "2026-01-15"]) == 0
+    capsys.readouterr()
+
+    assert main(["quality", "sensor_data", "2026-01-15"]) == 1  # an ERROR-severity failure
+    lines = capsys.readouterr().out.splitlines()
+    (quality,) = [line for line in lines if line.startswith("quality ")]
+    assert " ERROR " in quality and "7 of 100 new rows fail a rule (7.00%)" in quality
+    assert any("rows checked 100, failing 7 (7.00%), delta version 0" in line for line in lines)
+    assert any(line.strip() == "temperature_range: 7 rows" for line in lines)
+    assert sum(line.strip().startswith("e.g. temperature_range:") for line in lines) == 5
+    (drift,) = [line for line in lines if line.startswith("schema_drift ")]
+    assert " passed " in drift and "no new columns" in drift
