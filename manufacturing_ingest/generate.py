@@ -107,13 +107,31 @@ def _times(rng, start: datetime, window: timedelta, rows: int) -> pd.Series:
     return pd.Series(base + pd.to_timedelta(np.round(offsets * 1000), unit="ms"))
 
 
+def _one_reading_per_sensor_and_ms(ids: np.ndarray, when: pd.Series
+                                    ) -> tuple[np.ndarray, pd.Series]:
+    """(sensor_id, timestamp) is sensor_data's key: a sensor drawn twice in one millisecond
+    (about a thousand times in a 5-million-row day) has the later reading moved on by 1 ms, so
+    clean sample data has no duplicates; ``duplicate_rate`` adds them on purpose."""
+    ms = (when.astype("int64") // 1_000_000).to_numpy()  # epoch milliseconds
+    while True:
+        key = ids.astype(np.int64) * (1 << 42) + (ms - ms.min())
+        _, first = np.unique(key, return_index=True)
+        if len(first) == len(key):
+            break
+        repeated = np.ones(len(key), dtype=bool)
+        repeated[first] = False
+        ms[repeated] += 1
+    order = np.argsort(ms, kind="stable")
+    return ids[order], pd.Series(pd.to_datetime(ms[order], unit="ms", utc=True))
+
+
 def _sensor_rows(rng, start, window, rows, options) -> pd.DataFrame:
     sensors = [(p, f"{p}-L{line}", f"{p}-L{line}-S{s:02d}") for p in PLANTS
                for line in range(1, LINES_PER_PLANT + 1) for s in range(1, SENSORS_PER_LINE + 1)]
     ids = rng.integers(0, len(sensors), rows)
     # Each sensor keeps its own baseline from run to run: seed from the sensor, not the file.
     base = np.random.default_rng(1234).normal(size=(len(sensors), 4))
-    when = _times(rng, start, window, rows)
+    ids, when = _one_reading_per_sensor_and_ms(ids, _times(rng, start, window, rows))
     hour_of_day = (when.dt.hour + when.dt.minute / 60).to_numpy()
     cycle = np.sin(2 * np.pi * (hour_of_day - 9) / 24)
     frame = pd.DataFrame({

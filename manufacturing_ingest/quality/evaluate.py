@@ -11,14 +11,14 @@ Who does what:
   ``SCHEMA_ONLY`` depth it reads the DataFrame's schema and starts no Spark job.
 - Row rules are not run through Pandera: on PySpark it reports *which* checks failed, not how
   many rows, and runs one Spark job per check. Instead every rule is compiled to one boolean
-  expression (``rules.py``) and all of them are summed in one aggregation over the batch's rows,
-  grouped by partition: one scan for every count.
-- Duplicates need other rows: the batch's keys are grouped together with the keys the partition
-  already held (only the key columns of older rows, and only of files whose key statistics
-  overlap the batch's key range, read from the commit's own entries in the Delta log), so the
-  cost follows the batch, not the partition.
-- Failing examples (up to five per rule, with ``_source_file``) cost one more pass, and only when
-  something failed.
+  expression (``rules.py``) and summed in one aggregation over the batch's rows.
+- Duplicates need other rows: the batch's rows are grouped by key together with the keys the
+  partition already held (only the key columns of older rows, and only of files whose key
+  statistics overlap the batch's key range, read from the commit's own entries in the Delta
+  log), so the cost follows the batch, not the partition. The rule sums ride along in the same
+  grouping, so one scan of the batch gives every count (``_count``).
+- Failing examples (up to five per rule, with ``_source_file``; up to five repeated keys) cost
+  one more pass each, and only when something failed.
 """
 
 from __future__ import annotations
@@ -111,12 +111,14 @@ def evaluate_batch(spark: SparkSession, spec: SourceSpec,
     new = batch_rows(table, spec, batch).withColumn(_PARTITION_ID, _partition_id(spec))
     any_failing = _any_of([r.fails for r in rules])
 
-    counts = _count_rules(new, rules, any_failing)
     keys = [k for k in spec.key_columns if k in columns]
-    duplicates: dict[int, Duplicates] = {}
-    if keys and any(rows for rows, _, _ in counts.values()):
-        per_key = _keys_per_group(spark, spec, batch, table, new, keys, any_failing)
-        duplicates = _duplicates(per_key, new, keys)
+    if keys:
+        per_key = _keys_per_group(spark, spec, batch, table, new, keys, rules, any_failing)
+        counts, duplicates = _count(per_key, len(rules))
+        if duplicates:
+            _add_duplicate_examples(duplicates, per_key, new, keys)
+    else:
+        counts, duplicates = _count_rules(new, rules, any_failing), {}
 
     failing_rules = [r for i, r in enumerate(rules) if any(c[1][i] for c in counts.values())]
     examples = _examples(new, keys, failing_rules) if failing_rules else {}
@@ -157,32 +159,40 @@ def _count_rules(new: DataFrame, rules: list[CompiledRule], any_failing: Column
 
 
 def _keys_per_group(spark: SparkSession, spec: SourceSpec, batch: CommittedBatch,
-                    table: DataFrame, new: DataFrame, keys: list[str],
+                    table: DataFrame, new: DataFrame, keys: list[str], rules: list[CompiledRule],
                     any_failing: Column) -> DataFrame:
-    """Per key of the batch: its rows in the batch, how many of them fail a row rule, and how
-    many rows the partition already held with that key.
+    """Per key of the batch: its rows in the batch, how many of them fail a row rule (any, and
+    each rule), and how many rows the partition already held with that key. One scan of the
+    batch and one grouping give every count the check reports.
 
     Keys are grouped by a 128-bit hash (two ``xxhash64``s): fixed-width grouping keys keep the
     aggregation in Spark's fast hash map, about twice as fast as grouping by the text columns;
-    two distinct keys would have to collide in all 128 bits to be miscounted.
+    two distinct keys would have to collide in all 128 bits to be miscounted. A row with a
+    missing key column is a group of its own (it repeats nothing).
     """
     complete = _all_of([F.col(k).isNotNull() for k in keys])
-    hashed = [_key_hash(keys, 0).alias("key_hash"), _key_hash(keys, 1).alias("key_hash_2")]
-    new_keys = new.where(complete).select(
-        _PARTITION_ID, *hashed, F.lit(1).alias("in_batch"),
-        any_failing.cast("int").alias("failing"), F.lit(0).alias("before"),
+    lone = F.monotonically_increasing_id()
+    new_keys = new.select(
+        _PARTITION_ID,
+        F.when(complete, _key_hash(keys, 0)).otherwise(F.lit(None)).alias("key_hash"),
+        F.when(complete, _key_hash(keys, 1)).otherwise(lone).alias("key_hash_2"),
+        F.lit(1).alias("in_batch"), F.lit(0).alias("before"),
+        any_failing.cast("int").alias("failing"),
+        *[r.fails.cast("int").alias(f"rule_{i}") for i, r in enumerate(rules)],
     )
     older = table.where(
         _in_partitions(spec, batch.partition_keys)
         & (F.col(INGESTED_AT_COLUMN) != _stamp(batch)) & complete
         & _within(_key_bounds(spark, batch, table.schema, keys))
     ).select(
-        _partition_id(spec).alias(_PARTITION_ID), *hashed, F.lit(0).alias("in_batch"),
-        F.lit(0).alias("failing"), F.lit(1).alias("before"),
+        _partition_id(spec).alias(_PARTITION_ID),
+        _key_hash(keys, 0).alias("key_hash"), _key_hash(keys, 1).alias("key_hash_2"),
+        F.lit(0).alias("in_batch"), F.lit(1).alias("before"), F.lit(0).alias("failing"),
+        *[F.lit(0).alias(f"rule_{i}") for i in range(len(rules))],
     )
+    sums = ["in_batch", "before", "failing", *(f"rule_{i}" for i in range(len(rules)))]
     grouped = new_keys.unionByName(older).groupBy(_PARTITION_ID, "key_hash", "key_hash_2").agg(
-        F.sum("in_batch").alias("in_batch"), F.sum("failing").alias("failing"),
-        F.sum("before").alias("before"),
+        *[F.sum(c).alias(c) for c in sums]
     ).where(F.col("in_batch") > 0)
     # Every row of a key the partition already had is a duplicate; within the batch, all but one.
     return grouped.withColumn(
@@ -195,35 +205,49 @@ def _key_hash(keys: list[str], seed: int) -> Column:
     return F.xxhash64(*([F.lit(seed)] + [F.col(k) for k in keys]))
 
 
-@dataclass(frozen=True)
+@dataclass
 class Duplicates:
     rows: int  # rows of the batch repeating a key
     clean_rows: int  # of those, rows failing no row rule (so far uncounted in failing_rows)
-    examples: list[dict[str, str | None]]
+    examples: list[dict[str, str | None]] = field(default_factory=list)
 
 
-def _duplicates(per_key: DataFrame, new: DataFrame, keys: list[str]) -> dict[int, Duplicates]:
-    """Duplicate rows per partition, with up to ``EXAMPLES_PER_RULE`` of the keys.
+def _count(per_key: DataFrame, rules: int
+           ) -> tuple[dict[int, tuple[int, list[int], int]], dict[int, Duplicates]]:
+    """From the per-key groups: rows, failing rows per rule and rows failing any rule per
+    partition (as ``_count_rules``), and the duplicate rows per partition.
 
     Of a key's copies the one kept as the original is a clean one whenever there is one, so
-    ``clean_rows`` is what duplicates add to the rows failing any rule. One job counts; a second,
-    only when there are duplicates, reads the example keys' rows back for their values and file.
+    ``clean_rows`` is what duplicates add to the rows failing any rule.
     """
+    clean = F.greatest(F.col("failing"), F.col("duplicates")) - F.col("failing")
+    aggregated = per_key.groupBy(_PARTITION_ID).agg(
+        F.sum("in_batch").alias("rows"), F.sum("failing").alias("failing"),
+        F.sum("duplicates").alias("duplicates"), F.sum(clean).alias("clean"),
+        *[F.sum(f"rule_{i}").alias(f"rule_{i}") for i in range(rules)],
+    ).collect()
+    counts = {
+        row[_PARTITION_ID]: (int(row["rows"]), [int(row[f"rule_{i}"] or 0) for i in range(rules)],
+                             int(row["failing"] or 0))
+        for row in aggregated
+    }
+    duplicates = {row[_PARTITION_ID]: Duplicates(int(row["duplicates"]), int(row["clean"]))
+                  for row in aggregated if row["duplicates"]}
+    return counts, duplicates
+
+
+def _add_duplicate_examples(found: dict[int, Duplicates], per_key: DataFrame, new: DataFrame,
+                            keys: list[str]) -> None:
+    """Up to ``EXAMPLES_PER_RULE`` repeated keys per partition, each with the values and file of
+    its first row: one job picks the keys, a second reads their rows back."""
     whole = Window.partitionBy(_PARTITION_ID)
     picked = (
         per_key.where(F.col("duplicates") > 0)
-        .withColumn("total", F.sum("duplicates").over(whole))
-        .withColumn("clean", F.sum(F.greatest(F.col("failing"), F.col("duplicates"))
-                                   - F.col("failing")).over(whole))
         .withColumn("pick", F.row_number().over(whole.orderBy("key_hash", "key_hash_2")))
         .where(F.col("pick") <= EXAMPLES_PER_RULE)
-        .select(_PARTITION_ID, "total", "clean", "key_hash")
+        .select(_PARTITION_ID, "key_hash")
         .collect()
     )
-    if not picked:
-        return {}
-    found = {row[_PARTITION_ID]: Duplicates(int(row["total"]), int(row["clean"]), [])
-             for row in picked}
     wanted = {(row[_PARTITION_ID], row["key_hash"]) for row in picked}
     first_of_key = Window.partitionBy(_PARTITION_ID, "key_hash").orderBy(SOURCE_FILE_COLUMN)
     rows = (
@@ -239,7 +263,6 @@ def _duplicates(per_key: DataFrame, new: DataFrame, keys: list[str]) -> dict[int
         if (row[_PARTITION_ID], row["key_hash"]) in wanted:
             found[row[_PARTITION_ID]].examples.append(
                 {SOURCE_FILE_COLUMN: row[SOURCE_FILE_COLUMN], **{k: row[k] for k in keys}})
-    return found
 
 
 def _key_bounds(spark: SparkSession, batch: CommittedBatch, schema: T.StructType,
