@@ -143,6 +143,16 @@ class Alert:
         return cls._make(obs, AlertKind.RECOVERED, Severity.INFO, text)
 
     @classmethod
+    def escalation(cls, obs: Observation, was: Severity, failing_since: datetime) -> Alert:
+        """The alert for ``obs``'s subject, failing since ``failing_since`` at severity ``was``,
+        failing worse now."""
+        since = f"{failing_since.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+        text = f"Now {obs.severity.upper()}, failing at {was.upper()} since {since}."
+        if obs.detail:
+            text = f"{text}\n{obs.detail}"
+        return cls._make(obs, obs.kind, obs.severity, text)
+
+    @classmethod
     def _make(cls, obs: Observation, kind: AlertKind, severity: Severity, text: str) -> Alert:
         created_at = obs.observed_at.astimezone(UTC)
         return cls(

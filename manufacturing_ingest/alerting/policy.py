@@ -3,7 +3,8 @@
 ``AlertBook`` is the alert sensor's whole memory and is meant to live in its cursor:
 
 - which subjects are failing (since when, last seen), so a failure that persists across ticks
-  is alerted once and its recovery once; failed runs are one-shot (alerted once, no recovery);
+  is alerted once and its recovery once (and once more if it gets worse, WARN to ERROR);
+  failed runs are one-shot (alerted once, no recovery);
 - the outbox: alerts not yet delivered to every configured sink, and per sink how many times in
   a row it failed and when to try it again (``SINK_BACKOFF``). A failing sink is retried on later
   ticks; it neither loses alerts nor holds up the others.
@@ -30,6 +31,7 @@ from manufacturing_ingest.alerting.alert import (
     ONE_SHOT_KINDS,
     Alert,
     Observation,
+    Severity,
     make_test_alert,
 )
 from manufacturing_ingest.alerting.sinks.base import AlertSink, SinkError
@@ -59,6 +61,7 @@ MAX_SENDS_PER_TICK = 20
 SINK_BACKOFF = Backoff(attempts=0, base=15.0, cap=30 * 60.0)
 
 _FORMAT = 1
+_RANK = {Severity.INFO: 0, Severity.WARN: 1, Severity.ERROR: 2}
 
 
 @dataclass
@@ -66,6 +69,7 @@ class _Subject:
     since: int  # epoch seconds: when it started failing
     seen: int  # epoch seconds: last observed failing
     one_shot: bool
+    severity: Severity = Severity.ERROR  # the highest seen while failing
 
 
 @dataclass
@@ -128,8 +132,9 @@ class AlertBook:
     def observe(self, observations: Iterable[Observation], now: datetime) -> list[Alert]:
         """Alerts for the subjects whose state changed; they wait in the outbox for ``deliver``.
 
-        Failing after passing or unknown: the failure alert. Passing after failing: a recovery
-        notice. Anything else, including a repeat of the same failure: nothing.
+        Failing after passing or unknown: the failure alert. Failing worse than alerted so far
+        (WARN, then ERROR): an escalation alert. Passing after failing: a recovery notice.
+        Anything else, including a repeat of the same failure: nothing.
         """
         now_s = _epoch(now)
         alerts: list[Alert] = []
@@ -140,9 +145,15 @@ class AlertBook:
                     alerts.append(Alert.failure(obs))
                     self._subjects[obs.subject] = _Subject(
                         since=int(obs.observed_at.timestamp()), seen=now_s,
-                        one_shot=obs.kind in ONE_SHOT_KINDS)
+                        one_shot=obs.kind in ONE_SHOT_KINDS, severity=obs.severity)
                 else:
                     known.seen = now_s
+                    if _RANK[obs.severity] > _RANK[known.severity]:
+                        # Worse than what was alerted (WARN to ERROR): that is news. Back down
+                        # and up again is not, so a rate flapping around 5 % pages once.
+                        alerts.append(Alert.escalation(
+                            obs, known.severity, datetime.fromtimestamp(known.since, UTC)))
+                        known.severity = obs.severity
             elif known is not None and not known.one_shot:
                 del self._subjects[obs.subject]
                 alerts.append(Alert.recovery(obs, datetime.fromtimestamp(known.since, UTC)))
@@ -209,7 +220,8 @@ class AlertBook:
         """Compact JSON for the sensor cursor; ``AlertBook.decode`` reads it back."""
         state = {
             "v": _FORMAT,
-            "subjects": {k: [s.since, s.seen, int(s.one_shot)] for k, s in self._subjects.items()},
+            "subjects": {k: [s.since, s.seen, int(s.one_shot), s.severity.value]
+                         for k, s in self._subjects.items()},
             "outbox": [{"alert": p.alert.to_dict(), "done": sorted(p.done)} for p in self._outbox],
             "sinks": {k: [s.failures, s.retry_at] for k, s in self._sinks.items()},
         }
@@ -225,7 +237,9 @@ class AlertBook:
             state: dict[str, Any] = json.loads(text)
             if state.get("v") != _FORMAT:
                 raise ValueError(f"version {state.get('v')!r}, expected {_FORMAT}")
-            book._subjects = {k: _Subject(int(v[0]), int(v[1]), bool(v[2]))
+            # A subject saved without its severity counts as ERROR: no escalation after upgrade.
+            book._subjects = {k: _Subject(int(v[0]), int(v[1]), bool(v[2]),
+                                          Severity(v[3]) if len(v) > 3 else Severity.ERROR)
                               for k, v in state["subjects"].items()}
             book._outbox = [_Pending(Alert.from_dict(p["alert"]), set(p["done"]))
                             for p in state["outbox"]]

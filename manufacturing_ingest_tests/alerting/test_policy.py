@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from manufacturing_ingest.alerting import ALERT_LOGGER, Alert, AlertBook
+from manufacturing_ingest.alerting import ALERT_LOGGER, Alert, AlertBook, Severity
 from manufacturing_ingest.alerting.policy import MAX_OUTBOX, MAX_SUBJECTS
 from manufacturing_ingest.alerting.sinks.webhook import slack_payload
 from manufacturing_ingest_tests.alerting.observations import (
@@ -189,3 +189,22 @@ def test_a_failure_read_only_when_it_changes_is_kept_past_the_forget_horizon():
     forgetful.observe([backlog(True, T0)], T0)
     forgetful.observe([], later)  # not kept: forgotten, so its recovery would pass unnoticed
     assert forgetful.failing_subjects == []
+
+
+def test_a_failure_that_gets_worse_is_alerted_once_more_and_flapping_pages_once():
+    book = AlertBook()
+    warn = backlog(True, T0)
+    error = replace(warn, severity=Severity.ERROR, observed_at=T0 + TICK)
+    assert [a.severity for a in book.observe([warn], T0)] == [Severity.WARN]
+    assert book.observe([warn], T0 + TICK) == []
+    (escalation,) = book.observe([error], T0 + 2 * TICK)
+    assert escalation.severity is Severity.ERROR and escalation.title.startswith("Check failed")
+    assert escalation.text.startswith("Now ERROR, failing at WARN since 2026-01-15 08:00 UTC.")
+    better = replace(warn, observed_at=T0 + 3 * TICK)
+    assert book.observe([better], T0 + 3 * TICK) == []  # better, still failing: not news
+    assert book.observe([replace(error, observed_at=T0 + 4 * TICK)], T0 + 4 * TICK) == []
+
+    restored = AlertBook.decode(book.encode())  # the severity survives the cursor
+    assert restored.observe([replace(error, observed_at=T0 + 5 * TICK)], T0 + 5 * TICK) == []
+    (recovery,) = restored.observe([backlog(False, T0 + 6 * TICK)], T0 + 6 * TICK)
+    assert recovery.title.startswith("Recovered")
