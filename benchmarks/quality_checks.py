@@ -5,10 +5,13 @@ In one process and one Spark session, with the engine and the checks the bronze 
 (``BronzeIngestor.ingest`` then ``evaluate_batch`` and ``schema_drift``, as in its step):
 
 - ``day``: one day of sensor_data CSV (5,000,000 rows in 50 files by default) ingested into an
-  empty lakehouse as one batch, then checked. Reported: ingest seconds, check seconds, and the
-  checks as a share of the ingest (goal: at most 30 %).
-- ``incremental``: the same number of rows landed as ``--batches`` files (24 by default), one
-  file per run into one daily partition, each run ingested and then checked. Reported: the check
+  empty lakehouse as one batch, then checked; ``--day-repeats`` times (3), each into a fresh
+  lakehouse. Reported per repeat: ingest seconds, check seconds, and the checks as a share of
+  the ingest (goal: at most 30 %); the first repeat is the one a fresh Dagster run process
+  pays (its queries are new to the JVM), the median the steady state.
+- ``incremental``: the same day's rows landed as ``--batches`` files (24 by default), one
+  file per run into one daily partition (``--rows // --batches`` rows each, so 208,333 for the
+  defaults), each run ingested and then checked. Reported: the check
   time of every batch, the first against the last (goal: about equal; the check reads its own
   batch, not the growing partition).
 
@@ -17,7 +20,8 @@ Landing files are generated under ``benchmarks/.work/quality/`` (git-ignored) an
 runs with the same sizes. Figures go to ``benchmarks/results/quality_checks.json``.
 
     python benchmarks/quality_checks.py [--rows 5000000] [--files 50] [--batches 24]
-                                        [--anomaly-rate 0] [--duplicate-rate 0] [--regenerate]
+                                        [--day-repeats 3] [--anomaly-rate 0]
+                                        [--duplicate-rate 0] [--regenerate]
 """
 
 from __future__ import annotations
@@ -51,11 +55,10 @@ log = logging.getLogger("benchmarks.quality_checks")
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.rows <= 0 or args.files <= 0 or args.batches <= 0:
-        raise SystemExit("--rows, --files and --batches must be positive")
-    if args.rows % args.files or args.rows % args.batches:
-        raise SystemExit(f"--rows ({args.rows}) must be a multiple of --files ({args.files}) "
-                         f"and of --batches ({args.batches})")
+    if min(args.rows, args.files, args.batches, args.day_repeats) <= 0:
+        raise SystemExit("--rows, --files, --batches and --day-repeats must be positive")
+    if args.rows % args.files:
+        raise SystemExit(f"--rows ({args.rows}) must be a multiple of --files ({args.files})")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s",
                         datefmt="%H:%M:%S", stream=sys.stderr)
     for noisy in ("py4j", "manufacturing_ingest"):
@@ -75,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--files", type=int, default=50, help="files of the one-batch day (50)")
     parser.add_argument("--batches", type=int, default=24,
                         help="incremental batches (one file each) into one day (24)")
+    parser.add_argument("--day-repeats", type=int, default=3,
+                        help="times the one-batch day is ingested and checked (3)")
     parser.add_argument("--anomaly-rate", type=float, default=0.0,
                         help="share of rows with a broken value (0: every check passes)")
     parser.add_argument("--duplicate-rate", type=float, default=0.0,
@@ -103,10 +108,17 @@ def run(args) -> dict:
 
     warm_up(spark, spec, day_files[0])
 
-    with tempfile.TemporaryDirectory(dir=WORK) as scratch:
-        landing = Path(scratch) / "landing"
-        place(day_files, landing)
-        day = ingest_and_check(spark, spec, landing, Path(scratch) / "lakehouse", "day")
+    days = []
+    for repeat in range(1, args.day_repeats + 1):
+        with tempfile.TemporaryDirectory(dir=WORK) as scratch:
+            landing = Path(scratch) / "landing"
+            place(day_files, landing)
+            day = ingest_and_check(spark, spec, landing, Path(scratch) / "lakehouse",
+                                   f"day {repeat}/{args.day_repeats}")
+            days.append({**day, "check_share_of_ingest":
+                         round(day["check_seconds"] / day["ingest_seconds"], 3)})
+    median_ingest = statistics.median(d["ingest_seconds"] for d in days)
+    median_check = statistics.median(d["check_seconds"] for d in days)
 
     incremental = []
     with tempfile.TemporaryDirectory(dir=WORK) as scratch:
@@ -129,8 +141,12 @@ def run(args) -> dict:
         "rows": args.rows,
         "anomaly_rate": args.anomaly_rate,
         "duplicate_rate": args.duplicate_rate,
-        "day": {**day, "files": args.files,
-                "check_share_of_ingest": round(day["check_seconds"] / day["ingest_seconds"], 3),
+        "day": {"files": args.files, "runs": days,
+                "median_ingest_seconds": round(median_ingest, 2),
+                "median_check_seconds": round(median_check, 2),
+                "check_share_of_ingest": round(median_check / median_ingest, 3),
+                "first_check_share_of_ingest": days[0]["check_share_of_ingest"],
+                "failing_rows": days[0]["failing_rows"],
                 "goal_share": GOAL_SHARE},
         "incremental": {
             "batches": incremental,
@@ -219,9 +235,12 @@ def print_summary(results: dict) -> None:
     print(f"\nquality checks, {results['rows']:,} sensor rows, Spark {results['spark_master']}, "
           f"load average {results['machine']['load_average_at_start']} → "
           f"{results['machine']['load_average_at_end']}")
-    print(f"  one-batch day ({day['files']} files): ingest {day['ingest_seconds']:.1f}s, "
-          f"checks {day['check_seconds']:.1f}s = {day['check_share_of_ingest']:.0%} of the "
-          f"ingest (goal ≤ {GOAL_SHARE:.0%}); {day['failing_rows']:,} failing rows")
+    first = day["runs"][0]
+    print(f"  one-batch day ({day['files']} files, {len(day['runs'])} repeats): median ingest "
+          f"{day['median_ingest_seconds']:.1f}s, checks {day['median_check_seconds']:.1f}s = "
+          f"{day['check_share_of_ingest']:.0%} of the ingest (goal ≤ {GOAL_SHARE:.0%}); first "
+          f"repeat {first['ingest_seconds']:.1f}s / {first['check_seconds']:.1f}s = "
+          f"{day['first_check_share_of_ingest']:.0%}; {day['failing_rows']:,} failing rows")
     print(f"  {len(inc['batches'])} incremental batches of {inc['rows_per_batch']:,} rows: "
           f"checks first {inc['first_check_seconds']:.1f}s, last {inc['last_check_seconds']:.1f}s"
           f" (last/first {inc['last_over_first']}), median {inc['median_check_seconds']:.1f}s")
