@@ -12,7 +12,7 @@ from manufacturing_ingest.catalog import get_source
 from manufacturing_ingest.engine.ingest import BronzeIngestor
 from manufacturing_ingest.engine.lakehouse import Lakehouse
 from manufacturing_ingest.landing.s3 import S3LandingZone
-from manufacturing_ingest.orchestration.resources import LandingZoneResource
+from manufacturing_ingest.orchestration.resources import LakehouseResource, LandingZoneResource
 from manufacturing_ingest.orchestration.sensors import landing_sensor
 from manufacturing_ingest_tests.samples import numbered_sensor_csv
 
@@ -34,7 +34,8 @@ def test_throttling_stalls_and_resets_still_land_every_row_exactly_once(bucket, 
         spec = get_source("sensor_data")
         sensor = landing_sensor(spec)
         tick = sensor(dg.build_sensor_context(
-            resources={"landing": LandingZoneResource(url=bucket.url)}))
+            resources={"landing": LandingZoneResource(url=bucket.url),
+                       "lakehouse": LakehouseResource(url=str(tmp_path / "lakehouse"))}))
         (request,) = tick.run_requests
         assert request.tags["manufacturing_ingest/new_objects"] == "12"
         zone = S3LandingZone(bucket.url)

@@ -20,7 +20,12 @@ from manufacturing_ingest.orchestration.resources import (
     LandingZoneResource,
     SparkResource,
 )
-from manufacturing_ingest.orchestration.sensors import landing_sensor
+from manufacturing_ingest.orchestration.sensors import (
+    NEW_OBJECTS_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    landing_sensor,
+)
 from manufacturing_ingest_tests.samples import numbered_sensor_csv, sensor_csv
 
 pytestmark = pytest.mark.s3
@@ -32,11 +37,18 @@ SPEC = get_source("sensor_data")
 SENSOR = landing_sensor(SPEC)
 
 
-def tick(bucket, cursor: str | None = None):
+def tick(bucket, cursor: str | None = None, lakehouse: str = "/nonexistent/lakehouse"):
     context = dg.build_sensor_context(
-        cursor=cursor, resources={"landing": LandingZoneResource(url=bucket.url)}
+        cursor=cursor, resources={"landing": LandingZoneResource(url=bucket.url),
+                                  "lakehouse": LakehouseResource(url=lakehouse)},
     )
     return SENSOR(context)
+
+
+def spans(result) -> dict[tuple[str, str], int]:
+    """Each requested run's partition range, with the new objects it was asked for."""
+    return {(r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG]): int(r.tags[NEW_OBJECTS_TAG])
+            for r in result.run_requests or []}
 
 
 def new_keys(result) -> int:
@@ -47,7 +59,7 @@ def test_objects_landed_in_the_same_second_are_all_found_once(bucket):
     for n in range(3):
         bucket.put(f"{DAY_PREFIX}/a{n}.csv", csv(f"A{n}"))
     first = tick(bucket)
-    assert [r.partition_key for r in first.run_requests] == [f"{TODAY:%Y-%m-%d}"]
+    assert spans(first) == {(f"{TODAY:%Y-%m-%d}", f"{TODAY:%Y-%m-%d}"): 3}
     assert new_keys(first) == 3
     for n in range(2):  # very likely the same LastModified second as the ones before
         bucket.put(f"{DAY_PREFIX}/b{n}.csv", csv(f"B{n}"))
@@ -83,11 +95,9 @@ def test_late_objects_in_older_prefixes_are_found_within_the_lookback(bucket):
     bucket.put(f"raw/sensor-data/{TODAY - timedelta(days=5):%Y/%m/%d}/old.csv", csv("O"))
     bucket.put("raw/sensor-data/undated.csv", csv("U"))
     late = tick(bucket, first.cursor)
-    partitions = {r.partition_key: int(r.tags["manufacturing_ingest/new_objects"])
-                  for r in late.run_requests}
     # The undated key's partition is its LastModified day (today); the 5-day-old prefix is
-    # outside the lookback and is left to a backfill.
-    assert partitions == {f"{yesterday:%Y-%m-%d}": 1, f"{TODAY:%Y-%m-%d}": 1}
+    # outside the lookback and is left to a backfill. Yesterday and today are one range run.
+    assert spans(late) == {(f"{yesterday:%Y-%m-%d}", f"{TODAY:%Y-%m-%d}"): 2}
 
 
 def test_markers_in_flight_files_and_folder_keys_are_ignored(bucket):
@@ -112,12 +122,11 @@ def test_sensor_tick_starts_the_run_that_lands_the_rows(bucket, spark, tmp_path)
     }
     result = SENSOR(dg.build_sensor_context(resources=resources))
     (request,) = result.run_requests
-    assert request.partition_key == f"{TODAY:%Y-%m-%d}"
+    assert spans(result) == {(f"{TODAY:%Y-%m-%d}", f"{TODAY:%Y-%m-%d}"): 2}
 
     bronze, check = bronze_asset(SPEC), backlog_check(SPEC)
     run = dg.materialize([bronze, check, *landing_assets(CATALOG.values())],
-                         selection=[bronze.key],
-                         partition_key=request.partition_key, resources=resources)
+                         selection=[bronze.key], tags=request.tags, resources=resources)
     assert run.success
     table = DeltaTable(str(tmp_path / "lakehouse/manufacturing_bronze/sensor_data")).to_pandas()
     assert len(table) == 50
@@ -137,6 +146,68 @@ def test_objects_under_folders_that_are_no_date_are_requested_by_last_modified(b
     bucket.put("raw/sensor-data/2026/13/01/m.csv", csv("MONTH13"))  # no such month
     result = tick(bucket)
     # Their partition falls back to LastModified (today), where the run will find them.
-    assert {r.partition_key: int(r.tags["manufacturing_ingest/new_objects"])
-            for r in result.run_requests} == {f"{TODAY:%Y-%m-%d}": 3}
+    assert spans(result) == {(f"{TODAY:%Y-%m-%d}", f"{TODAY:%Y-%m-%d}"): 3}
     assert not tick(bucket, result.cursor).run_requests  # found once
+
+
+def _land_yesterday(lake, source: str, files: int, rows: int) -> str:
+    """Generate yesterday's files for ``source``, landed just now (inside the lookback)."""
+    import os
+
+    from manufacturing_ingest.generate import GenerateOptions, generate
+
+    day = (TODAY - timedelta(days=1)).date()
+    now = datetime.now(UTC).timestamp()
+    for path in generate(lake.landing_root, source, day,
+                         options=GenerateOptions(files=files, rows_per_file=rows)):
+        os.utime(path, (now, now))
+    return day.isoformat()
+
+
+def _local_tick(lake, spec, cursor: str | None = None):
+    resources = {"landing": LandingZoneResource(url=str(lake.landing_root)),
+                 "lakehouse": LakehouseResource(url=lake.lakehouse.root)}
+    return landing_sensor(spec)(dg.build_sensor_context(cursor=cursor, resources=resources))
+
+
+@pytest.mark.spark
+def test_objects_already_committed_start_no_runs(lake):
+    """``make demo`` then ``make dev``: the sensors find the demo's files, all ingested."""
+    for source in CATALOG:
+        day = _land_yesterday(lake, source, files=2, rows=50)
+        spec = get_source(source)
+        lake.ingest(source, *spec.partitions.keys_between(*spec.partitions.widen(day)))
+
+    for spec in CATALOG.values():
+        result = _local_tick(lake, spec)
+        assert not result.run_requests, spec.name
+        landed = 48 if spec.name == "quality_metrics" else 2  # 2 files per hour if hourly
+        assert f"{landed} new objects, {landed} already committed: 0 run(s)" in \
+            result.skip_reason.skip_message
+
+    # A new file beside them is the only thing asked for.
+    sensor_day = (TODAY - timedelta(days=1)).date()
+    lake.put(f"raw/sensor-data/{sensor_day:%Y/%m/%d}/extra.csv",
+             numbered_sensor_csv("x", 5, sensor_day))
+    assert spans(_local_tick(lake, SPEC)) == {(sensor_day.isoformat(), sensor_day.isoformat()): 1}
+
+
+@pytest.mark.spark
+def test_a_day_of_hourly_files_is_one_run_that_lands_every_hour(lake):
+    spec = get_source("quality_metrics")
+    day = _land_yesterday(lake, "quality_metrics", files=1, rows=20)
+    result = _local_tick(lake, spec)
+    (request,) = result.run_requests
+    assert spans(result) == {(f"{day}-00:00", f"{day}-23:00"): 24}
+
+    resources = {"spark": SparkResource(master="local[2]"),
+                 "landing": LandingZoneResource(url=str(lake.landing_root)),
+                 "lakehouse": LakehouseResource(url=lake.lakehouse.root)}
+    bronze = bronze_asset(spec)
+    run = dg.materialize([bronze, *landing_assets(CATALOG.values())], selection=[bronze.key],
+                         tags=request.tags, resources=resources)
+    assert run.success
+    materialized = {e.partition for e in run.get_asset_materialization_events()}
+    assert materialized == {f"{day}-{hour:02d}:00" for hour in range(24)}
+    table = DeltaTable(lake.table_path("quality_metrics")).to_pandas()
+    assert len(table) == 24 * 20 and table._source_file.nunique() == 24
