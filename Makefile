@@ -12,9 +12,11 @@ demo: setup
 test: setup
 	.venv/bin/pytest
 
-# The Dagster UI on http://127.0.0.1:3000 with a persistent instance under .dagster_home.
+# The Dagster UI on http://127.0.0.1:3000 with a persistent instance under .dagster_home,
+# configured by dagster.yaml (run concurrency limits).
 dev: setup
 	mkdir -p .dagster_home .data/landing
+	cp dagster.yaml .dagster_home/dagster.yaml
 	DAGSTER_HOME=$(CURDIR)/.dagster_home .venv/bin/dagster dev -h 127.0.0.1 -p 3000
 
 lint: setup

@@ -92,6 +92,9 @@ def bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         check_specs=batch_check_specs(spec),
         partitions_def=spec.partitions.dagster_partitions(),
         backfill_policy=dg.BackfillPolicy.single_run(),
+        # One pool per table: with the instance's pool limit of 1 (dagster.yaml), two runs never
+        # write one table at once.
+        pool=spec.table_name,
         can_subset=True,
     )
     def _bronze(

@@ -48,6 +48,7 @@ def landing_sensor(spec: SourceSpec) -> dg.SensorDefinition:
     )
     def _sensor(context: dg.SensorEvaluationContext, landing: LandingZoneResource,
                 lakehouse: LakehouseResource):
+        _configure_pool(context.instance, spec.table_name)
         zone = landing.zone()
         scan = scan_landing(spec, zone, LandingCursor.decode(context.cursor),
                             now=datetime.now(UTC))
@@ -90,6 +91,18 @@ def landing_sensor(spec: SourceSpec) -> dg.SensorDefinition:
         return dg.SensorResult(run_requests=requests, cursor=scan.cursor.encode())
 
     return _sensor
+
+
+def _configure_pool(instance: dg.DagsterInstance, pool: str) -> None:
+    """Give the table's pool the instance's default limit now, before any run of it is queued.
+
+    Dagster 1.13 sets a new pool's default limit during the first pass of the run queue that
+    sees the pool, and that pass launches every queued run of it regardless: ``make dev`` after
+    ``make demo`` would start two runs of one table at once.
+    """
+    storage = instance.event_log_storage
+    if instance.global_op_concurrency_default_limit and pool not in storage.get_concurrency_keys():
+        storage.initialize_concurrency_limit_to_default(pool)
 
 
 def _not_yet_committed(spec: SourceSpec, lakehouse: LakehouseResource,

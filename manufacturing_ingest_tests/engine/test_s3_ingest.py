@@ -34,6 +34,7 @@ def test_throttling_stalls_and_resets_still_land_every_row_exactly_once(bucket, 
         spec = get_source("sensor_data")
         sensor = landing_sensor(spec)
         tick = sensor(dg.build_sensor_context(
+            instance=dg.DagsterInstance.ephemeral(),
             resources={"landing": LandingZoneResource(url=bucket.url),
                        "lakehouse": LakehouseResource(url=str(tmp_path / "lakehouse"))}))
         (request,) = tick.run_requests

@@ -9,14 +9,10 @@ process with its own Spark, and Dagster's shortest freshness window is one minut
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -24,6 +20,7 @@ import pytest
 from manufacturing_ingest.catalog import get_source
 from manufacturing_ingest.settings import SMTP_PASSWORD_VAR, WEBHOOK_URL_VAR
 from manufacturing_ingest_tests.alerting.observations import SMTP_PASSWORD, SMTP_USER, WEBHOOK_TOKEN
+from manufacturing_ingest_tests.daemon import BIN, Daemon, wait_for
 from manufacturing_ingest_tests.samples import sensor_csv
 
 pytestmark = [pytest.mark.spark, pytest.mark.subprocess]
@@ -31,7 +28,6 @@ pytestmark = [pytest.mark.spark, pytest.mark.subprocess]
 SENSOR = get_source("sensor_data")
 KEY = dg.AssetKey(SENSOR.asset_key_path)
 TABLE = SENSOR.table_name
-BIN = Path(sys.executable).parent
 
 # sensor_data with Dagster's shortest freshness window, so FAIL comes a minute after a run.
 DEFINITIONS = textwrap.dedent("""
@@ -44,44 +40,6 @@ DEFINITIONS = textwrap.dedent("""
     spec = dataclasses.replace(get_source("sensor_data"), freshness_minutes=1)
     defs = build_definitions(Settings.from_env(), sources=[spec])
 """)
-
-
-class Daemon:
-    """``dagster-daemon run`` over a one-source workspace, in its own process group."""
-
-    def __init__(self, root: Path, env: dict[str, str]):
-        self.root = root
-        self.env = env
-        self.log = root / "daemon.log"
-        self.process: subprocess.Popen | None = None
-        (root / "defs.py").write_text(DEFINITIONS)
-        (root / "workspace.yaml").write_text(
-            f"load_from:\n  - python_file:\n      relative_path: defs.py\n"
-            f"      working_directory: {root}\n")
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(BIN / "dagster-daemon"), "run", "-w", str(self.root / "workspace.yaml")],
-                cwd=self.root, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        except ProcessLookupError:
-            pass
-        self.process = None
-
-    def tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-60:])
 
 
 @pytest.fixture
@@ -109,19 +67,10 @@ def daemon(tmp_path, webhook, smtp) -> Iterator[Daemon]:
     }
     for name in ("MANUFACTURING_ENV", "MANUFACTURING_UI_URL"):
         env.pop(name, None)
-    running = Daemon(tmp_path, env)
+    running = Daemon(tmp_path, env, DEFINITIONS)
     running.start()
     yield running
     running.stop()
-
-
-def wait_for(what: str, condition: Callable[[], bool], daemon: Daemon, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(1)
-    pytest.fail(f"no {what} within {timeout:.0f} s; daemon log:\n{daemon.tail()}")
 
 
 def headlines(webhook) -> list[str]:

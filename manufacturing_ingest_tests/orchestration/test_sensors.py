@@ -39,8 +39,9 @@ SENSOR = landing_sensor(SPEC)
 
 def tick(bucket, cursor: str | None = None, lakehouse: str = "/nonexistent/lakehouse"):
     context = dg.build_sensor_context(
-        cursor=cursor, resources={"landing": LandingZoneResource(url=bucket.url),
-                                  "lakehouse": LakehouseResource(url=lakehouse)},
+        cursor=cursor, instance=dg.DagsterInstance.ephemeral(),
+        resources={"landing": LandingZoneResource(url=bucket.url),
+                   "lakehouse": LakehouseResource(url=lakehouse)},
     )
     return SENSOR(context)
 
@@ -120,7 +121,8 @@ def test_sensor_tick_starts_the_run_that_lands_the_rows(bucket, spark, tmp_path)
         "landing": LandingZoneResource(url=bucket.url),
         "lakehouse": LakehouseResource(url=str(tmp_path / "lakehouse")),
     }
-    result = SENSOR(dg.build_sensor_context(resources=resources))
+    result = SENSOR(dg.build_sensor_context(resources=resources,
+                                             instance=dg.DagsterInstance.ephemeral()))
     (request,) = result.run_requests
     assert spans(result) == {(f"{TODAY:%Y-%m-%d}", f"{TODAY:%Y-%m-%d}"): 2}
 
@@ -167,7 +169,9 @@ def _land_yesterday(lake, source: str, files: int, rows: int) -> str:
 def _local_tick(lake, spec, cursor: str | None = None):
     resources = {"landing": LandingZoneResource(url=str(lake.landing_root)),
                  "lakehouse": LakehouseResource(url=lake.lakehouse.root)}
-    return landing_sensor(spec)(dg.build_sensor_context(cursor=cursor, resources=resources))
+    context = dg.build_sensor_context(cursor=cursor, resources=resources,
+                                      instance=dg.DagsterInstance.ephemeral())
+    return landing_sensor(spec)(context)
 
 
 @pytest.mark.spark
