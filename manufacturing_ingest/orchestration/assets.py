@@ -65,6 +65,11 @@ def column_schema(spec: SourceSpec) -> dg.TableSchema:
     return dg.TableSchema(columns=columns)
 
 
+def bronze_pool(spec: SourceSpec) -> str:
+    """The concurrency pool of the source's bronze asset: its table, one writer at a time."""
+    return spec.table_name
+
+
 def bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     key = dg.AssetKey(spec.asset_key_path)
 
@@ -94,7 +99,7 @@ def bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         # One pool per table: with the instance's pool limit of 1 (dagster.yaml), two runs never
         # write one table at once.
-        pool=spec.table_name,
+        pool=bronze_pool(spec),
         can_subset=True,
     )
     def _bronze(

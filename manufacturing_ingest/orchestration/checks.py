@@ -18,11 +18,18 @@ from manufacturing_ingest.quality.backlog import BACKLOG_WINDOW, landing_backlog
 from manufacturing_ingest.quality.drift import SchemaDrift
 from manufacturing_ingest.quality.evaluate import PartitionQuality, Verdict
 
+BACKLOG_CHECK = "landing_backlog"
+QUALITY_CHECK = "quality"
+SCHEMA_DRIFT_CHECK = "schema_drift"
+# Checks with one result per partition (evaluated in the bronze step), and of the whole asset.
+PARTITION_CHECKS = (QUALITY_CHECK, SCHEMA_DRIFT_CHECK)
+ASSET_CHECKS = (BACKLOG_CHECK,)
+
 
 def backlog_check(spec: SourceSpec) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=dg.AssetKey(spec.asset_key_path),
-        name="landing_backlog",
+        name=BACKLOG_CHECK,
         description=(
             f"Fails when an object landed under {spec.landing_prefix}/ has waited more than "
             f"{int(spec.backlog_limit.total_seconds() // 60)} minutes without reaching "
@@ -54,8 +61,6 @@ def backlog_checks(specs: Iterable[SourceSpec]) -> list[dg.AssetChecksDefinition
     return [backlog_check(spec) for spec in specs]
 
 
-QUALITY_CHECK = "quality"
-SCHEMA_DRIFT_CHECK = "schema_drift"
 _SEVERITY = {Verdict.WARN: dg.AssetCheckSeverity.WARN, Verdict.ERROR: dg.AssetCheckSeverity.ERROR}
 
 

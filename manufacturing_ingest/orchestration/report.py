@@ -21,15 +21,12 @@ from dagster._core.storage.asset_check_execution_record import (
 from manufacturing_ingest.alerting import DeliveryReport, send_test_alert
 from manufacturing_ingest.catalog import SourceSpec
 from manufacturing_ingest.errors import ConfigurationError
-from manufacturing_ingest.orchestration.checks import QUALITY_CHECK, SCHEMA_DRIFT_CHECK
+from manufacturing_ingest.orchestration.checks import ASSET_CHECKS, PARTITION_CHECKS
 from manufacturing_ingest.orchestration.resources import AlertSinksResource, alert_sinks_resource
 from manufacturing_ingest.orchestration.runs import partition_keys
 from manufacturing_ingest.settings import Settings
 
 __all__ = ["CheckResult", "latest_check_results", "persistent_instance", "send_test_alerts"]
-
-PARTITION_CHECKS = (QUALITY_CHECK, SCHEMA_DRIFT_CHECK)
-ASSET_CHECKS = ("landing_backlog",)  # one result for the whole asset, not per partition
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from manufacturing_ingest.catalog import SourceSpec
 from manufacturing_ingest.engine.ledger import FileStatus, file_states, read_events
 from manufacturing_ingest.landing import LandedObject
 from manufacturing_ingest.landing.scan import LandingCursor, scan_landing
+from manufacturing_ingest.orchestration.assets import bronze_pool
 from manufacturing_ingest.orchestration.resources import LakehouseResource, LandingZoneResource
 
 
@@ -48,7 +49,7 @@ def landing_sensor(spec: SourceSpec) -> dg.SensorDefinition:
     )
     def _sensor(context: dg.SensorEvaluationContext, landing: LandingZoneResource,
                 lakehouse: LakehouseResource):
-        _configure_pool(context.instance, spec.table_name)
+        _configure_pool(context.instance, bronze_pool(spec))
         zone = landing.zone()
         scan = scan_landing(spec, zone, LandingCursor.decode(context.cursor),
                             now=datetime.now(UTC))

@@ -31,12 +31,12 @@ from dagster._core.storage.asset_check_execution_record import (
 
 from manufacturing_ingest.alerting import AlertKind, Figure, Observation, Severity
 from manufacturing_ingest.catalog import SourceSpec
-from manufacturing_ingest.orchestration.checks import QUALITY_CHECK, SCHEMA_DRIFT_CHECK
+from manufacturing_ingest.orchestration.checks import ASSET_CHECKS, PARTITION_CHECKS
 from manufacturing_ingest.orchestration.sensors import landing_sensor_name
 
 __all__ = ["RUN_LOOKBACK", "WATCHED_CHECKS", "Watcher", "Watermarks", "check_subject"]
 
-WATCHED_CHECKS = ("landing_backlog", QUALITY_CHECK, SCHEMA_DRIFT_CHECK)
+WATCHED_CHECKS = (*ASSET_CHECKS, *PARTITION_CHECKS)
 # A new alert sensor (no cursor yet) reports runs that failed this recently, not older ones.
 RUN_LOOKBACK = timedelta(hours=1)
 _RUNS_PER_TICK = 100
