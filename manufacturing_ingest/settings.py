@@ -8,6 +8,7 @@ Checked in this order, each with a default that works on a laptop:
 - ``MANUFACTURING_LAKEHOUSE_URL``: root of the local Delta tables. Default ``.data/lakehouse``.
 - ``MANUFACTURING_S3_ROLE_ARN``: optional IAM role to assume for an ``s3://`` landing zone,
   on top of the standard AWS credential chain.
+- ``MANUFACTURING_LANDING_INTERVAL_SECONDS``: how often each landing sensor lists. Default 60.
 - ``MANUFACTURING_SPARK_MASTER``: Spark master for the local engine. Default ``local[*]``.
 - ``MANUFACTURING_SPARK_DRIVER_MEMORY``: driver heap for the local engine. Default ``4g``.
 - ``MANUFACTURING_SPARK_JARS``: folder holding the Delta jars (``manufacturing-ingest
@@ -137,6 +138,7 @@ class Settings:
     s3_role_arn: str
     spark: SparkSettings
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    landing_interval_seconds: int = 60
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -164,6 +166,9 @@ class Settings:
                 jars_dir=Path(environ.get("MANUFACTURING_SPARK_JARS") or default_jars_dir()),
             ),
             alerts=AlertSettings.from_env(environ),
+            landing_interval_seconds=_int(
+                environ.get("MANUFACTURING_LANDING_INTERVAL_SECONDS", "").strip(), 60,
+                "MANUFACTURING_LANDING_INTERVAL_SECONDS", 5, 3600),
         )
 
 

@@ -63,7 +63,8 @@ def test_alert_settings_record_whether_secrets_are_set_never_their_values():
     ({"MANUFACTURING_ALERT_SMTP_STARTTLS": "maybe"}, "is not true or false"),
     ({"MANUFACTURING_ALERT_INTERVAL_SECONDS": "0"}, "from 1 to 3600"),
     ({"MANUFACTURING_UI_URL": "dagster.plant.example"}, "MANUFACTURING_UI_URL must be"),
+    ({"MANUFACTURING_LANDING_INTERVAL_SECONDS": "1"}, "from 5 to 3600"),
 ])
-def test_alert_settings_that_cannot_work_are_refused(environ, says):
+def test_settings_that_cannot_work_are_refused(environ, says):
     with pytest.raises(ConfigurationError, match=says):
         Settings.from_env(environ)

@@ -32,7 +32,7 @@ def build_definitions(settings: Settings,
         asset_checks=checks,
         jobs=[job],
         schedules=[backlog_checks_schedule(job)],
-        sensors=[*landing_sensors(specs),
+        sensors=[*landing_sensors(specs, interval_seconds=settings.landing_interval_seconds),
                  alert_sensor(specs, interval_seconds=settings.alerts.interval_seconds)],
         resources=resources_for(settings),
     )

@@ -32,7 +32,7 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 NEW_OBJECTS_TAG = "manufacturing_ingest/new_objects"
 
 
-def landing_sensor(spec: SourceSpec) -> dg.SensorDefinition:
+def landing_sensor(spec: SourceSpec, interval_seconds: int = 60) -> dg.SensorDefinition:
     bronze_key = dg.AssetKey(spec.asset_key_path)
     partitions = spec.partitions.dagster_partitions()
 
@@ -44,7 +44,7 @@ def landing_sensor(spec: SourceSpec) -> dg.SensorDefinition:
             "one run); objects the file ledger already has as committed start nothing."
         ),
         asset_selection=[bronze_key],
-        minimum_interval_seconds=60,
+        minimum_interval_seconds=interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def _sensor(context: dg.SensorEvaluationContext, landing: LandingZoneResource,
@@ -148,5 +148,6 @@ def _run_key(spec: SourceSpec, first: str, last: str, objects: list[LandedObject
     return f"{spec.name}:{span}:{hashlib.sha1(marks.encode()).hexdigest()[:16]}"
 
 
-def landing_sensors(specs: Iterable[SourceSpec]) -> list[dg.SensorDefinition]:
-    return [landing_sensor(spec) for spec in specs]
+def landing_sensors(specs: Iterable[SourceSpec],
+                    interval_seconds: int = 60) -> list[dg.SensorDefinition]:
+    return [landing_sensor(spec, interval_seconds) for spec in specs]

@@ -2,8 +2,8 @@
 a landing sensor that cannot list, freshness going to FAIL and back, a daemon restart, all
 delivered to a real webhook and SMTP server, each exactly once, with no secret left behind.
 
-One test, several minutes: the landing sensor ticks every 60 s, each bronze run is a fresh
-process with its own Spark, and Dagster's shortest freshness window is one minute.
+One test, several minutes: each bronze run is a fresh process with its own Spark, and Dagster's
+shortest freshness window is one minute (the sensors tick every 5 or 10 s here).
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ def daemon(tmp_path, webhook, smtp) -> Iterator[Daemon]:
         SMTP_PASSWORD_VAR: SMTP_PASSWORD,
         "MANUFACTURING_ALERT_SMTP_STARTTLS": "false",
         "MANUFACTURING_ALERT_INTERVAL_SECONDS": "5",
+        "MANUFACTURING_LANDING_INTERVAL_SECONDS": "10",
         "FRESHNESS_DAEMON_INTERVAL_SECONDS": "5",
     }
     for name in ("MANUFACTURING_ENV", "MANUFACTURING_UI_URL"):
