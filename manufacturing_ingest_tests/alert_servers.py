@@ -127,7 +127,9 @@ class SmtpServer:
 
     With ``username``/``password`` it requires AUTH (PLAIN or LOGIN, over plain loopback) and
     records each attempt in ``auth_attempts`` as ``(mechanism, login, password)``.
-    ``fail_next(n)`` answers the next ``n`` messages with a temporary 451.
+    ``fail_next(n)`` answers the next ``n`` messages with a temporary 451; ``stall(seconds)``
+    holds every ``MAIL FROM`` that long before accepting it (a slow relay), until
+    ``stall(0)``. A client that gives up while stalled leaves no message behind.
     """
 
     def __init__(self, username: str | None = None, password: str | None = None):
@@ -137,6 +139,7 @@ class SmtpServer:
         self.auth_attempts: list[tuple[str, str, str]] = []
         self.failed = 0
         self._fail_left = 0
+        self._stall = 0.0
         self._lock = threading.Lock()
         self._controller = None
         self.port = 0
@@ -149,13 +152,28 @@ class SmtpServer:
         with self._lock:
             self._fail_left = n
 
+    def stall(self, seconds: float) -> None:
+        with self._lock:
+            self._stall = seconds
+
     def start(self) -> SmtpServer:
+        import asyncio
+
         from aiosmtpd.controller import Controller
         from aiosmtpd.smtp import AuthResult, LoginPassword
 
         server = self
 
         class Handler:
+            async def handle_MAIL(self, smtp, session, envelope, address, mail_options) -> str:
+                with server._lock:
+                    stall = server._stall
+                if stall:
+                    await asyncio.sleep(stall)
+                envelope.mail_from = address
+                envelope.mail_options.extend(mail_options)
+                return "250 OK"
+
             async def handle_DATA(self, smtp, session, envelope) -> str:
                 with server._lock:
                     if server._fail_left > 0:

@@ -57,6 +57,17 @@ class Daemon:
             pass
         self.process = None
 
+    def kill(self) -> None:
+        """SIGKILL the daemon and every process it started: a crash, nothing finishes."""
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+        self.process = None
+
     def tail(self) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-60:])
 

@@ -10,11 +10,13 @@
   ticks; it neither loses alerts nor holds up the others.
 
 Each ``deliver`` records what was delivered, so a book decoded from the last saved cursor
-re-sends nothing that was delivered and still holds everything that was not. (A tick that dies
-before its cursor is saved re-sends that tick's deliveries; alert ids are stable, so receivers
-can tell.) The book is bounded: ``MAX_SUBJECTS`` remembered subjects (least recently seen go
-first; subjects unseen for ``FORGET_AFTER`` are forgotten) and ``MAX_OUTBOX`` undelivered alerts
-(the oldest are dropped, with an error log), about 200 KB of cursor at worst.
+re-sends nothing that was delivered and still holds everything that was not; its
+``on_delivered`` hook lets the caller save the book after every send, so even a process that
+dies in the middle of a ``deliver`` re-sends nothing but the send it died in (alert ids are
+stable, so receivers can tell). The book is bounded: ``MAX_SUBJECTS`` remembered subjects
+(least recently seen go first; subjects unseen for ``FORGET_AFTER`` are forgotten) and
+``MAX_OUTBOX`` undelivered alerts (the oldest are dropped, with an error log), about 200 KB of
+cursor at worst.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -170,11 +172,14 @@ class AlertBook:
             if (known := self._subjects.get(subject)) is not None:
                 known.seen = now_s
 
-    def deliver(self, sinks: Sequence[AlertSink], now: datetime) -> DeliveryReport:
+    def deliver(self, sinks: Sequence[AlertSink], now: datetime,
+                on_delivered: Callable[[], None] | None = None) -> DeliveryReport:
         """Send every undelivered alert to each sink that is not backing off, in order.
 
         A sink stops at its first failure this call and is tried again after
         ``SINK_BACKOFF``; the alert stays in the outbox until every configured sink has it.
+        ``on_delivered`` runs after each successful send, with the book already recording it:
+        the place to save the book, so a process that dies later in the call re-sends nothing.
         """
         names = [sink.name for sink in sinks]
         if len(set(names)) != len(names):
@@ -196,6 +201,8 @@ class AlertBook:
                     pending.done.add(sink.name)
                     delivered.append((sink.name, pending.alert.id))
                     self._sinks.pop(sink.name, None)
+                    if on_delivered is not None:
+                        on_delivered()
                     continue
                 failed.append(self._reschedule(sink.name, pending.alert, error, now))
                 break

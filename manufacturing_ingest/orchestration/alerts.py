@@ -3,14 +3,22 @@
 Each tick it reads what changed (``watch.Watcher``: check results, freshness, failed runs,
 landing-sensor ticks), lets the ``AlertBook`` turn state changes into alerts (one per new
 failure, one recovery notice), delivers them through the configured sinks, and saves the book
-with the read positions in its cursor. The cursor is saved by the daemon with the tick, so a
-daemon restart re-sends nothing; a sink that fails keeps its alerts and is retried with backoff.
+with the read positions in its cursor. A sink that fails keeps its alerts and is retried with
+backoff.
+
+Nothing is re-sent after a daemon restart, even one in the middle of a tick. The daemon saves
+the cursor only when a tick ends, so after every successful send the sensor also writes the
+state to the instance's key-value store (``AlertJournal``), tagged with the token of the cursor
+the tick started from. The next tick resumes from that journal when its cursor still has the
+same token (the tick that wrote it never saved its cursor), and from the cursor otherwise.
 
 No ``from __future__ import annotations``: Dagster reads the sensor function's annotations to
 inject resources.
 """
 
 import json
+import logging
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +30,9 @@ from manufacturing_ingest.catalog import SourceSpec
 from manufacturing_ingest.orchestration.resources import AlertSinksResource
 from manufacturing_ingest.orchestration.watch import Watcher, Watermarks
 
-__all__ = ["ALERT_SENSOR", "AlertCursor", "alert_sensor"]
+__all__ = ["ALERT_SENSOR", "AlertCursor", "AlertJournal", "alert_sensor"]
+
+logger = logging.getLogger(__name__)
 
 ALERT_SENSOR = "alert_sensor"
 _FORMAT = 1
@@ -35,10 +45,14 @@ class AlertCursor:
 
     book: AlertBook = field(default_factory=AlertBook)
     marks: Watermarks = field(default_factory=Watermarks)
+    # Names this saved state, so a journal can tell which cursor it continues; None before the
+    # first tick (and in cursors written before the journal existed).
+    token: str | None = None
 
     def encode(self) -> str:
         return json.dumps({
             "v": _FORMAT,
+            "token": self.token,
             "book": json.loads(self.book.encode()),
             "checks_after": self.marks.checks_after,
             "runs_after": self.marks.runs_after,
@@ -58,10 +72,52 @@ class AlertCursor:
                 runs_after=float(runs_after) if runs_after is not None else None,
             )
             book_text = json.dumps(state["book"])
+            token = state.get("token")
+            if token is not None and not isinstance(token, str):
+                raise ValueError(f"token {token!r} is not a string")
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"the {ALERT_SENSOR} cursor is not one it wrote ({exc}); reset the "
                              "cursor in the UI to start from an empty book") from None
-        return cls(AlertBook.decode(book_text), marks)
+        return cls(AlertBook.decode(book_text), marks, token)
+
+
+class AlertJournal:
+    """The alert state as of the last send of a tick, in the instance's key-value store.
+
+    ``write`` stores the state with the token of the cursor the tick started from; ``resume``
+    returns that state if the daemon never saved the tick's cursor (the cursor still has that
+    token), else the cursor. So a tick that dies after sending and before the daemon saves its
+    cursor re-sends nothing, two such ticks in a row included, and a cursor reset in the UI
+    still starts from an empty book (its token no longer matches).
+    """
+
+    def __init__(self, instance: dg.DagsterInstance, repository: str | None, sensor: str):
+        self.instance = instance
+        self.key = f"manufacturing_ingest/{repository or '__repository__'}/{sensor}/journal"
+
+    def resume(self, cursor_text: str | None) -> AlertCursor:
+        cursor = AlertCursor.decode(cursor_text)
+        text = self.instance.run_storage.get_cursor_values({self.key}).get(self.key)
+        if not text:
+            return cursor
+        try:
+            entry = json.loads(text)
+            base, state = entry["base"], entry["state"]
+        except (ValueError, KeyError, TypeError) as exc:
+            logger.warning("ignoring the alert journal %s: not one the sensor wrote (%s)",
+                           self.key, exc)
+            return cursor
+        if base != cursor.token:
+            return cursor  # the tick that wrote it saved its cursor after (or it was reset)
+        resumed = AlertCursor.decode(state)
+        resumed.token = cursor.token  # the saved cursor is still the base of what follows
+        return resumed
+
+    def write(self, base: str | None, cursor: AlertCursor) -> None:
+        """Save ``cursor`` as the continuation of the saved cursor with token ``base``."""
+        entry = {"base": base, "state": cursor.encode()}
+        self.instance.run_storage.set_cursor_values(
+            {self.key: json.dumps(entry, separators=(",", ":"), ensure_ascii=False)})
 
 
 def alert_sensor(specs: Sequence[SourceSpec], interval_seconds: int = 30,
@@ -85,7 +141,9 @@ def alert_sensor(specs: Sequence[SourceSpec], interval_seconds: int = 30,
     def _sensor(context: dg.SensorEvaluationContext, alerts: AlertSinksResource):
         sinks = alerts.sinks()  # a misconfigured sink fails the tick before anything is read
         now = now_of()
-        cursor = AlertCursor.decode(context.cursor)
+        journal = AlertJournal(context.instance, context.repository_name, ALERT_SENSOR)
+        cursor = journal.resume(context.cursor)
+        base = cursor.token
         book = cursor.book
         watcher = Watcher(context.instance, specs, alerts.run_url)
         failing = book.failing_subjects
@@ -93,7 +151,7 @@ def alert_sensor(specs: Sequence[SourceSpec], interval_seconds: int = 30,
         new = book.observe(observations, now)
         # Check results are read only when they change: a failing one not re-read is unchanged.
         book.keep((s for s in failing if s.startswith("check:")), now)
-        report = book.deliver(sinks, now)
+        report = book.deliver(sinks, now, on_delivered=lambda: _save(journal, base, cursor))
         for alert in new:
             context.log.info(f"alert {alert.id}: {alert.headline}")
         for failure in report.failed:
@@ -101,10 +159,20 @@ def alert_sensor(specs: Sequence[SourceSpec], interval_seconds: int = 30,
             context.log.warning(f"sink {failure.sink} failed ({failure.attempt} in a row): "
                                 f"{failure.error}; alert {failure.alert_id} kept, retried "
                                 f"after {retry}")
+        cursor.token = uuid.uuid4().hex
         return dg.SensorResult(skip_reason=_summary(len(observations), new, report, book),
                                cursor=cursor.encode())
 
     return _sensor
+
+
+def _save(journal: AlertJournal, base: str | None, cursor: AlertCursor) -> None:
+    try:
+        journal.write(base, cursor)
+    except Exception as exc:  # noqa: BLE001 - the tick's cursor still records the send
+        # Failing the tick would lose its cursor too and re-send everything it delivered.
+        logger.warning("could not save the alert journal %s (%s): a restart before this tick "
+                       "ends may re-send its alerts", journal.key, type(exc).__name__)
 
 
 def _summary(observed: int, new: list, report: DeliveryReport, book: AlertBook) -> str:

@@ -196,6 +196,52 @@ def test_a_webhook_down_gets_its_alerts_after_it_recovers_while_email_keeps_work
     assert "0 alerts pending" in ticks.reasons[-1]
 
 
+class Killed(BaseException):
+    """The daemon's process dying in the middle of a tick: nothing after it runs, no cursor is
+    saved (``test_alerts_live.py`` does it for real with SIGTERM)."""
+
+
+def test_a_tick_killed_after_sending_re_sends_nothing_even_twice_in_a_row(
+        instance, sinks_resource, webhook, smtp, monkeypatch):
+    from manufacturing_ingest.alerting.sinks.email import EmailSink
+
+    ticks = AlertTicks(instance, sinks_resource)
+    report_check(instance, "quality", "2026-01-15", passed=False, rows_checked=100,
+                 failing_rows=4, error_rate=0.04)
+    ticks.tick()  # a tick that ends normally: its cursor is saved
+    saved = ticks.cursor
+    failure = "[WARN] Check failed: quality on manufacturing_bronze.sensor_data 2026-01-15"
+    assert headlines(webhook) == subjects(smtp) == [failure]
+
+    def die(self, alert):
+        raise Killed
+
+    # A new failure; the webhook has it, then the process dies while mailing it. Twice.
+    report_check(instance, "quality", "2026-01-16", passed=False,
+                 severity=dg.AssetCheckSeverity.ERROR, rows_checked=100, failing_rows=6,
+                 error_rate=0.06)
+    second = "[ERROR] Check failed: quality on manufacturing_bronze.sensor_data 2026-01-16"
+    with monkeypatch.context() as patch:
+        patch.setattr(EmailSink, "deliver", die)
+        for _ in range(2):
+            with pytest.raises(Killed):
+                ticks.tick()
+            assert ticks.cursor == saved  # the daemon saved nothing of the dying tick
+    assert headlines(webhook) == [failure, second]
+    assert subjects(smtp) == [failure]
+
+    ticks.tick(5)
+    assert headlines(webhook) == [failure, second]  # not re-sent
+    assert subjects(smtp) == [failure, second]  # owed, and sent once
+    assert "2 subjects failing, 0 alerts pending" in ticks.reasons[-1]
+
+    # A cursor reset in the UI starts from an empty book: the journal of an older tick is not
+    # resumed, and the failures still failing are alerted again.
+    ticks.cursor = None
+    ticks.tick()
+    assert sorted(headlines(webhook)[2:]) == sorted([failure, second])
+
+
 @pytest.mark.spark
 def test_a_real_failing_check_and_a_failed_run_alert_once_with_links_to_their_runs(
         lake, instance, sinks_resource, webhook, smtp):
