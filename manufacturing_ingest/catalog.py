@@ -110,6 +110,9 @@ class SourceSpec:
     backlog_limit: timedelta = timedelta(hours=1)
     # How far behind its high-water mark the landing sensor still looks for late objects.
     sensor_lookback: timedelta = timedelta(hours=24)
+    # How often the landing sensor also lists the whole prefix, for objects no recent listing
+    # sees (``landing/sweep.py``); MANUFACTURING_SWEEP_INTERVAL_MINUTES overrides it.
+    sweep_interval: timedelta = timedelta(days=1)
     # The rules the ``quality`` check evaluates on the rows each run commits.
     quality: QualityRules = QualityRules()
 

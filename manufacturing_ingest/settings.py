@@ -29,13 +29,16 @@ and passes it down.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
+from manufacturing_ingest.catalog import SourceSpec
 from manufacturing_ingest.errors import ConfigurationError
 
 __all__ = ["AlertSettings", "ConfigurationError", "Environment", "Settings", "SparkSettings",
@@ -139,6 +142,9 @@ class Settings:
     spark: SparkSettings
     alerts: AlertSettings = field(default_factory=AlertSettings)
     landing_interval_seconds: int = 60
+    # None: each source's catalog ``sweep_interval`` (daily).
+    sweep_interval_minutes: int | None = None
+    sweep_budget_seconds: int = 20
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -169,7 +175,20 @@ class Settings:
             landing_interval_seconds=_int(
                 environ.get("MANUFACTURING_LANDING_INTERVAL_SECONDS", "").strip(), 60,
                 "MANUFACTURING_LANDING_INTERVAL_SECONDS", 5, 3600),
+            sweep_interval_minutes=_int(
+                environ.get("MANUFACTURING_SWEEP_INTERVAL_MINUTES", "").strip(), 0,
+                "MANUFACTURING_SWEEP_INTERVAL_MINUTES", 1, 30 * 24 * 60) or None,
+            sweep_budget_seconds=_int(
+                environ.get("MANUFACTURING_SWEEP_BUDGET_SECONDS", "").strip(), 20,
+                "MANUFACTURING_SWEEP_BUDGET_SECONDS", 1, 40),
         )
+
+    def with_sweep_interval(self, spec: SourceSpec) -> SourceSpec:
+        """``spec`` with the sweep interval these settings override, if they do."""
+        if self.sweep_interval_minutes is None:
+            return spec
+        return dataclasses.replace(spec, sweep_interval=timedelta(
+            minutes=self.sweep_interval_minutes))
 
 
 def _int(text: str, default: int, name: str, low: int, high: int) -> int:

@@ -64,7 +64,27 @@ def test_alert_settings_record_whether_secrets_are_set_never_their_values():
     ({"MANUFACTURING_ALERT_INTERVAL_SECONDS": "0"}, "from 1 to 3600"),
     ({"MANUFACTURING_UI_URL": "dagster.plant.example"}, "MANUFACTURING_UI_URL must be"),
     ({"MANUFACTURING_LANDING_INTERVAL_SECONDS": "1"}, "from 5 to 3600"),
+    ({"MANUFACTURING_SWEEP_INTERVAL_MINUTES": "daily"}, "from 1 to 43200"),
+    ({"MANUFACTURING_SWEEP_BUDGET_SECONDS": "120"}, "from 1 to 40"),
 ])
 def test_settings_that_cannot_work_are_refused(environ, says):
     with pytest.raises(ConfigurationError, match=says):
         Settings.from_env(environ)
+
+
+def test_the_sweep_interval_comes_from_the_catalog_unless_settings_override_it():
+    from datetime import timedelta
+
+    from manufacturing_ingest.catalog import CATALOG
+    from manufacturing_ingest.orchestration import build_definitions
+
+    default = Settings.from_env({})
+    assert (default.sweep_interval_minutes, default.sweep_budget_seconds) == (None, 20)
+    assert all(default.with_sweep_interval(s).sweep_interval == timedelta(days=1)
+               for s in CATALOG.values())
+    hourly = Settings.from_env({"MANUFACTURING_SWEEP_INTERVAL_MINUTES": "60",
+                                "MANUFACTURING_SWEEP_BUDGET_SECONDS": "5"})
+    sensor = build_definitions(hourly).get_sensor_def("sensor_data_landing_sensor")
+    assert "Every hour it also sweeps the whole prefix" in sensor.description
+    assert "Every day it also sweeps" in build_definitions(default).get_sensor_def(
+        "sensor_data_landing_sensor").description

@@ -132,6 +132,25 @@ class LandingZone(ABC):
         """Every object under ``prefix`` in as few listing calls as the store allows."""
         return self.walk(prefix)
 
+    def list_after(self, prefix: str, after: str | None = None) -> Iterator[LandedObject]:
+        """Every object under ``prefix`` whose key sorts after ``after``, in key order.
+
+        What a resumable full listing needs: stop anywhere, and go on later from the last key
+        seen. This walks the levels in order and skips every sub-prefix that lies wholly at or
+        before ``after``; S3 overrides it with ``StartAfter`` (1 000 keys per request).
+        """
+        objects, children = self.list_level(prefix)
+        entries = sorted([(o.key, o) for o in objects] + [(c, None) for c in children],
+                         key=lambda entry: entry[0])
+        for name, obj in entries:
+            if obj is not None:
+                if after is None or name > after:
+                    yield obj
+            elif after is None or name > after or after.startswith(name):
+                # A sub-prefix that sorts before ``after`` without leading to it holds only
+                # keys before it (they differ from ``after`` within the sub-prefix's length).
+                yield from self.list_after(name, after)
+
     def partition_objects(self, spec: SourceSpec, partition_keys: list[str]) -> list[LandedObject]:
         """The objects of these partitions: their dated prefixes plus undated keys by mtime."""
         wanted = set(partition_keys)

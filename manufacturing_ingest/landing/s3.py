@@ -154,6 +154,19 @@ class S3LandingZone(LandingZone):
         except (ClientError, NoCredentialsError, BotoCoreError) as exc:
             raise explain(exc, f"listing s3://{self.bucket}/{self._full(prefix)}") from exc
 
+    def list_after(self, prefix: str, after: str | None = None) -> Iterator[LandedObject]:
+        """Keys under ``prefix`` after ``after`` in S3's (UTF-8 binary) order, 1 000 per LIST."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        extra = {"StartAfter": self._full(after)} if after else {}
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._full(prefix),
+                                           **extra):
+                self.list_requests += 1
+                for item in page.get("Contents", []):
+                    yield self._landed(item)
+        except (ClientError, NoCredentialsError, BotoCoreError) as exc:
+            raise explain(exc, f"listing s3://{self.bucket}/{self._full(prefix)}") from exc
+
     def _landed(self, item: dict) -> LandedObject:
         key = self._relative(item["Key"])
         return LandedObject(

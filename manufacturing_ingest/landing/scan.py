@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from manufacturing_ingest.catalog import SourceSpec
@@ -24,6 +24,7 @@ from manufacturing_ingest.landing.base import (
     ignore_reason,
     partition_key_of,
 )
+from manufacturing_ingest.landing.sweep import SweepProgress
 from manufacturing_ingest.partitioning import DAILY
 
 # How often a sensor also lists the year and month levels for objects under folders that are
@@ -39,6 +40,8 @@ class LandingCursor:
     seen: dict[str, float] = field(default_factory=dict)
     # when the last scan for objects under invalid date folders ran
     misfiled_scan_at: datetime | None = None
+    # where the reconciliation sweep of the whole prefix is (``sweep.py``)
+    sweep: SweepProgress = field(default_factory=SweepProgress)
 
     def encode(self) -> str:
         return json.dumps({
@@ -47,6 +50,7 @@ class LandingCursor:
             "seen": self.seen,
             "misfiled_scan_at": (self.misfiled_scan_at.isoformat()
                                  if self.misfiled_scan_at else None),
+            "sweep": self.sweep.to_dict(),
         }, separators=(",", ":"), sort_keys=True)
 
     @classmethod
@@ -60,7 +64,11 @@ class LandingCursor:
             high_water=datetime.fromisoformat(high_water) if high_water else None,
             seen={k: float(v) for k, v in data.get("seen", {}).items()},
             misfiled_scan_at=datetime.fromisoformat(misfiled) if misfiled else None,
+            sweep=SweepProgress.from_dict(data.get("sweep")),
         )
+
+    def with_sweep(self, sweep: SweepProgress) -> LandingCursor:
+        return replace(self, sweep=sweep)
 
 
 @dataclass
@@ -145,7 +153,8 @@ def scan_landing(
     return ScanResult(
         new_objects=new,
         cursor=LandingCursor(high_water=high_water, seen=seen,
-                             misfiled_scan_at=now if misfiled else cursor.misfiled_scan_at),
+                             misfiled_scan_at=now if misfiled else cursor.misfiled_scan_at,
+                             sweep=cursor.sweep),
         listed=listed,
         ignored=ignored,
         prefixes=prefixes,

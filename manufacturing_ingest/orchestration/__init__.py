@@ -24,7 +24,8 @@ from manufacturing_ingest.settings import Settings
 def build_definitions(settings: Settings,
                       sources: Iterable[SourceSpec] | None = None) -> dg.Definitions:
     """Assets, checks, sensors, jobs and resources for ``sources`` (default: the catalog)."""
-    specs = list(CATALOG.values() if sources is None else sources)
+    specs = [settings.with_sweep_interval(spec)
+             for spec in (CATALOG.values() if sources is None else sources)]
     checks = backlog_checks(specs)
     job = backlog_checks_job(checks)
     return dg.Definitions(
@@ -32,7 +33,8 @@ def build_definitions(settings: Settings,
         asset_checks=checks,
         jobs=[job],
         schedules=[backlog_checks_schedule(job)],
-        sensors=[*landing_sensors(specs, interval_seconds=settings.landing_interval_seconds),
+        sensors=[*landing_sensors(specs, interval_seconds=settings.landing_interval_seconds,
+                                  sweep_budget_seconds=settings.sweep_budget_seconds),
                  alert_sensor(specs, interval_seconds=settings.alerts.interval_seconds)],
         resources=resources_for(settings),
     )

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import dagster as dg
 
 from manufacturing_ingest.catalog import SourceSpec
+from manufacturing_ingest.landing.sweep import SweepFindings
 from manufacturing_ingest.orchestration.resources import LakehouseResource, LandingZoneResource
 from manufacturing_ingest.quality.backlog import BACKLOG_WINDOW, landing_backlog
 from manufacturing_ingest.quality.drift import SchemaDrift
@@ -33,23 +34,32 @@ def backlog_check(spec: SourceSpec) -> dg.AssetChecksDefinition:
         description=(
             f"Fails when an object landed under {spec.landing_prefix}/ has waited more than "
             f"{int(spec.backlog_limit.total_seconds() // 60)} minutes without reaching "
-            f"{spec.table_name} (objects of the last {BACKLOG_WINDOW.days} days)."
+            f"{spec.table_name}: objects of the last {BACKLOG_WINDOW.days} days from a listing, "
+            "older ones from the landing sensor's reconciliation sweep."
         ),
     )
-    def _check(landing: LandingZoneResource, lakehouse: LakehouseResource) -> dg.AssetCheckResult:
-        backlog = landing_backlog(spec, landing.zone(), lakehouse.lakehouse().ledger_path)
+    def _check(context: dg.AssetCheckExecutionContext, landing: LandingZoneResource,
+               lakehouse: LakehouseResource) -> dg.AssetCheckResult:
+        findings = SweepFindings.load(context.instance.run_storage, spec.name)
+        backlog = landing_backlog(spec, landing.zone(), lakehouse.lakehouse().ledger_path,
+                                  swept=findings.objects(), not_kept=findings.more)
         minutes = backlog.oldest_age_seconds / 60
+        description = (f"{backlog.uncommitted} landed objects not yet ingested; the oldest has "
+                       f"waited {minutes:.0f} min" if backlog.uncommitted
+                       else "every landed object is ingested")
+        if backlog.not_kept:
+            description += (f"; the last sweep also found {backlog.not_kept} more not "
+                            "committed than it keeps")
         return dg.AssetCheckResult(
             passed=not backlog.exceeds(spec.backlog_limit),
             severity=dg.AssetCheckSeverity.ERROR,
-            description=(f"{backlog.uncommitted} landed objects not yet ingested; the oldest has "
-                         f"waited {minutes:.0f} min" if backlog.uncommitted
-                         else "every landed object is ingested"),
+            description=description,
             metadata={
                 "backlog_seconds": round(backlog.oldest_age_seconds, 1),
                 "uncommitted_objects": backlog.uncommitted,
                 "failed_objects": backlog.failed,
                 "landed_objects": backlog.listed,
+                "from_sweep": backlog.swept,
                 "oldest_uncommitted": backlog.oldest_uri or "",
             },
         )

@@ -1,24 +1,26 @@
 """Sensors that start bronze runs when new objects land, one per catalog source.
 
-A tick lists what is new (``landing.scan``), drops what the file ledger already has committed,
-and asks for one run per range of contiguous partitions, with Dagster's partition-range tags:
-the bronze assets take a range in one run (``BackfillPolicy.single_run``), so a day of hourly
-files is one Spark start, not 24.
+A tick lists what is new (``landing.scan``), goes on with the reconciliation sweep of the whole
+prefix when one is due or under way (``landing.sweep``), drops what the file ledger already has
+committed, and asks for one run per range of contiguous partitions, with Dagster's
+partition-range tags: the bronze assets take a range in one run (``BackfillPolicy.single_run``),
+so a day of hourly files is one Spark start, not 24.
 
 No ``from __future__ import annotations``: Dagster reads the sensor function's annotations to
 inject resources.
 """
 
 import hashlib
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
 from manufacturing_ingest.catalog import SourceSpec
-from manufacturing_ingest.engine.ledger import FileStatus, file_states, read_events
-from manufacturing_ingest.landing import LandedObject
+from manufacturing_ingest.engine.ledger import FileState, FileStatus, file_states, read_events
+from manufacturing_ingest.landing import LandedObject, partition_key_of
 from manufacturing_ingest.landing.scan import LandingCursor, scan_landing
+from manufacturing_ingest.landing.sweep import SweepFindings, SweepStep, sweep_step
 from manufacturing_ingest.orchestration.assets import bronze_pool
 from manufacturing_ingest.orchestration.resources import LakehouseResource, LandingZoneResource
 
@@ -32,16 +34,23 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 NEW_OBJECTS_TAG = "manufacturing_ingest/new_objects"
 
 
-def landing_sensor(spec: SourceSpec, interval_seconds: int = 60) -> dg.SensorDefinition:
+def landing_sensor(spec: SourceSpec, interval_seconds: int = 60, sweep_budget_seconds: float = 20,
+                   clock: Callable[[], datetime] | None = None) -> dg.SensorDefinition:
+    """The sensor of ``spec``: lists recent prefixes each tick, and sweeps the whole prefix every
+    ``spec.sweep_interval`` for at most ``sweep_budget_seconds`` per tick. ``clock`` (UTC now)
+    is for tests of the sweep interval."""
     bronze_key = dg.AssetKey(spec.asset_key_path)
     partitions = spec.partitions.dagster_partitions()
+    now_of = clock or (lambda: datetime.now(UTC))
 
     @dg.sensor(
         name=landing_sensor_name(spec),
         description=(
             f"Lists new objects under {spec.landing_prefix}/ and starts one {spec.table_name} "
             "run per range of contiguous partitions they belong to (a day of hourly files is "
-            "one run); objects the file ledger already has as committed start nothing."
+            "one run); objects the file ledger already has as committed start nothing. Every "
+            f"{_duration(spec.sweep_interval)} it also sweeps the whole prefix, a little per "
+            "tick, for objects no recent listing sees (late uploads under old date prefixes)."
         ),
         asset_selection=[bronze_key],
         minimum_interval_seconds=interval_seconds,
@@ -51,33 +60,46 @@ def landing_sensor(spec: SourceSpec, interval_seconds: int = 60) -> dg.SensorDef
                 lakehouse: LakehouseResource):
         _configure_pool(context.instance, bronze_pool(spec))
         zone = landing.zone()
-        scan = scan_landing(spec, zone, LandingCursor.decode(context.cursor),
-                            now=datetime.now(UTC))
+        now = now_of()
+        cursor = LandingCursor.decode(context.cursor)
+        scan = scan_landing(spec, zone, cursor, now=now)
         listing = (f"listed {scan.listed} objects under {len(scan.prefixes)} date prefixes "
                    f"of {zone.root_uri}/{spec.landing_prefix}/"
                    + (f" in {scan.list_requests} LIST requests" if scan.list_requests else "")
                    + (f", {scan.ignored} markers or in-flight files ignored"
                       if scan.ignored else ""))
-        if not scan.new_objects:
+        sweep = sweep_step(spec, zone, cursor.sweep, now, spec.sweep_interval,
+                           sweep_budget_seconds)
+        next_cursor = scan.cursor.with_sweep(sweep.progress).encode()
+
+        recent = _by_partition(context, spec, partitions, scan.new_objects)
+        swept = _by_partition(context, spec, partitions, sweep.objects)
+        states = _ledger_states(spec, lakehouse, set(recent) | set(swept))
+        pending, committed = _not_yet_committed(recent, states)
+        swept_pending, _ = _not_yet_committed(swept, states)
+        sweep_note = _sweep_note(sweep, swept_pending)
+        if sweep.objects or sweep.started or sweep.completed:
+            _record_findings(context.instance, spec, sweep, swept_pending)
+        # What the recent listing has seen is its to request; the sweep asks for the rest.
+        seen = scan.cursor.seen
+        late = 0
+        for key, objects in swept_pending.items():
+            mine = [o for o in objects if o.fingerprint not in seen]
+            if mine:
+                pending[key] = [*pending.get(key, []), *mine]
+                late += len(mine)
+        if not scan.new_objects and not late:
             since = (scan.cursor.high_water.isoformat() if scan.cursor.high_water
                      else "the lookback window")
             return dg.SensorResult(
-                skip_reason=dg.SkipReason(f"No new objects since {since}: {listing}."),
-                cursor=scan.cursor.encode(),
+                skip_reason=dg.SkipReason(f"No new objects since {since}: {listing}."
+                                          + sweep_note),
+                cursor=next_cursor,
             )
-        groups = {}
-        for partition_key, objects in scan.by_partition(spec).items():
-            if not partitions.has_partition_key(partition_key):
-                context.log.warning(
-                    f"{len(objects)} object(s) belong to partition {partition_key}, which "
-                    f"{spec.table_name} does not have; e.g. {objects[0].uri}"
-                )
-                continue
-            groups[partition_key] = objects
-        pending, committed = _not_yet_committed(spec, lakehouse, groups)
+        sweep_id = _sweep_id(sweep) if late else ""
         requests = [
             dg.RunRequest(
-                run_key=_run_key(spec, first, last, objects),
+                run_key=_run_key(spec, first, last, objects, sweep_id),
                 tags={RANGE_START_TAG: first, RANGE_END_TAG: last,
                       NEW_OBJECTS_TAG: str(len(objects))},
             )
@@ -85,13 +107,72 @@ def landing_sensor(spec: SourceSpec, interval_seconds: int = 60) -> dg.SensorDef
         ]
         summary = (f"{len(scan.new_objects)} new objects"
                    + (f", {committed} already committed" if committed else "")
-                   + f": {len(requests)} run(s) for {len(pending)} partition(s); {listing}")
+                   + (f", {late} not committed found by the sweep" if late else "")
+                   + f": {len(requests)} run(s) for {len(pending)} partition(s); {listing}."
+                   + sweep_note)
         context.log.info(summary)
         if not requests:
-            return dg.SensorResult(skip_reason=dg.SkipReason(summary), cursor=scan.cursor.encode())
-        return dg.SensorResult(run_requests=requests, cursor=scan.cursor.encode())
+            return dg.SensorResult(skip_reason=dg.SkipReason(summary), cursor=next_cursor)
+        return dg.SensorResult(run_requests=requests, cursor=next_cursor)
 
     return _sensor
+
+
+def _by_partition(context: dg.SensorEvaluationContext, spec: SourceSpec, partitions,
+                  objects: list[LandedObject]) -> dict[str, list[LandedObject]]:
+    """``objects`` by partition key; those of partitions the asset does not have are logged."""
+    groups: dict[str, list[LandedObject]] = {}
+    for obj in objects:
+        groups.setdefault(partition_key_of(spec, obj), []).append(obj)
+    outside = {key: objs for key, objs in groups.items()
+               if not partitions.has_partition_key(key)}
+    for key, objs in sorted(outside.items()):
+        context.log.warning(f"{len(objs)} object(s) belong to partition {key}, which "
+                            f"{spec.table_name} does not have; e.g. {objs[0].uri}")
+    return {key: objs for key, objs in sorted(groups.items()) if key not in outside}
+
+
+def _ledger_states(spec: SourceSpec, lakehouse: LakehouseResource,
+                   partition_keys: set[str]) -> dict[tuple[str, str], FileState]:
+    if not partition_keys:
+        return {}
+    return file_states(read_events(lakehouse.lakehouse().ledger_path, spec.name,
+                                   sorted(partition_keys)))
+
+
+def _record_findings(instance: dg.DagsterInstance, spec: SourceSpec, sweep: SweepStep,
+                     pending: dict[str, list[LandedObject]]) -> None:
+    """Keep what the sweep found not committed where the ``landing_backlog`` check reads it."""
+    started_at = sweep.started_at
+    if started_at is None:
+        return
+    findings = SweepFindings.load(instance.run_storage, spec.name)
+    findings.record(started_at, [o for objects in pending.values() for o in objects])
+    if sweep.completed:
+        findings.complete(started_at)
+    findings.save(instance.run_storage)
+
+
+def _sweep_note(sweep: SweepStep, pending: dict[str, list[LandedObject]]) -> str:
+    progress = sweep.progress
+    waiting = sum(len(objects) for objects in pending.values())
+    if sweep.completed:
+        return (f" Sweep complete: {progress.last_listed} objects in "
+                f"{progress.last_list_requests} LIST requests, {progress.last_seconds:.1f} s; "
+                f"{waiting} not committed in its last part.")
+    if progress.started_at is not None:
+        return (f" Sweep under way since {progress.started_at:%Y-%m-%d %H:%M} UTC: "
+                f"{progress.listed} objects so far ({len(sweep.objects)} this tick, {waiting} "
+                f"not committed), next after {progress.after}.")
+    if progress.last_started_at is not None:
+        due = progress.last_started_at + sweep.interval
+        return f" Next sweep at {due:%Y-%m-%d %H:%M} UTC."
+    return ""
+
+
+def _sweep_id(sweep: SweepStep) -> str:
+    started = sweep.started_at
+    return f"sweep@{started.isoformat()}" if started else ""
 
 
 def _configure_pool(instance: dg.DagsterInstance, pool: str) -> None:
@@ -106,16 +187,12 @@ def _configure_pool(instance: dg.DagsterInstance, pool: str) -> None:
         storage.initialize_concurrency_limit_to_default(pool)
 
 
-def _not_yet_committed(spec: SourceSpec, lakehouse: LakehouseResource,
-                       groups: dict[str, list[LandedObject]]
+def _not_yet_committed(groups: dict[str, list[LandedObject]],
+                       states: dict[tuple[str, str], FileState]
                        ) -> tuple[dict[str, list[LandedObject]], int]:
     """``groups`` without the objects the file ledger has as committed (same key and ETag), and
     how many those were: a run for them would only find nothing to do (e.g. ``make dev`` after
     ``make demo`` ingested the same files from the command line)."""
-    if not groups:
-        return {}, 0
-    states = file_states(read_events(lakehouse.lakehouse().ledger_path, spec.name,
-                                     sorted(groups)))
     pending: dict[str, list[LandedObject]] = {}
     committed = 0
     for key, objects in groups.items():
@@ -142,12 +219,25 @@ def contiguous_ranges(spec: SourceSpec, groups: dict[str, list[LandedObject]]
     return ranges
 
 
-def _run_key(spec: SourceSpec, first: str, last: str, objects: list[LandedObject]) -> str:
-    marks = "".join(sorted(o.fingerprint for o in objects))
+def _run_key(spec: SourceSpec, first: str, last: str, objects: list[LandedObject],
+             sweep_id: str = "") -> str:
+    # With the sweep's id, the next sweep asks again for a file whose run failed: Dagster never
+    # starts two runs with one run key.
+    marks = "".join(sorted(o.fingerprint for o in objects)) + sweep_id
     span = first if first == last else f"{first}..{last}"
     return f"{spec.name}:{span}:{hashlib.sha1(marks.encode()).hexdigest()[:16]}"
 
 
-def landing_sensors(specs: Iterable[SourceSpec],
-                    interval_seconds: int = 60) -> list[dg.SensorDefinition]:
-    return [landing_sensor(spec, interval_seconds) for spec in specs]
+def landing_sensors(specs: Iterable[SourceSpec], interval_seconds: int = 60,
+                    sweep_budget_seconds: float = 20) -> list[dg.SensorDefinition]:
+    return [landing_sensor(spec, interval_seconds, sweep_budget_seconds) for spec in specs]
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes % (24 * 60) == 0:
+        days = minutes // (24 * 60)
+        return "day" if days == 1 else f"{days} days"
+    if minutes % 60 == 0:
+        return "hour" if minutes == 60 else f"{minutes // 60} hours"
+    return f"{minutes} minutes"

@@ -1,13 +1,19 @@
-"""Backlog: landed objects not yet committed to bronze, from the landing listing and the ledger."""
+"""Backlog: landed objects not yet committed to bronze, from the landing listing and the ledger.
+
+The listing covers the last ``BACKLOG_WINDOW`` of date prefixes; older objects come from the
+reconciliation sweep's findings (``landing/sweep.py``), so an object waits in the backlog
+whatever its age until the ledger has it committed.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from manufacturing_ingest.catalog import SourceSpec
 from manufacturing_ingest.engine.ledger import FileStatus, file_states, read_events
-from manufacturing_ingest.landing import LandingZone, ignore_reason, partition_key_of
+from manufacturing_ingest.landing import LandedObject, LandingZone, ignore_reason, partition_key_of
 from manufacturing_ingest.landing.scan import list_recent
 
 # How far back the listing looks; objects landed before it are not counted.
@@ -23,19 +29,26 @@ class Backlog:
     oldest_age_seconds: float
     oldest_uri: str | None
     listed: int
+    swept: int = 0  # of ``listed``: objects only the sweep's findings know of
+    # uncommitted objects the last sweep counted beyond what it keeps (``MAX_FINDINGS``)
+    not_kept: int = 0
 
     def exceeds(self, limit: timedelta) -> bool:
         return self.oldest_age_seconds > limit.total_seconds()
 
 
 def landing_backlog(spec: SourceSpec, zone: LandingZone, ledger_path: str,
-                    now: datetime | None = None, window: timedelta = BACKLOG_WINDOW) -> Backlog:
-    """Compare the landing listing of the last ``window`` with the file ledger."""
+                    now: datetime | None = None, window: timedelta = BACKLOG_WINDOW,
+                    swept: Iterable[LandedObject] = (), not_kept: int = 0) -> Backlog:
+    """Compare the landing listing of the last ``window``, plus the objects the sweep found
+    not committed (``swept``), with the file ledger."""
     now = now or datetime.now(UTC)
     since = now - window
     _, landed = list_recent(spec, zone, since, now)
-    objects = [o for o in landed.values()
-               if not ignore_reason(o) and o.last_modified >= since]
+    recent = {o.fingerprint: o for o in landed.values()
+              if not ignore_reason(o) and o.last_modified >= since}
+    older = {o.fingerprint: o for o in swept if o.fingerprint not in recent}
+    objects = [*recent.values(), *older.values()]
     partitions = sorted({partition_key_of(spec, o) for o in objects})
     states = file_states(read_events(ledger_path, spec.name, partitions)) if partitions else {}
     waiting = []
@@ -52,4 +65,6 @@ def landing_backlog(spec: SourceSpec, zone: LandingZone, ledger_path: str,
         oldest_age_seconds=(now - oldest.last_modified).total_seconds() if oldest else 0.0,
         oldest_uri=oldest.uri if oldest else None,
         listed=len(objects),
+        swept=len(older),
+        not_kept=not_kept,
     )

@@ -97,7 +97,8 @@ def test_late_objects_in_older_prefixes_are_found_within_the_lookback(bucket):
     bucket.put("raw/sensor-data/undated.csv", csv("U"))
     late = tick(bucket, first.cursor)
     # The undated key's partition is its LastModified day (today); the 5-day-old prefix is
-    # outside the lookback and is left to a backfill. Yesterday and today are one range run.
+    # outside the lookback and is left to the next sweep (test_sweep.py). Yesterday and today
+    # are one range run.
     assert spans(late) == {(f"{yesterday:%Y-%m-%d}", f"{TODAY:%Y-%m-%d}"): 2}
 
 
@@ -188,6 +189,8 @@ def test_objects_already_committed_start_no_runs(lake):
         landed = 48 if spec.name == "quality_metrics" else 2  # 2 files per hour if hourly
         assert f"{landed} new objects, {landed} already committed: 0 run(s)" in \
             result.skip_reason.skip_message
+        # The first tick's sweep of the whole prefix finds the same files, all committed.
+        assert f"Sweep complete: {landed} objects" in result.skip_reason.skip_message
 
     # A new file beside them is the only thing asked for.
     sensor_day = (TODAY - timedelta(days=1)).date()
