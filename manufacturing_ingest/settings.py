@@ -145,6 +145,8 @@ class Settings:
     # None: each source's catalog ``sweep_interval`` (daily).
     sweep_interval_minutes: int | None = None
     sweep_budget_seconds: int = 20
+    # source name -> SQS queue of its S3 event notifications (file notification mode)
+    queue_urls: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -181,6 +183,7 @@ class Settings:
             sweep_budget_seconds=_int(
                 environ.get("MANUFACTURING_SWEEP_BUDGET_SECONDS", "").strip(), 20,
                 "MANUFACTURING_SWEEP_BUDGET_SECONDS", 1, 40),
+            queue_urls=_queue_urls(environ, landing_url),
         )
 
     def with_sweep_interval(self, spec: SourceSpec) -> SourceSpec:
@@ -189,6 +192,32 @@ class Settings:
             return spec
         return dataclasses.replace(spec, sweep_interval=timedelta(
             minutes=self.sweep_interval_minutes))
+
+
+QUEUE_URL_VAR = "MANUFACTURING_QUEUE_URL_"
+
+
+def _queue_urls(environ: Mapping[str, str], landing_url: str) -> dict[str, str]:
+    """``MANUFACTURING_QUEUE_URL_<SOURCE>``: the sources in file notification mode."""
+    from manufacturing_ingest.catalog import CATALOG
+
+    urls: dict[str, str] = {}
+    for name, value in environ.items():
+        if not name.startswith(QUEUE_URL_VAR) or not value.strip():
+            continue
+        source = name[len(QUEUE_URL_VAR):].lower()
+        if source not in CATALOG:
+            raise ConfigurationError(
+                f"{name}: no source {source!r}; use one of "
+                + ", ".join(QUEUE_URL_VAR + s.upper() for s in CATALOG))
+        if not value.strip().startswith(("https://", "http://")):
+            raise ConfigurationError(f"{name}={value.strip()!r} is not an SQS queue URL "
+                                     "(https://sqs.<region>.amazonaws.com/<account>/<queue>)")
+        urls[source] = value.strip()
+    if urls and not landing_url.startswith("s3://"):
+        raise ConfigurationError(f"{', '.join(QUEUE_URL_VAR + s.upper() for s in urls)}: file "
+                                 "notification mode needs an s3:// MANUFACTURING_LANDING_URL")
+    return dict(sorted(urls.items()))
 
 
 def _int(text: str, default: int, name: str, low: int, high: int) -> int:

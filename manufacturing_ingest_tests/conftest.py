@@ -92,6 +92,26 @@ class Bucket:
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.name, Key=f"landing/{key}")
 
+    def notify(self, prefix: str) -> str:
+        """A new SQS queue that receives this bucket's ``s3:ObjectCreated:*`` events for keys
+        under ``prefix`` (of the landing zone), as S3 sends them; its URL."""
+        import boto3
+
+        sqs = boto3.client("sqs", endpoint_url=self.client.meta.endpoint_url,
+                           region_name="us-east-1")
+        url = sqs.create_queue(QueueName=f"{self.name}-events")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        self.client.put_bucket_notification_configuration(
+            Bucket=self.name,
+            NotificationConfiguration={"QueueConfigurations": [{
+                "QueueArn": arn["Attributes"]["QueueArn"],
+                "Events": ["s3:ObjectCreated:*"],
+                "Filter": {"Key": {"FilterRules": [
+                    {"Name": "prefix", "Value": f"landing/{prefix}"}]}},
+            }]},
+        )
+        return url
+
 
 @pytest.fixture
 def aws_env(monkeypatch, moto_server):

@@ -58,7 +58,9 @@ class FaultProxy:
     """An HTTP proxy in front of the S3 server that throttles, stalls and drops requests.
 
     Each request, by a seeded draw: answered 503 SlowDown; delayed, then forwarded; its
-    connection reset without an answer; or forwarded untouched. Counts are kept per kind.
+    connection reset without an answer; or forwarded untouched. Counts are kept per kind, and
+    every request in ``requests`` as ``(method, path, SQS action or "")``. With all odds at 0 it
+    is a counting proxy.
     """
 
     def __init__(self, upstream_port: int, seed: int = 1, slow_down: float = 0.15,
@@ -69,6 +71,7 @@ class FaultProxy:
         self.delay_seconds = delay_seconds
         self.counts = {"slow_down": 0, "delay": 0, "reset": 0, "forwarded": 0}
         self.methods: dict[str, int] = {}
+        self.requests: list[tuple[str, str, str]] = []
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -79,6 +82,9 @@ class FaultProxy:
 
             def _handle(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                action = (self.headers.get("X-Amz-Target") or "").rsplit(".", 1)[-1]
+                with proxy.lock:
+                    proxy.requests.append((self.command, self.path, action))
                 fate = proxy._draw(self.command)
                 if fate == "slow_down":
                     self.send_response(503)
@@ -133,3 +139,13 @@ class FaultProxy:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def is_list_request(request: tuple[str, str, str]) -> bool:
+    """An S3 LIST (ListObjectsV2 or V1) among ``FaultProxy.requests``."""
+    method, path, action = request
+    if method != "GET" or action:
+        return False
+    bucket_path, _, query = path.partition("?")
+    return bucket_path.strip("/").count("/") == 0 and ("list-type" in query or "prefix" in query
+                                                       or not query)

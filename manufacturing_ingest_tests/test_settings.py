@@ -66,6 +66,14 @@ def test_alert_settings_record_whether_secrets_are_set_never_their_values():
     ({"MANUFACTURING_LANDING_INTERVAL_SECONDS": "1"}, "from 5 to 3600"),
     ({"MANUFACTURING_SWEEP_INTERVAL_MINUTES": "daily"}, "from 1 to 43200"),
     ({"MANUFACTURING_SWEEP_BUDGET_SECONDS": "120"}, "from 1 to 40"),
+    ({"MANUFACTURING_LANDING_URL": "s3://plant-landing/manufacturing",
+      "MANUFACTURING_QUEUE_URL_SENSORS": "https://sqs.eu-west-1.amazonaws.com/1/q"},
+     "no source 'sensors'; use one of MANUFACTURING_QUEUE_URL_SENSOR_DATA"),
+    ({"MANUFACTURING_LANDING_URL": "s3://plant-landing/manufacturing",
+      "MANUFACTURING_QUEUE_URL_SENSOR_DATA": "arn:aws:sqs:eu-west-1:1:q"},
+     "is not an SQS queue URL"),
+    ({"MANUFACTURING_QUEUE_URL_SENSOR_DATA": "https://sqs.eu-west-1.amazonaws.com/1/q"},
+     "file notification mode needs an s3:// MANUFACTURING_LANDING_URL"),
 ])
 def test_settings_that_cannot_work_are_refused(environ, says):
     with pytest.raises(ConfigurationError, match=says):
@@ -88,3 +96,15 @@ def test_the_sweep_interval_comes_from_the_catalog_unless_settings_override_it()
     assert "Every hour it also sweeps the whole prefix" in sensor.description
     assert "Every day it also sweeps" in build_definitions(default).get_sensor_def(
         "sensor_data_landing_sensor").description
+
+
+def test_a_queue_url_puts_that_source_in_file_notification_mode():
+    from manufacturing_ingest.orchestration.resources import resources_for
+
+    url = "https://sqs.eu-west-1.amazonaws.com/123456789012/plant-landing-sensor-data"
+    settings = Settings.from_env({"MANUFACTURING_LANDING_URL": "s3://plant-landing/manufacturing",
+                                  "MANUFACTURING_QUEUE_URL_SENSOR_DATA": url})
+    assert dict(settings.queue_urls) == {"sensor_data": url}
+    landing = resources_for(settings)["landing"]
+    assert landing.queue_url("sensor_data") == url
+    assert landing.queue_url("equipment_logs") is None  # still listing

@@ -107,6 +107,7 @@ class S3LandingZone(LandingZone):
         self.role_arn = role_arn
         self.region_name = region_name
         self._client = None
+        self._session: boto3.Session | None = None
         self._lock = threading.Lock()
         self.list_requests = 0  # LIST calls made, for SkipReasons and benchmarks
 
@@ -114,12 +115,28 @@ class S3LandingZone(LandingZone):
     def client(self):
         with self._lock:
             if self._client is None:
-                session = boto3.Session(region_name=self.region_name)
-                if self.role_arn:
-                    session = _assumed_role_session(self.role_arn, session)
                 # endpoint_url is left to boto3, which honours AWS_ENDPOINT_URL(_S3) itself.
-                self._client = session.client("s3", config=RETRY_CONFIG)
+                self._client = self._session_locked().client("s3", config=RETRY_CONFIG)
             return self._client
+
+    def session(self) -> boto3.Session:
+        """The boto3 session of this zone (the AWS chain, and the role if one is set)."""
+        with self._lock:
+            return self._session_locked()
+
+    def _session_locked(self) -> boto3.Session:
+        if self._session is None:
+            session = boto3.Session(region_name=self.region_name)
+            if self.role_arn:
+                session = _assumed_role_session(self.role_arn, session)
+            self._session = session
+        return self._session
+
+    def relative_key(self, full_key: str) -> str | None:
+        """The zone key of a bucket key; None when the key is outside the zone's prefix."""
+        if not self.prefix:
+            return full_key
+        return full_key[len(self.prefix) + 1:] if full_key.startswith(self.prefix + "/") else None
 
     def _full(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key

@@ -42,6 +42,9 @@ class LandingCursor:
     misfiled_scan_at: datetime | None = None
     # where the reconciliation sweep of the whole prefix is (``sweep.py``)
     sweep: SweepProgress = field(default_factory=SweepProgress)
+    # notification mode: receipt handles of the messages the next tick deletes (their run
+    # requests are saved with this cursor; ``notifications.py``)
+    delete: list[str] = field(default_factory=list)
 
     def encode(self) -> str:
         return json.dumps({
@@ -51,6 +54,7 @@ class LandingCursor:
             "misfiled_scan_at": (self.misfiled_scan_at.isoformat()
                                  if self.misfiled_scan_at else None),
             "sweep": self.sweep.to_dict(),
+            **({"delete": self.delete} if self.delete else {}),
         }, separators=(",", ":"), sort_keys=True)
 
     @classmethod
@@ -65,6 +69,7 @@ class LandingCursor:
             seen={k: float(v) for k, v in data.get("seen", {}).items()},
             misfiled_scan_at=datetime.fromisoformat(misfiled) if misfiled else None,
             sweep=SweepProgress.from_dict(data.get("sweep")),
+            delete=[str(h) for h in data.get("delete", [])],
         )
 
     def with_sweep(self, sweep: SweepProgress) -> LandingCursor:

@@ -71,14 +71,19 @@ class LandingZoneResource(dg.ConfigurableResource):
     """Where plants drop files: a local folder or ``s3://bucket/prefix``.
 
     S3 credentials come from the standard AWS chain of the process running the step;
-    ``role_arn`` (optional) is assumed on top of them.
+    ``role_arn`` (optional) is assumed on top of them. ``queue_urls``: the SQS queue of each
+    source in file notification mode (its landing sensor drains the queue instead of listing).
     """
 
     url: str
     role_arn: str = ""
+    queue_urls: dict[str, str] = {}
 
     def zone(self) -> LandingZone:
         return landing_zone_for(self.url, role_arn=self.role_arn or None)
+
+    def queue_url(self, source: str) -> str | None:
+        return self.queue_urls.get(source) or None
 
 
 class LakehouseResource(dg.ConfigurableResource):
@@ -139,7 +144,8 @@ def alert_sinks_resource(alerts: AlertSettings) -> AlertSinksResource:
 
 def resources_for(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """The resources of ``settings.env``, always under the keys in ``RESOURCE_KEYS``."""
-    landing = LandingZoneResource(url=settings.landing_url, role_arn=settings.s3_role_arn)
+    landing = LandingZoneResource(url=settings.landing_url, role_arn=settings.s3_role_arn,
+                                  queue_urls=dict(settings.queue_urls))
     lakehouse = LakehouseResource(url=settings.lakehouse_url)
     alerts = alert_sinks_resource(settings.alerts)
     if settings.env is Environment.DATABRICKS:

@@ -11,14 +11,18 @@ inject resources.
 """
 
 import hashlib
+import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
 from manufacturing_ingest.catalog import SourceSpec
 from manufacturing_ingest.engine.ledger import FileState, FileStatus, file_states, read_events
-from manufacturing_ingest.landing import LandedObject, partition_key_of
+from manufacturing_ingest.errors import ConfigurationError
+from manufacturing_ingest.landing import LandedObject, LandingZone, ignore_reason, partition_key_of
+from manufacturing_ingest.landing.notifications import NotificationQueue, visibility_timeout
 from manufacturing_ingest.landing.scan import LandingCursor, scan_landing
 from manufacturing_ingest.landing.sweep import SweepFindings, SweepStep, sweep_step
 from manufacturing_ingest.orchestration.assets import bronze_pool
@@ -46,7 +50,8 @@ def landing_sensor(spec: SourceSpec, interval_seconds: int = 60, sweep_budget_se
     @dg.sensor(
         name=landing_sensor_name(spec),
         description=(
-            f"Lists new objects under {spec.landing_prefix}/ and starts one {spec.table_name} "
+            f"Lists new objects under {spec.landing_prefix}/ (or drains its S3 notification "
+            f"queue in file notification mode) and starts one {spec.table_name} "
             "run per range of contiguous partitions they belong to (a day of hourly files is "
             "one run); objects the file ledger already has as committed start nothing. Every "
             f"{_duration(spec.sweep_interval)} it also sweeps the whole prefix, a little per "
@@ -62,17 +67,19 @@ def landing_sensor(spec: SourceSpec, interval_seconds: int = 60, sweep_budget_se
         zone = landing.zone()
         now = now_of()
         cursor = LandingCursor.decode(context.cursor)
-        scan = scan_landing(spec, zone, cursor, now=now)
-        listing = (f"listed {scan.listed} objects under {len(scan.prefixes)} date prefixes "
-                   f"of {zone.root_uri}/{spec.landing_prefix}/"
-                   + (f" in {scan.list_requests} LIST requests" if scan.list_requests else "")
-                   + (f", {scan.ignored} markers or in-flight files ignored"
-                      if scan.ignored else ""))
-        sweep = sweep_step(spec, zone, cursor.sweep, now, spec.sweep_interval,
-                           sweep_budget_seconds)
-        next_cursor = scan.cursor.with_sweep(sweep.progress).encode()
+        started = time.monotonic()
+        queue_url = landing.queue_url(spec.name)
+        if queue_url:
+            found = _notified(spec, zone, queue_url, cursor, now, sweep_budget_seconds,
+                              visibility_timeout(interval_seconds))
+        else:
+            found = _listed(spec, zone, cursor, now)
+        # The drain and the sweep share the tick's budget; the sweep lists one object at least.
+        budget = max(0.0, sweep_budget_seconds - (time.monotonic() - started))
+        sweep = sweep_step(spec, zone, cursor.sweep, now, spec.sweep_interval, budget)
+        next_cursor = found.cursor.with_sweep(sweep.progress).encode()
 
-        recent = _by_partition(context, spec, partitions, scan.new_objects)
+        recent = _by_partition(context, spec, partitions, found.new_objects)
         swept = _by_partition(context, spec, partitions, sweep.objects)
         states = _ledger_states(spec, lakehouse, set(recent) | set(swept))
         pending, committed = _not_yet_committed(recent, states)
@@ -80,20 +87,18 @@ def landing_sensor(spec: SourceSpec, interval_seconds: int = 60, sweep_budget_se
         sweep_note = _sweep_note(sweep, swept_pending)
         if sweep.objects or sweep.started or sweep.completed:
             _record_findings(context.instance, spec, sweep, swept_pending)
-        # What the recent listing has seen is its to request; the sweep asks for the rest.
-        seen = scan.cursor.seen
+        # What the recent listing (or the queue) has seen is its to request; the sweep asks for
+        # the rest.
+        seen = found.cursor.seen
         late = 0
         for key, objects in swept_pending.items():
             mine = [o for o in objects if o.fingerprint not in seen]
             if mine:
                 pending[key] = [*pending.get(key, []), *mine]
                 late += len(mine)
-        if not scan.new_objects and not late:
-            since = (scan.cursor.high_water.isoformat() if scan.cursor.high_water
-                     else "the lookback window")
+        if not found.new_objects and not late:
             return dg.SensorResult(
-                skip_reason=dg.SkipReason(f"No new objects since {since}: {listing}."
-                                          + sweep_note),
+                skip_reason=dg.SkipReason(f"{found.idle}: {found.note}." + sweep_note),
                 cursor=next_cursor,
             )
         sweep_id = _sweep_id(sweep) if late else ""
@@ -105,10 +110,10 @@ def landing_sensor(spec: SourceSpec, interval_seconds: int = 60, sweep_budget_se
             )
             for first, last, objects in contiguous_ranges(spec, pending)
         ]
-        summary = (f"{len(scan.new_objects)} new objects"
+        summary = (f"{len(found.new_objects)} new objects"
                    + (f", {committed} already committed" if committed else "")
                    + (f", {late} not committed found by the sweep" if late else "")
-                   + f": {len(requests)} run(s) for {len(pending)} partition(s); {listing}."
+                   + f": {len(requests)} run(s) for {len(pending)} partition(s); {found.note}."
                    + sweep_note)
         context.log.info(summary)
         if not requests:
@@ -116,6 +121,68 @@ def landing_sensor(spec: SourceSpec, interval_seconds: int = 60, sweep_budget_se
         return dg.SensorResult(run_requests=requests, cursor=next_cursor)
 
     return _sensor
+
+
+@dataclass(frozen=True)
+class _Found:
+    """New objects, by listing recent prefixes or by draining the notification queue."""
+
+    new_objects: list[LandedObject]
+    cursor: LandingCursor
+    note: str  # how they were found, for the SkipReason and the log
+    idle: str  # what the SkipReason says first when nothing is new
+
+
+def _listed(spec: SourceSpec, zone: LandingZone, cursor: LandingCursor,
+            now: datetime) -> _Found:
+    scan = scan_landing(spec, zone, cursor, now=now)
+    note = (f"listed {scan.listed} objects under {len(scan.prefixes)} date prefixes "
+            f"of {zone.root_uri}/{spec.landing_prefix}/"
+            + (f" in {scan.list_requests} LIST requests" if scan.list_requests else "")
+            + (f", {scan.ignored} markers or in-flight files ignored" if scan.ignored else ""))
+    since = (scan.cursor.high_water.isoformat() if scan.cursor.high_water
+             else "the lookback window")
+    return _Found(scan.new_objects, scan.cursor, note, f"No new objects since {since}")
+
+
+def _notified(spec: SourceSpec, zone: LandingZone, queue_url: str, cursor: LandingCursor,
+              now: datetime, budget_seconds: float, visibility_seconds: int) -> _Found:
+    """Delete the messages the last tick requested runs for, then drain the queue: no LIST."""
+    from manufacturing_ingest.landing.s3 import S3LandingZone
+
+    if not isinstance(zone, S3LandingZone):
+        raise ConfigurationError(f"{spec.name}: file notification mode ({queue_url}) needs an "
+                                 f"s3:// landing zone, not {zone.root_uri}")
+    queue = NotificationQueue(queue_url, zone)
+    stale = queue.delete(cursor.delete) if cursor.delete else 0
+    drained = queue.drain(spec, budget_seconds, visibility_seconds)
+    horizon = (now - spec.sensor_lookback).timestamp()
+    seen = {mark: at for mark, at in cursor.seen.items() if at >= horizon}
+    new: list[LandedObject] = []
+    repeated = drained.duplicates
+    ignored = 0
+    for obj in sorted(drained.objects, key=lambda o: (o.last_modified, o.key)):
+        if ignore_reason(obj):
+            ignored += 1
+        elif obj.fingerprint in seen:
+            repeated += 1  # notifications are at-least-once
+        else:
+            seen[obj.fingerprint] = now.timestamp()
+            new.append(obj)
+    high_water = max([o.last_modified for o in new]
+                     + ([cursor.high_water] if cursor.high_water else []), default=None)
+    note = (f"{drained.messages} notifications from {queue_url} in {queue.requests} SQS "
+            f"requests, no LIST"
+            + (f"; deleted {len(cursor.delete) - stale} handled last tick" if cursor.delete
+               else "")
+            + (f", {repeated} duplicate(s)" if repeated else "")
+            + (f", {ignored} markers or in-flight files ignored" if ignored else "")
+            + (f", {drained.foreign} not about {spec.landing_prefix}/" if drained.foreign else "")
+            + (f", {drained.unreadable} unreadable" if drained.unreadable else ""))
+    next_cursor = LandingCursor(high_water=high_water, seen=seen,
+                                misfiled_scan_at=cursor.misfiled_scan_at, sweep=cursor.sweep,
+                                delete=drained.handles)
+    return _Found(new, next_cursor, note, "No new objects")
 
 
 def _by_partition(context: dg.SensorEvaluationContext, spec: SourceSpec, partitions,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -23,13 +22,10 @@ from manufacturing_ingest.orchestration.resources import (
     LandingZoneResource,
     SparkResource,
 )
-from manufacturing_ingest.orchestration.sensors import (
-    NEW_OBJECTS_TAG,
-    RANGE_END_TAG,
-    RANGE_START_TAG,
-    landing_sensor,
-)
+from manufacturing_ingest.orchestration.sensors import landing_sensor
 from manufacturing_ingest_tests.samples import numbered_sensor_csv
+from manufacturing_ingest_tests.sensor_results import skip_message as message
+from manufacturing_ingest_tests.sensor_results import spans
 
 pytestmark = pytest.mark.s3
 
@@ -57,21 +53,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as instance:
-        yield instance
-
-
-def spans(result) -> dict[tuple[str, str], int]:
-    return {(r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG]): int(r.tags[NEW_OBJECTS_TAG])
-            for r in result.run_requests or []}
-
-
-def message(result) -> str:
-    return result.skip_reason.skip_message if result.skip_reason else ""
 
 
 @pytest.mark.parametrize("store", ["s3", "local"])

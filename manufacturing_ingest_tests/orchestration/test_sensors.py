@@ -21,12 +21,10 @@ from manufacturing_ingest.orchestration.resources import (
     SparkResource,
 )
 from manufacturing_ingest.orchestration.sensors import (
-    NEW_OBJECTS_TAG,
-    RANGE_END_TAG,
-    RANGE_START_TAG,
     landing_sensor,
 )
 from manufacturing_ingest_tests.samples import numbered_sensor_csv, sensor_csv
+from manufacturing_ingest_tests.sensor_results import spans
 
 pytestmark = pytest.mark.s3
 
@@ -44,12 +42,6 @@ def tick(bucket, cursor: str | None = None, lakehouse: str = "/nonexistent/lakeh
                    "lakehouse": LakehouseResource(url=lakehouse)},
     )
     return SENSOR(context)
-
-
-def spans(result) -> dict[tuple[str, str], int]:
-    """Each requested run's partition range, with the new objects it was asked for."""
-    return {(r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG]): int(r.tags[NEW_OBJECTS_TAG])
-            for r in result.run_requests or []}
 
 
 def new_keys(result) -> int:

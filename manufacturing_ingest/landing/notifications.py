@@ -1,0 +1,190 @@
+"""File notification mode: S3 event notifications in an SQS queue instead of listing.
+
+The bucket sends ``s3:ObjectCreated:*`` events for the source's prefix to a queue; the landing
+sensor drains it each tick. A tick costs SQS requests in proportion to new objects, with no LIST
+at all, whatever the prefix layout, and a late object under an old date prefix is found at once.
+
+Notifications are at-least-once and unordered, so:
+
+- objects are told apart by key and ETag (their fingerprint), against the fingerprints the
+  sensor's cursor keeps and the file ledger; a duplicated notification starts nothing;
+- a message is deleted only after its run request is recorded: a tick receives messages and
+  keeps their receipt handles in its cursor, which the daemon saves together with the tick's
+  run requests; the next tick deletes them first. A sensor that dies in between has saved no
+  cursor: the messages come back when their visibility timeout ends (three sensor intervals)
+  and are requested again. A message that comes back for another reason (a daemon down for
+  longer) is a duplicate, and starts nothing.
+
+The reconciliation sweep (``sweep.py``) still runs behind it, for anything a notification never
+told (events lost to a misconfigured filter, objects that landed before the queue existed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import unquote_plus
+
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from manufacturing_ingest.catalog import SourceSpec
+from manufacturing_ingest.errors import LandingZoneError
+from manufacturing_ingest.landing.base import LandedObject
+from manufacturing_ingest.landing.s3 import RETRY_CONFIG, S3LandingZone, explain
+
+__all__ = ["MAX_MESSAGES_PER_TICK", "Drained", "NotificationQueue", "visibility_timeout"]
+
+log = logging.getLogger(__name__)
+
+# Per tick: bounds the tick's time and the receipt handles its cursor keeps (~250 KB at most).
+MAX_MESSAGES_PER_TICK = 1000
+
+
+def visibility_timeout(interval_seconds: float) -> int:
+    """How long a received message stays hidden: until the next tick or two have deleted it,
+    and short enough that a message of a tick that died comes back within minutes."""
+    return int(min(12 * 3600, max(30, 3 * interval_seconds)))
+
+
+@dataclass
+class Drained:
+    """What one drain of the queue found."""
+
+    objects: list[LandedObject] = field(default_factory=list)  # created objects of the source
+    handles: list[str] = field(default_factory=list)  # receipt handles of every message read
+    messages: int = 0
+    duplicates: int = 0  # events for an object already in this drain
+    foreign: int = 0  # events for keys outside the source's prefix, other buckets, test events
+    unreadable: int = 0  # messages that are not S3 event notifications
+    requests: int = 0  # SQS requests made (receive and delete)
+
+
+class NotificationQueue:
+    """The SQS queue that receives the S3 events of one source's prefix in ``zone``'s bucket."""
+
+    def __init__(self, queue_url: str, zone: S3LandingZone):
+        self.queue_url = queue_url
+        self.zone = zone
+        self._client = None
+        self.requests = 0  # SQS requests made, for SkipReasons and benchmarks
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = self.zone.session().client("sqs", config=RETRY_CONFIG)
+        return self._client
+
+    def delete(self, handles: list[str]) -> int:
+        """Delete the messages of ``handles`` (their run requests are recorded); how many were
+        already gone or expired (they come back and are deduplicated then)."""
+        stale = 0
+        for start in range(0, len(handles), 10):
+            batch = handles[start:start + 10]
+            entries = [{"Id": str(n), "ReceiptHandle": h} for n, h in enumerate(batch)]
+            answer = self._call("deleting messages from", self.client.delete_message_batch,
+                                QueueUrl=self.queue_url, Entries=entries)
+            for failure in answer.get("Failed", []):
+                stale += 1
+                log.info("message not deleted from %s (%s): it is delivered again and "
+                         "deduplicated then", self.queue_url, failure.get("Code"))
+        return stale
+
+    def drain(self, spec: SourceSpec, budget_seconds: float, visibility_seconds: int,
+              clock: Callable[[], float] = time.monotonic) -> Drained:
+        """Receive messages until the queue is empty, ``MAX_MESSAGES_PER_TICK`` or the budget;
+        they stay hidden for ``visibility_seconds`` (``visibility_timeout``)."""
+        drained = Drained()
+        found: dict[str, LandedObject] = {}
+        deadline = clock() + budget_seconds
+        before = self.requests
+        while drained.messages < MAX_MESSAGES_PER_TICK and clock() < deadline:
+            answer = self._call(
+                "receiving messages from", self.client.receive_message,
+                QueueUrl=self.queue_url, WaitTimeSeconds=1,
+                VisibilityTimeout=visibility_seconds,
+                MaxNumberOfMessages=min(10, MAX_MESSAGES_PER_TICK - drained.messages),
+            )
+            messages = answer.get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                drained.messages += 1
+                drained.handles.append(message["ReceiptHandle"])
+                self._read(spec, message, found, drained)
+        drained.objects = list(found.values())
+        drained.requests = self.requests - before
+        return drained
+
+    def _read(self, spec: SourceSpec, message: dict, found: dict[str, LandedObject],
+              drained: Drained) -> None:
+        try:
+            body = json.loads(message["Body"])
+            if isinstance(body, dict) and "Message" in body and "Records" not in body:
+                body = json.loads(body["Message"])  # delivered through SNS
+            if body.get("Event") == "s3:TestEvent":
+                drained.foreign += 1
+                return
+            records = body["Records"]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            drained.unreadable += 1
+            log.warning("message %s in %s is not an S3 event notification; deleted (the sweep "
+                        "finds any object it was about)", message.get("MessageId"),
+                        self.queue_url)
+            return
+        for record in records:
+            obj = self._object(spec, record)
+            if obj is None:
+                drained.foreign += 1
+            elif obj.fingerprint in found:
+                drained.duplicates += 1
+            else:
+                found[obj.fingerprint] = obj
+
+    def _object(self, spec: SourceSpec, record: dict) -> LandedObject | None:
+        """The landed object a record announces; None if not an object creation of the source
+        in this zone."""
+        try:
+            if not str(record["eventName"]).startswith("ObjectCreated:"):
+                return None
+            s3 = record["s3"]
+            if s3["bucket"]["name"] != self.zone.bucket:
+                return None
+            full_key = unquote_plus(s3["object"]["key"])  # keys arrive URL-encoded
+            key = self.zone.relative_key(full_key)
+            if key is None or not key.startswith(f"{spec.landing_prefix}/"):
+                return None
+            when = datetime.fromisoformat(record["eventTime"].replace("Z", "+00:00"))
+            return LandedObject(key=key, uri=self.zone.uri_for(key),
+                                etag=str(s3["object"]["eTag"]).strip('"'),
+                                size=int(s3["object"].get("size", 0)),
+                                last_modified=when.astimezone(UTC))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def _call(self, what: str, method, **kwargs) -> dict:
+        self.requests += 1
+        try:
+            return method(**kwargs)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            hint = _SQS_FATAL.get(code)
+            if hint is None:
+                raise explain(exc, f"{what} {self.queue_url}") from exc
+            raise LandingZoneError(f"{what} {self.queue_url}: {hint} ({exc})") from exc
+        except (NoCredentialsError, BotoCoreError) as exc:
+            raise explain(exc, f"{what} {self.queue_url}") from exc
+
+
+_SQS_FATAL = {
+    "AWS.SimpleQueueService.NonExistentQueue": "the queue does not exist; check "
+                                               "MANUFACTURING_QUEUE_URL_<SOURCE>",
+    "QueueDoesNotExist": "the queue does not exist; check MANUFACTURING_QUEUE_URL_<SOURCE>",
+    "AccessDenied": "access denied; the role needs sqs:ReceiveMessage and sqs:DeleteMessage on "
+                    "the queue (see the IAM policy in the README)",
+    "AccessDeniedException": "access denied; the role needs sqs:ReceiveMessage and "
+                             "sqs:DeleteMessage on the queue (see the IAM policy in the README)",
+}
