@@ -5,6 +5,14 @@ date prefixes (as a landing zone that has run for months looks), lands new objec
 times the landing sensor's scan. For comparison it also lists the whole source prefix, which is
 what a sensor that lists everything each tick pays. LIST requests are counted by the zone.
 
+Then the two other ways objects are found:
+
+- the reconciliation sweep of the whole prefix, tick by tick at the default per-tick budget:
+  ticks, time, LIST requests, objects per second;
+- file notification mode: the bucket sends its events to an SQS queue (moto implements S3 ->
+  SQS), 100 new objects land, and a whole landing-sensor tick drains the queue; every request
+  goes through a counting proxy, so LIST and SQS requests are counted on the wire.
+
     python benchmarks/sensor_tick.py [--existing 100000] [--new 100] [--repeats 5]
 """
 
@@ -108,12 +116,103 @@ def run(args, server) -> int:
                                          / statistics.median(ticks), 1),
     }
     assert all(n == args.new for n in found), found
+    results |= sweep(spec, args)
+    results |= notification_ticks(spec, args, server, put, now)
     out = ROOT / "benchmarks" / "results" / "sensor_tick.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     for key, value in results.items():
         print(f"{key:32} {value}")
     return 0
+
+
+def sweep(spec, args) -> dict:
+    """The whole prefix swept at the default per-tick budget, as the landing sensor does."""
+    from manufacturing_ingest.landing.s3 import S3LandingZone
+    from manufacturing_ingest.landing.sweep import SweepProgress, sweep_step
+    from manufacturing_ingest.settings import Settings
+
+    budget = Settings.from_env({}).sweep_budget_seconds
+    zone = S3LandingZone("s3://bench/landing")
+    progress, ticks, longest = SweepProgress(), 0, 0.0
+    now = datetime.now(UTC)
+    while True:
+        began = time.monotonic()
+        step = sweep_step(spec, zone, progress, now, spec.sweep_interval, budget)
+        longest = max(longest, time.monotonic() - began)
+        progress, ticks = step.progress, ticks + 1
+        if step.completed:
+            break
+    return {
+        "sweep_budget_seconds": budget,
+        "sweep_ticks": ticks,
+        "sweep_longest_tick_seconds": round(longest, 2),
+        "sweep_seconds": round(progress.last_seconds, 1),
+        "sweep_list_requests": progress.last_list_requests,
+        "sweep_objects": progress.last_listed,
+        "sweep_objects_per_second": round(progress.last_listed / progress.last_seconds),
+    }
+
+
+def notification_ticks(spec, args, server, put, now) -> dict:
+    """Landing-sensor ticks in file notification mode, each finding ``args.new`` objects."""
+    import boto3
+    import dagster as dg
+
+    from manufacturing_ingest.landing.scan import LandingCursor
+    from manufacturing_ingest.landing.sweep import SweepProgress
+    from manufacturing_ingest.orchestration.resources import (
+        LakehouseResource,
+        LandingZoneResource,
+    )
+    from manufacturing_ingest.orchestration.sensors import NEW_OBJECTS_TAG, landing_sensor
+    from manufacturing_ingest_tests.s3_server import FaultProxy, is_list_request
+
+    sqs = boto3.client("sqs")
+    queue = sqs.create_queue(QueueName="bench-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    rules = [{"Name": "prefix", "Value": f"landing/{spec.landing_prefix}/"}]
+    boto3.client("s3").put_bucket_notification_configuration(
+        Bucket="bench", NotificationConfiguration={"QueueConfigurations": [{
+            "QueueArn": arn["Attributes"]["QueueArn"], "Events": ["s3:ObjectCreated:*"],
+            "Filter": {"Key": {"FilterRules": rules}}}]})
+    proxy = FaultProxy(server.port, slow_down=0, delay=0, reset=0)
+    os.environ["AWS_ENDPOINT_URL"] = proxy.endpoint
+    sensor = landing_sensor(spec)
+    resources = {"landing": LandingZoneResource(url="s3://bench/landing",
+                                                queue_urls={spec.name: queue}),
+                 "lakehouse": LakehouseResource(url=str(Path(tempfile.mkdtemp()) / "none"))}
+    # A sensor that has run: its last sweep was just now, so a tick only drains the queue.
+    cursor = LandingCursor(sweep=SweepProgress(last_started_at=now,
+                                               last_completed_at=now)).encode()
+    instance = dg.DagsterInstance.ephemeral()
+    times, lists, sqs_requests, found = [], [], [], []
+    try:
+        for repeat in range(args.repeats):
+            keys = [f"{spec.landing_prefix}/{now:%Y/%m/%d}/n{repeat}-{n:04d}.csv"
+                    for n in range(args.new)]
+            with ThreadPoolExecutor(16) as pool:
+                list(pool.map(put, keys))
+            proxy.requests.clear()
+            began = time.monotonic()
+            result = sensor(dg.build_sensor_context(cursor=cursor, instance=instance,
+                                                    resources=resources))
+            times.append(time.monotonic() - began)
+            cursor = result.cursor
+            lists.append(sum(map(is_list_request, proxy.requests)))
+            sqs_requests.append(sum(1 for _, _, action in proxy.requests if action))
+            found.append(sum(int(r.tags[NEW_OBJECTS_TAG]) for r in result.run_requests or []))
+    finally:
+        os.environ["AWS_ENDPOINT_URL"] = server.endpoint
+        proxy.stop()
+    assert all(n == args.new for n in found), found
+    return {
+        "notification_tick_seconds_median": round(statistics.median(times), 3),
+        "notification_tick_seconds_max": round(max(times), 3),
+        "notification_tick_list_requests": max(lists),
+        "notification_tick_sqs_requests_median": statistics.median(sqs_requests),
+        "notification_new_objects_found": found[0],
+    }
 
 
 if __name__ == "__main__":
