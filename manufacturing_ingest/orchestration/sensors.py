@@ -77,7 +77,6 @@ def landing_sensor(spec: SourceSpec, interval_seconds: int = 60, sweep_budget_se
         # The drain and the sweep share the tick's budget; the sweep lists one object at least.
         budget = max(0.0, sweep_budget_seconds - (time.monotonic() - started))
         sweep = sweep_step(spec, zone, cursor.sweep, now, spec.sweep_interval, budget)
-        next_cursor = found.cursor.with_sweep(sweep.progress).encode()
 
         recent = _by_partition(context, spec, partitions, found.new_objects)
         swept = _by_partition(context, spec, partitions, sweep.objects)
@@ -96,6 +95,10 @@ def landing_sensor(spec: SourceSpec, interval_seconds: int = 60, sweep_budget_se
             if mine:
                 pending[key] = [*pending.get(key, []), *mine]
                 late += len(mine)
+                # Seen now: a listing or a notification that reaches it later (it landed during
+                # this tick, or its event is late) starts no second run.
+                seen.update((o.fingerprint, o.last_modified.timestamp()) for o in mine)
+        next_cursor = found.cursor.with_sweep(sweep.progress).encode()
         if not found.new_objects and not late:
             return dg.SensorResult(
                 skip_reason=dg.SkipReason(f"{found.idle}: {found.note}." + sweep_note),

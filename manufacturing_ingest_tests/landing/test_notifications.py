@@ -126,3 +126,24 @@ def test_a_sensor_killed_between_reading_and_deleting_loses_nothing(bucket, inst
     assert [r.run_key for r in restarted.run_requests] == [r.run_key for r in lost.run_requests]
     ticks.tick()
     assert in_queue(queue_url) == (0, 0)
+
+
+def test_an_object_the_sweep_asked_for_starts_no_second_run_when_its_event_comes_late(
+        bucket, instance):
+    # It landed before the queue existed; its event is delivered only later.
+    put = bucket.put(LATE_KEY, numbered_sensor_csv("g7", 5, OLD))
+    queue_url = bucket.notify(f"{SPEC.landing_prefix}/")
+    ticks = Ticks(bucket, queue_url, instance)
+    swept = ticks.tick()  # the first sweep finds it
+    assert spans(swept) == {(f"{OLD:%Y-%m-%d}", f"{OLD:%Y-%m-%d}"): 1}
+    event = {"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "eventTime": NOW.isoformat().replace("+00:00", "Z"),
+        "s3": {"bucket": {"name": bucket.name},
+               "object": {"key": f"landing/{LATE_KEY}", "size": 100, "eTag": put["ETag"]}},
+    }]}
+    boto3.client("sqs", region_name="us-east-1").send_message(
+        QueueUrl=queue_url, MessageBody=json.dumps(event))
+    late = ticks.tick()
+    assert not late.run_requests
+    assert "1 duplicate(s)" in message(late)
