@@ -60,7 +60,6 @@ class Drained:
     duplicates: int = 0  # events for an object already in this drain
     foreign: int = 0  # events for keys outside the source's prefix, other buckets, test events
     unreadable: int = 0  # messages that are not S3 event notifications
-    requests: int = 0  # SQS requests made (receive and delete)
 
 
 class NotificationQueue:
@@ -100,7 +99,6 @@ class NotificationQueue:
         drained = Drained()
         found: dict[str, LandedObject] = {}
         deadline = clock() + budget_seconds
-        before = self.requests
         while drained.messages < MAX_MESSAGES_PER_TICK and clock() < deadline:
             answer = self._call(
                 "receiving messages from", self.client.receive_message,
@@ -116,7 +114,6 @@ class NotificationQueue:
                 drained.handles.append(message["ReceiptHandle"])
                 self._read(spec, message, found, drained)
         drained.objects = list(found.values())
-        drained.requests = self.requests - before
         return drained
 
     def _read(self, spec: SourceSpec, message: dict, found: dict[str, LandedObject],

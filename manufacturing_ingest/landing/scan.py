@@ -13,7 +13,6 @@ objects changes nothing.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -22,7 +21,6 @@ from manufacturing_ingest.landing.base import (
     LandedObject,
     LandingZone,
     ignore_reason,
-    partition_key_of,
 )
 from manufacturing_ingest.landing.sweep import SweepProgress
 from manufacturing_ingest.partitioning import DAILY
@@ -84,12 +82,6 @@ class ScanResult:
     ignored: int
     prefixes: list[str]
     list_requests: int
-
-    def by_partition(self, spec: SourceSpec) -> dict[str, list[LandedObject]]:
-        groups: dict[str, list[LandedObject]] = defaultdict(list)
-        for obj in self.new_objects:
-            groups[partition_key_of(spec, obj)].append(obj)
-        return dict(sorted(groups.items()))
 
 
 def scan_prefixes(spec: SourceSpec, since: datetime, now: datetime) -> list[str]:
