@@ -6,8 +6,8 @@ within the source's ``sensor_lookback`` of it. Listing covers the day prefixes f
 not to the bucket. Because S3's LastModified has one-second resolution, objects are told apart
 by fingerprint, not by time: several objects sharing a second are all found, an object already
 seen is never reported again, a re-upload (new ETag) is new, a late object (old date prefix, or
-LastModified behind the high-water mark) is found while it is within the lookback, and deleting
-objects changes nothing.
+LastModified behind the high-water mark) is found while it is within the lookback (older ones
+by the reconciliation sweep, ``sweep.py``), and deleting objects changes nothing.
 """
 
 from __future__ import annotations
