@@ -17,11 +17,20 @@ Checked in this order, each with a default that works on a laptop:
 - Alerts (see ``AlertSettings``): ``MANUFACTURING_ALERT_WEBHOOK_URL``,
   ``MANUFACTURING_ALERT_SMTP_*``, ``MANUFACTURING_UI_URL`` and
   ``MANUFACTURING_ALERT_INTERVAL_SECONDS``.
+- Databricks (``MANUFACTURING_ENV=databricks``, see ``DatabricksSettings``): the databricks-sdk's
+  ``DATABRICKS_HOST`` and ``DATABRICKS_TOKEN`` or ``DATABRICKS_CLIENT_ID`` +
+  ``DATABRICKS_CLIENT_SECRET``; ``MANUFACTURING_DATABRICKS_CLUSTER_ID`` or a new cluster from
+  ``MANUFACTURING_DATABRICKS_INSTANCE_POOL_ID``, ``…_SPARK_VERSION``, ``…_NUM_WORKERS`` and
+  ``…_INSTANCE_PROFILE_ARN``; ``MANUFACTURING_DATABRICKS_WHEEL``,
+  ``MANUFACTURING_DATABRICKS_STAGING_PREFIX`` and ``MANUFACTURING_DATABRICKS_POLL_SECONDS``.
+  ``DATABRICKS_RUNTIME_VERSION``, which Databricks sets on its clusters, says the process is the
+  step running on the cluster, which needs none of these.
 
 S3 credentials and endpoints come from the standard AWS chain (``AWS_PROFILE``,
 ``AWS_ENDPOINT_URL``, …) and are never read here. Nor are the alert secrets (the webhook URL,
-the SMTP password): ``Settings`` only records whether they are set, and the Dagster resources
-read them with ``dg.EnvVar``, so their values never enter a ``Settings``, run config or log.
+the SMTP password) or the Databricks token and client secret: ``Settings`` only records whether
+they are set, and the Dagster resources read them with ``dg.EnvVar``, so their values never
+enter a ``Settings``, run config or log.
 
 A process builds its ``Settings`` once (``definitions.py`` for Dagster, ``main`` for the CLI)
 and passes it down.
@@ -41,12 +50,19 @@ from pathlib import Path
 from manufacturing_ingest.catalog import SourceSpec
 from manufacturing_ingest.errors import ConfigurationError
 
-__all__ = ["AlertSettings", "ConfigurationError", "Environment", "Settings", "SparkSettings",
-           "default_jars_dir"]
+__all__ = ["AlertSettings", "ConfigurationError", "DatabricksSettings", "Environment",
+           "Settings", "SparkSettings", "default_jars_dir"]
 
 # The alert secrets, read through ``dg.EnvVar`` by the Dagster resources, never by ``Settings``.
 WEBHOOK_URL_VAR = "MANUFACTURING_ALERT_WEBHOOK_URL"
 SMTP_PASSWORD_VAR = "MANUFACTURING_ALERT_SMTP_PASSWORD"
+# The databricks-sdk's own variables; the secrets among them reach Dagster only as ``dg.EnvVar``.
+DATABRICKS_HOST_VAR = "DATABRICKS_HOST"
+DATABRICKS_TOKEN_VAR = "DATABRICKS_TOKEN"
+DATABRICKS_CLIENT_ID_VAR = "DATABRICKS_CLIENT_ID"
+DATABRICKS_CLIENT_SECRET_VAR = "DATABRICKS_CLIENT_SECRET"
+# Set by Databricks on its clusters: this process is the step the launcher started there.
+DATABRICKS_RUNTIME_VAR = "DATABRICKS_RUNTIME_VERSION"
 
 
 class Environment(StrEnum):
@@ -133,6 +149,135 @@ class AlertSettings:
         return settings
 
 
+class DatabricksAuth(StrEnum):
+    """How the step launcher signs in to the workspace; the secret itself stays in its variable."""
+
+    TOKEN = "token"  # a personal access token in DATABRICKS_TOKEN
+    SERVICE_PRINCIPAL = "service_principal"  # OAuth M2M: DATABRICKS_CLIENT_ID + _CLIENT_SECRET
+
+
+@dataclass(frozen=True)
+class DatabricksSettings:
+    """Where and how the bronze steps run on Databricks (``MANUFACTURING_ENV=databricks``).
+
+    - ``DATABRICKS_HOST``: the workspace URL. ``DATABRICKS_TOKEN`` (a personal access token) or
+      ``DATABRICKS_CLIENT_ID`` + ``DATABRICKS_CLIENT_SECRET`` (an OAuth service principal).
+    - ``MANUFACTURING_DATABRICKS_CLUSTER_ID``: run on this existing cluster; otherwise each step
+      gets a new job cluster from ``MANUFACTURING_DATABRICKS_INSTANCE_POOL_ID`` with
+      ``…_SPARK_VERSION`` (a runtime such as ``15.4.x-scala2.12``), ``…_NUM_WORKERS`` (1) and
+      ``…_INSTANCE_PROFILE_ARN``, the IAM role through which the cluster reads S3.
+    - ``MANUFACTURING_DATABRICKS_WHEEL``: this project's wheel, uploaded to ``dbfs:/…`` or a
+      ``/Volumes/…`` path; the cluster installs it with the pinned packages.
+    - ``MANUFACTURING_DATABRICKS_STAGING_PREFIX``: DBFS folder for each step's code and events
+      (``/manufacturing_ingest/staging``).
+    - ``MANUFACTURING_DATABRICKS_POLL_SECONDS``: how often the run asks about the step (10).
+    """
+
+    host: str
+    auth: DatabricksAuth
+    wheel: str
+    cluster_id: str = ""
+    instance_pool_id: str = ""
+    spark_version: str = ""
+    num_workers: int = 1
+    instance_profile_arn: str = ""
+    staging_prefix: str = "/manufacturing_ingest/staging"
+    poll_seconds: float = 10.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> DatabricksSettings:
+        def get(name: str) -> str:
+            return environ.get(name, "").strip()
+
+        cluster_id = get("MANUFACTURING_DATABRICKS_CLUSTER_ID")
+        settings = cls(
+            host=_databricks_host(get(DATABRICKS_HOST_VAR)),
+            auth=_databricks_auth(environ),
+            wheel=_databricks_wheel(get("MANUFACTURING_DATABRICKS_WHEEL")),
+            cluster_id=cluster_id,
+            instance_pool_id=get("MANUFACTURING_DATABRICKS_INSTANCE_POOL_ID"),
+            spark_version=get("MANUFACTURING_DATABRICKS_SPARK_VERSION"),
+            num_workers=_int(get("MANUFACTURING_DATABRICKS_NUM_WORKERS"), 1,
+                             "MANUFACTURING_DATABRICKS_NUM_WORKERS", 0, 1000),
+            instance_profile_arn=get("MANUFACTURING_DATABRICKS_INSTANCE_PROFILE_ARN"),
+            staging_prefix=_staging_prefix(get("MANUFACTURING_DATABRICKS_STAGING_PREFIX")),
+            poll_seconds=_seconds(get("MANUFACTURING_DATABRICKS_POLL_SECONDS"), 10.0,
+                                  "MANUFACTURING_DATABRICKS_POLL_SECONDS", 0.1, 600.0),
+        )
+        if not cluster_id:
+            _require_new_cluster(settings)
+        return settings
+
+
+def _databricks_host(host: str) -> str:
+    if not host:
+        raise ConfigurationError(f"MANUFACTURING_ENV=databricks: set {DATABRICKS_HOST_VAR} to the "
+                                 "workspace URL, e.g. https://dbc-1234.cloud.databricks.com")
+    if not host.startswith(("https://", "http://")):
+        raise ConfigurationError(f"{DATABRICKS_HOST_VAR}={host!r} is not a workspace URL; use "
+                                 "https://<workspace>.cloud.databricks.com")
+    return host.rstrip("/")
+
+
+def _databricks_auth(environ: Mapping[str, str]) -> DatabricksAuth:
+    """Exactly one way to sign in, so the launcher never picks one the operator did not mean."""
+    token = bool(environ.get(DATABRICKS_TOKEN_VAR, "").strip())
+    client_id = bool(environ.get(DATABRICKS_CLIENT_ID_VAR, "").strip())
+    client_secret = bool(environ.get(DATABRICKS_CLIENT_SECRET_VAR, "").strip())
+    if client_id != client_secret:
+        raise ConfigurationError(f"set both {DATABRICKS_CLIENT_ID_VAR} and "
+                                 f"{DATABRICKS_CLIENT_SECRET_VAR} for a service principal, or "
+                                 "neither")
+    if token and client_id:
+        raise ConfigurationError(f"set {DATABRICKS_TOKEN_VAR} or {DATABRICKS_CLIENT_ID_VAR} + "
+                                 f"{DATABRICKS_CLIENT_SECRET_VAR}, not both")
+    if not (token or client_id):
+        raise ConfigurationError(f"MANUFACTURING_ENV=databricks: set {DATABRICKS_TOKEN_VAR} (a "
+                                 f"personal access token) or {DATABRICKS_CLIENT_ID_VAR} + "
+                                 f"{DATABRICKS_CLIENT_SECRET_VAR} (a service principal)")
+    return DatabricksAuth.TOKEN if token else DatabricksAuth.SERVICE_PRINCIPAL
+
+
+def _databricks_wheel(wheel: str) -> str:
+    if not wheel:
+        raise ConfigurationError("MANUFACTURING_ENV=databricks: set MANUFACTURING_DATABRICKS_WHEEL "
+                                 "to this project's wheel on DBFS or a volume (build it with "
+                                 "'python -m build --wheel', upload dist/*.whl), e.g. "
+                                 "dbfs:/libs/manufacturing_ingest-0.1.0-py3-none-any.whl")
+    if not wheel.startswith(("dbfs:/", "/Volumes/")) or not wheel.endswith(".whl"):
+        raise ConfigurationError(f"MANUFACTURING_DATABRICKS_WHEEL={wheel!r} must be a .whl under "
+                                 "dbfs:/ or /Volumes/, where the cluster can install it")
+    return wheel
+
+
+def _staging_prefix(prefix: str) -> str:
+    if not prefix:
+        return "/manufacturing_ingest/staging"
+    if prefix.startswith("dbfs:/"):
+        prefix = "/" + prefix[len("dbfs:/"):].lstrip("/")
+    if not prefix.startswith("/") or prefix.rstrip("/") == "":
+        raise ConfigurationError(f"MANUFACTURING_DATABRICKS_STAGING_PREFIX={prefix!r} must be an "
+                                 "absolute DBFS folder, e.g. /manufacturing_ingest/staging")
+    return prefix.rstrip("/")
+
+
+def _require_new_cluster(settings: DatabricksSettings) -> None:
+    """Without an existing cluster, each step needs everything a new job cluster is made from."""
+    missing = [name for name, value in (
+        ("MANUFACTURING_DATABRICKS_INSTANCE_POOL_ID", settings.instance_pool_id),
+        ("MANUFACTURING_DATABRICKS_SPARK_VERSION", settings.spark_version),
+        ("MANUFACTURING_DATABRICKS_INSTANCE_PROFILE_ARN", settings.instance_profile_arn),
+    ) if not value]
+    if missing:
+        raise ConfigurationError("MANUFACTURING_ENV=databricks: set "
+                                 "MANUFACTURING_DATABRICKS_CLUSTER_ID to run on an existing "
+                                 f"cluster, or {', '.join(missing)} for a new job cluster")
+    if not settings.instance_profile_arn.startswith("arn:aws:iam::"):
+        raise ConfigurationError(
+            f"MANUFACTURING_DATABRICKS_INSTANCE_PROFILE_ARN={settings.instance_profile_arn!r} is "
+            "not an instance profile ARN (arn:aws:iam::<account>:instance-profile/<name>)")
+
+
 @dataclass(frozen=True)
 class Settings:
     env: Environment
@@ -147,6 +292,10 @@ class Settings:
     sweep_budget_seconds: int = 20
     # source name -> SQS queue of its S3 event notifications (file notification mode)
     queue_urls: Mapping[str, str] = field(default_factory=dict)
+    # MANUFACTURING_ENV=databricks, outside the cluster: how the steps are sent there.
+    databricks: DatabricksSettings | None = None
+    # This process is a step running on a Databricks cluster (DATABRICKS_RUNTIME_VERSION is set).
+    on_databricks_cluster: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -163,6 +312,7 @@ class Settings:
         lakehouse_url = _url_or_path(environ.get("MANUFACTURING_LAKEHOUSE_URL"),
                                      ".data/lakehouse")
         _refuse_nesting(landing_url, lakehouse_url)
+        on_cluster = bool(environ.get(DATABRICKS_RUNTIME_VAR, "").strip())
         return cls(
             env=env,
             landing_url=landing_url,
@@ -184,6 +334,9 @@ class Settings:
                 environ.get("MANUFACTURING_SWEEP_BUDGET_SECONDS", "").strip(), 20,
                 "MANUFACTURING_SWEEP_BUDGET_SECONDS", 1, 40),
             queue_urls=_queue_urls(environ, landing_url),
+            databricks=(DatabricksSettings.from_env(environ)
+                        if env is Environment.DATABRICKS and not on_cluster else None),
+            on_databricks_cluster=on_cluster,
         )
 
     def with_sweep_interval(self, spec: SourceSpec) -> SourceSpec:
@@ -221,14 +374,23 @@ def _queue_urls(environ: Mapping[str, str], landing_url: str) -> dict[str, str]:
 
 
 def _int(text: str, default: int, name: str, low: int, high: int) -> int:
+    return _bounded(text, default, name, low, high, int, "a whole number")
+
+
+def _seconds(text: str, default: float, name: str, low: float, high: float) -> float:
+    return _bounded(text, default, name, low, high, float, "a number of seconds")
+
+
+def _bounded(text, default, name, low, high, parse, what):
+    """``text`` parsed and within [low, high]; empty means ``default``; else one line says so."""
     if not text:
         return default
     try:
-        value = int(text)
+        value = parse(text)
     except ValueError:
         value = low - 1
     if not low <= value <= high:
-        raise ConfigurationError(f"{name}={text!r} is not a whole number from {low} to {high}")
+        raise ConfigurationError(f"{name}={text!r} is not {what} from {low} to {high}")
     return value
 
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from manufacturing_ingest.settings import ConfigurationError, Settings
+from manufacturing_ingest.settings import ConfigurationError, DatabricksAuth, Settings
+
+DATABRICKS = {
+    "MANUFACTURING_ENV": "databricks",
+    "DATABRICKS_HOST": "https://dbc-1234.cloud.databricks.com/",
+    "DATABRICKS_TOKEN": "dapi-SENTINEL",
+    "MANUFACTURING_DATABRICKS_CLUSTER_ID": "0101-000000-bronze",
+    "MANUFACTURING_DATABRICKS_WHEEL": "/Volumes/main/libs/manufacturing_ingest-0.1.0-py3-none-any"
+                                      ".whl",
+}
 
 
 def test_defaults_are_local_and_under_the_working_directory(tmp_path, monkeypatch):
@@ -17,7 +26,7 @@ def test_defaults_are_local_and_under_the_working_directory(tmp_path, monkeypatc
 
 def test_urls_keep_their_scheme_and_unknown_env_is_refused():
     settings = Settings.from_env({"MANUFACTURING_LANDING_URL": "s3://plant-bucket/landing/",
-                                  "MANUFACTURING_ENV": "databricks"})
+                                  **DATABRICKS})
     assert settings.landing_url == "s3://plant-bucket/landing"
     assert settings.env == "databricks"
     with pytest.raises(ConfigurationError, match="MANUFACTURING_ENV='prod'"):
@@ -108,3 +117,48 @@ def test_a_queue_url_puts_that_source_in_file_notification_mode():
     landing = resources_for(settings)["landing"]
     assert landing.queue_url("sensor_data") == url
     assert landing.queue_url("equipment_logs") is None  # still listing
+
+
+def test_databricks_settings_keep_names_and_shapes_never_the_token():
+    settings = Settings.from_env({**DATABRICKS, "MANUFACTURING_DATABRICKS_POLL_SECONDS": "2.5",
+                                  "MANUFACTURING_DATABRICKS_STAGING_PREFIX": "dbfs:/staging/"})
+    databricks = settings.databricks
+    assert databricks.host == "https://dbc-1234.cloud.databricks.com"
+    assert databricks.auth is DatabricksAuth.TOKEN
+    assert databricks.staging_prefix == "/staging" and databricks.poll_seconds == 2.5
+    assert "dapi-SENTINEL" not in repr(settings)
+    principal = {k: v for k, v in DATABRICKS.items() if k != "DATABRICKS_TOKEN"}
+    principal.update(DATABRICKS_CLIENT_ID="sp-id", DATABRICKS_CLIENT_SECRET="sp-SENTINEL")
+    assert Settings.from_env(principal).databricks.auth is DatabricksAuth.SERVICE_PRINCIPAL
+    assert Settings.from_env({"MANUFACTURING_ENV": "local"}).databricks is None
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"DATABRICKS_HOST": ""}, "set DATABRICKS_HOST to the workspace URL"),
+    ({"DATABRICKS_HOST": "dbc-1234.cloud.databricks.com"}, "is not a workspace URL"),
+    ({"DATABRICKS_TOKEN": ""}, "set DATABRICKS_TOKEN .* or DATABRICKS_CLIENT_ID"),
+    ({"DATABRICKS_CLIENT_ID": "sp", "DATABRICKS_CLIENT_SECRET": "s"}, "not both"),
+    ({"DATABRICKS_TOKEN": "", "DATABRICKS_CLIENT_ID": "sp"}, "set both DATABRICKS_CLIENT_ID"),
+    ({"MANUFACTURING_DATABRICKS_WHEEL": ""}, "python -m build --wheel"),
+    ({"MANUFACTURING_DATABRICKS_WHEEL": "s3://libs/x.whl"}, "must be a .whl under dbfs:/"),
+    ({"MANUFACTURING_DATABRICKS_CLUSTER_ID": ""},
+     "MANUFACTURING_DATABRICKS_INSTANCE_POOL_ID, MANUFACTURING_DATABRICKS_SPARK_VERSION, "
+     "MANUFACTURING_DATABRICKS_INSTANCE_PROFILE_ARN for a new job cluster"),
+    ({"MANUFACTURING_DATABRICKS_CLUSTER_ID": "", "MANUFACTURING_DATABRICKS_INSTANCE_POOL_ID": "p",
+      "MANUFACTURING_DATABRICKS_SPARK_VERSION": "15.4.x-scala2.12",
+      "MANUFACTURING_DATABRICKS_INSTANCE_PROFILE_ARN": "bronze-role"},
+     "not an instance profile ARN"),
+    ({"MANUFACTURING_DATABRICKS_NUM_WORKERS": "many"}, "NUM_WORKERS='many' is not a whole"),
+    ({"MANUFACTURING_DATABRICKS_POLL_SECONDS": "0"}, "POLL_SECONDS='0' is not a number"),
+    ({"MANUFACTURING_DATABRICKS_STAGING_PREFIX": "staging"}, "must be an absolute DBFS folder"),
+])
+def test_databricks_settings_refuse_what_cannot_work_in_one_line(change, message):
+    with pytest.raises(ConfigurationError, match=message) as raised:
+        Settings.from_env({**DATABRICKS, **change})
+    assert "\n" not in str(raised.value) and "SENTINEL" not in str(raised.value)
+
+
+def test_on_a_databricks_cluster_the_step_needs_no_workspace_settings():
+    settings = Settings.from_env({"MANUFACTURING_ENV": "databricks",
+                                  "DATABRICKS_RUNTIME_VERSION": "15.4"})
+    assert settings.on_databricks_cluster and settings.databricks is None

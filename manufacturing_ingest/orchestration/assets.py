@@ -108,6 +108,9 @@ def bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         spark: SparkSessionResource,
         landing: LandingZoneResource,
         lakehouse: LakehouseResource,
+        # Never called here: when it is a step launcher (on Databricks), requiring it is what
+        # makes Dagster send this step to a cluster; locally it is not one and nothing happens.
+        step_launcher: dg.ResourceParam[object],
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation]:
         if key not in context.selected_asset_keys:
             # The checks judge what a materialization commits; without one there is nothing.

@@ -1,37 +1,48 @@
 """Dagster resources, chosen per environment by ``MANUFACTURING_ENV``; the keys never change.
 
-``spark``: where bronze assets get their Spark session. ``landing``: the landing zone.
-``lakehouse``: where the Delta tables live. ``alerts``: where the alert sensor sends alerts.
+``spark``: where bronze assets get their Spark session. ``step_launcher``: where a bronze step
+runs (locally in the run's own process; on Databricks, sent to a cluster by dagster-databricks'
+``databricks_pyspark_step_launcher``). ``landing``: the landing zone. ``lakehouse``: where the
+Delta tables live. ``alerts``: where the alert sensor sends alerts.
 """
 
 from __future__ import annotations
 
+from importlib.metadata import requires
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+from dagster_databricks import databricks_pyspark_step_launcher
 from pyspark.sql import SparkSession
 
 from manufacturing_ingest.alerting import AlertSink, SmtpOptions, configured_sinks
 from manufacturing_ingest.engine.lakehouse import Lakehouse
-from manufacturing_ingest.errors import ConfigurationError
 from manufacturing_ingest.landing import LandingZone, landing_zone_for
 from manufacturing_ingest.settings import (
+    DATABRICKS_TOKEN_VAR,
     SMTP_PASSWORD_VAR,
     WEBHOOK_URL_VAR,
     AlertSettings,
+    DatabricksAuth,
+    DatabricksSettings,
     Environment,
     Settings,
     SparkSettings,
     default_jars_dir,
 )
 
-RESOURCE_KEYS = ("spark", "landing", "lakehouse", "alerts")
+RESOURCE_KEYS = ("spark", "step_launcher", "landing", "lakehouse", "alerts")
 
-DATABRICKS_NOT_READY = (
-    "MANUFACTURING_ENV=databricks: running the bronze assets on Databricks (through the "
-    "Databricks step launcher) is not available in this version yet; unset MANUFACTURING_ENV "
-    "(or set it to local) to run on the local engine"
-)
+# The settings a bronze step reads on the cluster; the launcher sets them there. Never secrets:
+# what the cluster needs to reach S3 comes from its instance profile.
+STEP_SETTINGS = ("MANUFACTURING_LANDING_URL", "MANUFACTURING_LAKEHOUSE_URL",
+                 "MANUFACTURING_S3_ROLE_ARN")
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+# The cluster's runtime brings its own Spark and Delta; installing ours over them breaks it.
+PROVIDED_BY_THE_RUNTIME = ("pyspark", "delta-spark")
 
 
 class SparkSessionResource(dg.ConfigurableResource):
@@ -47,6 +58,7 @@ class SparkResource(SparkSessionResource):
     master: str = "local[*]"
     driver_memory: str = "4g"
     jars_dir: str = ""
+    remote: str = ""  # a Spark Connect server (sc://host:port) instead of a session of our own
 
     def get_session(self) -> SparkSession:
         from manufacturing_ingest.engine.spark import get_spark_session
@@ -55,16 +67,22 @@ class SparkResource(SparkSessionResource):
             master=self.master,
             driver_memory=self.driver_memory,
             jars_dir=Path(self.jars_dir) if self.jars_dir else default_jars_dir(),
+            remote=self.remote,
         ))
 
 
-class UnavailableSparkResource(SparkSessionResource):
-    """Stands where an environment's engine is not available; using it says why."""
-
-    reason: str
+class ClusterSparkResource(SparkSessionResource):
+    """The Databricks cluster's own session, Delta included; the cluster is configured there."""
 
     def get_session(self) -> SparkSession:
-        raise ConfigurationError(self.reason)
+        return SparkSession.builder.getOrCreate()
+
+
+class InProcessStep(dg.ConfigurableResource):
+    """Not a step launcher: the bronze step runs in the run's own process.
+
+    Used locally, and on the cluster itself, where the step the launcher sent is already running.
+    """
 
 
 class LandingZoneResource(dg.ConfigurableResource):
@@ -142,18 +160,83 @@ def alert_sinks_resource(alerts: AlertSettings) -> AlertSinksResource:
     )
 
 
-def resources_for(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+def step_settings(settings: Settings) -> dict[str, str]:
+    """The environment a bronze step needs on the cluster to build the same definitions."""
+    values = (settings.landing_url, settings.lakehouse_url, settings.s3_role_arn)
+    env = {name: value for name, value in zip(STEP_SETTINGS, values, strict=True) if value}
+    return {"MANUFACTURING_ENV": Environment.DATABRICKS.value, **env}
+
+
+def cluster_libraries(databricks: DatabricksSettings) -> list[dict[str, Any]]:
+    """This project's wheel and the exact versions it is tested with (its pinned dependencies)."""
+    pinned = [requirement for requirement in requires("manufacturing_ingest") or []
+              if "extra ==" not in requirement
+              and not requirement.startswith(PROVIDED_BY_THE_RUNTIME)]
+    return [{"whl": databricks.wheel}, *({"pypi": {"package": p}} for p in pinned)]
+
+
+def cluster_spec(databricks: DatabricksSettings) -> dict[str, Any]:
+    """An existing cluster, or a new job cluster from the instance pool with the S3 role."""
+    if databricks.cluster_id:
+        return {"existing": databricks.cluster_id}
+    return {"new": {
+        "size": {"num_workers": databricks.num_workers},
+        "spark_version": databricks.spark_version,
+        "nodes": {"instance_pool_id": databricks.instance_pool_id},
+        "aws_attributes": {"instance_profile_arn": databricks.instance_profile_arn},
+        "custom_tags": [{"key": "project", "value": "manufacturing_ingest"}],
+    }}
+
+
+def databricks_step_launcher(settings: Settings, databricks: DatabricksSettings
+                             ) -> dg.ResourceDefinition:
+    """dagster-databricks' launcher, configured from ``settings``, secrets by variable name only.
+
+    A token is passed as ``{"env": "DATABRICKS_TOKEN"}`` (the config form of ``dg.EnvVar``), read
+    when a run starts the resource. The launcher's OAuth fields take no variable, so for a service
+    principal it gets no credentials at all and the databricks-sdk reads
+    ``DATABRICKS_CLIENT_ID``/``DATABRICKS_CLIENT_SECRET`` from the environment itself.
+    """
+    token = ({"env": DATABRICKS_TOKEN_VAR} if databricks.auth is DatabricksAuth.TOKEN
+             else None)
+    return databricks_pyspark_step_launcher.configured({
+        "run_config": {
+            "run_name": "manufacturing_ingest bronze step",
+            "cluster": cluster_spec(databricks),
+            "libraries": cluster_libraries(databricks),
+        },
+        "permissions": {},
+        "databricks_host": databricks.host,
+        "databricks_token": token,
+        "env_variables": step_settings(settings),
+        # Secrets stay out of the step: S3 access comes from the cluster's instance profile.
+        "secrets_to_env_variables": [],
+        "staging_prefix": databricks.staging_prefix,
+        # The cluster imports the package from the wheel; the launcher also insists on zipping
+        # the code it runs, which then sits beside it, unused.
+        "local_pipeline_package_path": str(PACKAGE_DIR),
+        "poll_interval_sec": databricks.poll_seconds,
+        "verbose_logs": False,
+    })
+
+
+def resources_for(settings: Settings) -> dict[str, Any]:
     """The resources of ``settings.env``, always under the keys in ``RESOURCE_KEYS``."""
     landing = LandingZoneResource(url=settings.landing_url, role_arn=settings.s3_role_arn,
                                   queue_urls=dict(settings.queue_urls))
     lakehouse = LakehouseResource(url=settings.lakehouse_url)
     alerts = alert_sinks_resource(settings.alerts)
+    step_launcher: Any = InProcessStep()
     if settings.env is Environment.DATABRICKS:
-        spark: SparkSessionResource = UnavailableSparkResource(reason=DATABRICKS_NOT_READY)
+        spark: SparkSessionResource = ClusterSparkResource()
+        if settings.databricks is not None:
+            step_launcher = databricks_step_launcher(settings, settings.databricks)
     else:
         spark = SparkResource(
             master=settings.spark.master,
             driver_memory=settings.spark.driver_memory,
             jars_dir=str(settings.spark.jars_dir),
+            remote=settings.spark.remote,
         )
-    return {"spark": spark, "landing": landing, "lakehouse": lakehouse, "alerts": alerts}
+    return {"spark": spark, "step_launcher": step_launcher, "landing": landing,
+            "lakehouse": lakehouse, "alerts": alerts}

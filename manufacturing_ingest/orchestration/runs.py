@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -15,7 +16,6 @@ from manufacturing_ingest.engine.lakehouse import Lakehouse
 from manufacturing_ingest.errors import ConfigurationError, InvalidPartitionError
 from manufacturing_ingest.landing import landing_zone_for
 from manufacturing_ingest.orchestration import build_definitions
-from manufacturing_ingest.orchestration.resources import DATABRICKS_NOT_READY
 from manufacturing_ingest.settings import Environment, Settings
 
 log = logging.getLogger("manufacturing_ingest")
@@ -48,11 +48,36 @@ def partition_keys(spec: SourceSpec, first: str, last: str) -> list[str]:
     return partitions.get_partition_keys_in_range(dg.PartitionKeyRange(first, last))
 
 
+def databricks_runs_elsewhere(source_names: list[str], first: str, last: str | None,
+                              reprocess: bool) -> ConfigurationError:
+    """Why this process cannot run Databricks steps, and the commands that can.
+
+    The step launcher sends a step to the cluster as a pointer to the definitions module, which
+    needs a run Dagster can rebuild in another process; ``dg.materialize`` runs in-process
+    definitions, so the CLI names the ``dagster asset materialize`` commands instead.
+    """
+    commands = []
+    for name in source_names:
+        spec = get_source(name)
+        start, end = spec.partitions.widen(first, last)
+        partition = f"--partition {start}" if start == end else f"--partition-range {start}...{end}"
+        command = ("dagster asset materialize -m manufacturing_ingest.definitions --select "
+                   f"{'/'.join(spec.asset_key_path)} {partition}")
+        if reprocess:
+            ops = {"__".join(spec.asset_key_path): {"config": {"reprocess": True}}}
+            command += f" --config-json '{json.dumps({'ops': ops})}'"
+        commands.append(f"'{command}'")
+    return ConfigurationError(
+        "MANUFACTURING_ENV=databricks: the bronze steps run on Databricks through the step "
+        f"launcher, which this command cannot drive; run {' then '.join(commands)}, or launch "
+        "the runs from the Dagster UI")
+
+
 def materialize_partitions(settings: Settings, source_names: list[str], first: str,
                            last: str | None = None, reprocess: bool = False) -> list[RunResult]:
     """Run the bronze assets for a partition range (one run per source, in order)."""
     if settings.env is Environment.DATABRICKS:
-        raise ConfigurationError(DATABRICKS_NOT_READY)
+        raise databricks_runs_elsewhere(source_names, first, last, reprocess)
     defs = build_definitions(settings)
     # Runs show in the UI when DAGSTER_HOME names a persistent instance.
     instance = (dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME")

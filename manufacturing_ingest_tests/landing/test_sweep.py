@@ -18,6 +18,7 @@ from manufacturing_ingest.landing.sweep import SweepFindings, SweepProgress, swe
 from manufacturing_ingest.orchestration.assets import bronze_asset, landing_assets
 from manufacturing_ingest.orchestration.checks import backlog_check
 from manufacturing_ingest.orchestration.resources import (
+    InProcessStep,
     LakehouseResource,
     LandingZoneResource,
     SparkResource,
@@ -134,7 +135,7 @@ def test_a_late_object_under_a_30_day_old_prefix_is_requested_by_the_next_sweep_
     clock = Clock()
     sensor = landing_sensor(spec, clock=clock)
     resources = {
-        "spark": SparkResource(master="local[2]"),
+        "spark": SparkResource(master="local[2]"), "step_launcher": InProcessStep(),
         "landing": LandingZoneResource(url=bucket.url),
         "lakehouse": LakehouseResource(url=str(tmp_path / "lakehouse")),
     }

@@ -23,6 +23,7 @@ from manufacturing_ingest.orchestration.alerts import alert_sensor
 from manufacturing_ingest.orchestration.assets import bronze_asset, landing_assets
 from manufacturing_ingest.orchestration.resources import (
     AlertSinksResource,
+    InProcessStep,
     LakehouseResource,
     LandingZoneResource,
     SparkResource,
@@ -250,7 +251,7 @@ def test_a_real_failing_check_and_a_failed_run_alert_once_with_links_to_their_ru
     failed = dg.materialize(
         [bronze_asset(SENSOR), *landing_assets(CATALOG.values())],
         selection=[KEY], partition_key="2026-01-18", instance=instance, raise_on_error=False,
-        resources={"spark": SparkResource(master="local[1]"),
+        resources={"spark": SparkResource(master="local[1]"), "step_launcher": InProcessStep(),
                    "landing": LandingZoneResource(url=str(lake.root / "no-such-folder")),
                    "lakehouse": LakehouseResource(url=lake.lakehouse.root)},
     )

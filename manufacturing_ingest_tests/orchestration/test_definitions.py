@@ -14,6 +14,7 @@ from manufacturing_ingest.catalog import CATALOG, get_source
 from manufacturing_ingest.generate import GenerateOptions, generate
 from manufacturing_ingest.orchestration.assets import bronze_asset, landing_assets
 from manufacturing_ingest.orchestration.resources import (
+    InProcessStep,
     LakehouseResource,
     LandingZoneResource,
     SparkResource,
@@ -54,10 +55,12 @@ def test_asset_keys_partitions_and_lineage_are_the_contract():
 def test_resource_keys_are_the_same_in_every_environment(monkeypatch):
     from manufacturing_ingest.orchestration.resources import resources_for
     from manufacturing_ingest.settings import Settings
+    from manufacturing_ingest_tests.orchestration.test_environments import ENVIRONMENTS
 
-    keys = {env: set(resources_for(Settings.from_env({"MANUFACTURING_ENV": env})))
-            for env in ("local", "databricks")}
-    assert keys["local"] == keys["databricks"] == {"spark", "landing", "lakehouse", "alerts"}
+    keys = {env: set(resources_for(Settings.from_env(environ)))
+            for env, environ in ENVIRONMENTS.items()}
+    assert keys["local"] == keys["databricks"] == {"spark", "step_launcher", "landing",
+                                                   "lakehouse", "alerts"}
 
 
 @pytest.mark.spark
@@ -70,7 +73,7 @@ def test_materializing_a_partition_reports_monitoring_metadata(lake):
         selection=[sensor.key],
         partition_key="2026-01-15",
         resources={
-            "spark": SparkResource(master="local[2]"),
+            "spark": SparkResource(master="local[2]"), "step_launcher": InProcessStep(),
             "landing": LandingZoneResource(url=str(lake.landing_root)),
             "lakehouse": LakehouseResource(url=lake.lakehouse.root),
         },

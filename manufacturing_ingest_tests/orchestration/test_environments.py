@@ -2,34 +2,94 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
 import pytest
 
 from manufacturing_ingest.cli import main
-from manufacturing_ingest.errors import ConfigurationError
 from manufacturing_ingest.orchestration import build_definitions
 from manufacturing_ingest.orchestration.resources import (
     RESOURCE_KEYS,
+    ClusterSparkResource,
+    InProcessStep,
     SparkResource,
-    UnavailableSparkResource,
     resources_for,
 )
 from manufacturing_ingest.settings import Settings
 
+# Placeholders: loading definitions reads no secret and calls no workspace.
+DATABRICKS = {
+    "MANUFACTURING_ENV": "databricks",
+    "DATABRICKS_HOST": "https://dbc-placeholder.cloud.databricks.com",
+    "DATABRICKS_TOKEN": "placeholder-token",
+    "MANUFACTURING_DATABRICKS_CLUSTER_ID": "0000-000000-placeholder",
+    "MANUFACTURING_DATABRICKS_WHEEL": "dbfs:/libs/manufacturing_ingest-0.1.0-py3-none-any.whl",
+}
+ENVIRONMENTS = {"local": {"MANUFACTURING_ENV": "local"}, "databricks": DATABRICKS}
 
-def test_each_environment_gets_its_own_spark_resource_under_the_same_keys():
+
+def test_each_environment_gets_its_own_spark_and_step_launcher_under_the_same_keys():
     local = resources_for(Settings.from_env({"MANUFACTURING_SPARK_MASTER": "local[3]"}))
-    databricks = resources_for(Settings.from_env({"MANUFACTURING_ENV": "databricks"}))
+    databricks = resources_for(Settings.from_env(DATABRICKS))
     assert tuple(local) == tuple(databricks) == RESOURCE_KEYS
     assert isinstance(local["spark"], SparkResource) and local["spark"].master == "local[3]"
-    assert isinstance(databricks["spark"], UnavailableSparkResource)
-    with pytest.raises(ConfigurationError, match="MANUFACTURING_ENV=databricks"):
-        databricks["spark"].get_session()
+    assert isinstance(local["step_launcher"], InProcessStep)
+    assert isinstance(databricks["spark"], ClusterSparkResource)
+    assert isinstance(databricks["step_launcher"], dg.ResourceDefinition)
+
+
+def test_the_databricks_launcher_takes_the_token_by_name_and_forwards_no_secret(monkeypatch):
+    monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-SENTINEL")
+    settings = Settings.from_env({**DATABRICKS, "DATABRICKS_TOKEN": "dapi-SENTINEL",
+                                  "MANUFACTURING_LANDING_URL": "s3://plant/landing",
+                                  "MANUFACTURING_LAKEHOUSE_URL": "s3://plant/lakehouse"})
+    assert "dapi-SENTINEL" not in repr(settings)
+    with dg.build_resources({"launcher": resources_for(settings)["step_launcher"]}) as built:
+        launcher = built.launcher
+    assert isinstance(launcher, dg.StepLauncher)
+    assert launcher.databricks_token == "dapi-SENTINEL"  # read from the variable at start
+    assert launcher.secrets == []
+    assert launcher.env_variables == {"MANUFACTURING_ENV": "databricks",
+                                      "MANUFACTURING_LANDING_URL": "s3://plant/landing",
+                                      "MANUFACTURING_LAKEHOUSE_URL": "s3://plant/lakehouse"}
+
+
+def test_a_new_job_cluster_comes_from_the_pool_with_the_instance_profile(monkeypatch):
+    monkeypatch.setenv("DATABRICKS_TOKEN", DATABRICKS["DATABRICKS_TOKEN"])
+    settings = Settings.from_env({
+        **{k: v for k, v in DATABRICKS.items() if k != "MANUFACTURING_DATABRICKS_CLUSTER_ID"},
+        "MANUFACTURING_DATABRICKS_INSTANCE_POOL_ID": "pool-1",
+        "MANUFACTURING_DATABRICKS_SPARK_VERSION": "15.4.x-scala2.12",
+        "MANUFACTURING_DATABRICKS_NUM_WORKERS": "3",
+        "MANUFACTURING_DATABRICKS_INSTANCE_PROFILE_ARN":
+            "arn:aws:iam::123456789012:instance-profile/bronze",
+    })
+    with dg.build_resources({"launcher": resources_for(settings)["step_launcher"]}) as built:
+        cluster = built.launcher.run_config["cluster"]
+    assert cluster["new"]["nodes"] == {"instance_pool_id": "pool-1"}
+    assert cluster["new"]["size"] == {"num_workers": 3}
+    assert cluster["new"]["spark_version"] == "15.4.x-scala2.12"
+    assert cluster["new"]["aws_attributes"] == {
+        "instance_profile_arn": "arn:aws:iam::123456789012:instance-profile/bronze"}
+
+
+def test_on_the_cluster_the_step_runs_where_it_is_with_the_clusters_session():
+    # Databricks sets DATABRICKS_RUNTIME_VERSION; the step needs no workspace settings there.
+    on_cluster = resources_for(Settings.from_env({"MANUFACTURING_ENV": "databricks",
+                                                  "DATABRICKS_RUNTIME_VERSION": "15.4"}))
+    assert tuple(on_cluster) == RESOURCE_KEYS
+    assert isinstance(on_cluster["step_launcher"], InProcessStep)
+    assert isinstance(on_cluster["spark"], ClusterSparkResource)
 
 
 def test_definitions_load_in_every_environment_with_the_same_surface():
     surfaces = []
-    for env in ("local", "databricks"):
-        defs = build_definitions(Settings.from_env({"MANUFACTURING_ENV": env}))
+    for environ in ENVIRONMENTS.values():
+        defs = build_definitions(Settings.from_env(environ))
         graph = defs.resolve_asset_graph()
         surfaces.append((
             sorted(k.to_user_string() for k in graph.get_all_asset_keys()),
@@ -38,13 +98,33 @@ def test_definitions_load_in_every_environment_with_the_same_surface():
             sorted(defs.resources or {}),
         ))
     assert surfaces[0] == surfaces[1]
+    assert surfaces[0][3] == sorted(RESOURCE_KEYS)
 
 
-def test_the_cli_refuses_to_run_databricks_locally_with_one_line(monkeypatch, capsys, tmp_path):
-    monkeypatch.setenv("MANUFACTURING_ENV", "databricks")
+@pytest.mark.subprocess
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_dagster_validates_the_definitions_in_every_environment(env, tmp_path):
+    environ = {k: v for k, v in os.environ.items()
+               if not k.startswith(("DATABRICKS_", "MANUFACTURING_", "DAGSTER_HOME"))}
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("dagster")), "definitions", "validate",
+         "-m", "manufacturing_ingest.definitions"],
+        env={**environ, **ENVIRONMENTS[env]}, cwd=tmp_path, capture_output=True, text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "All code locations passed validation" in result.stderr + result.stdout
+
+
+def test_the_cli_names_the_dagster_command_that_runs_on_databricks(monkeypatch, capsys,
+                                                                    tmp_path):
+    for name, value in DATABRICKS.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("MANUFACTURING_LANDING_URL", str(tmp_path / "landing"))
     monkeypatch.setenv("MANUFACTURING_LAKEHOUSE_URL", str(tmp_path / "lakehouse"))
     assert main(["ingest", "--source", "sensor_data", "--partition", "2026-01-15"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: MANUFACTURING_ENV=databricks")
+    assert ("'dagster asset materialize -m manufacturing_ingest.definitions --select "
+            "manufacturing_bronze/sensor_data --partition 2026-01-15'") in err[0]
     assert not (tmp_path / "lakehouse").exists()

@@ -11,6 +11,7 @@ from manufacturing_ingest.catalog import CATALOG, get_source
 from manufacturing_ingest.generate import GenerateOptions, generate
 from manufacturing_ingest.orchestration.assets import bronze_asset, landing_assets
 from manufacturing_ingest.orchestration.resources import (
+    InProcessStep,
     LakehouseResource,
     LandingZoneResource,
     SparkResource,
@@ -41,7 +42,7 @@ def materialize(lake, instance, *, partition: str | None = None,
         [sensor, *landing_assets(CATALOG.values())],
         selection=[sensor.key], partition_key=partition, tags=tags, instance=instance,
         resources={
-            "spark": SparkResource(master="local[1]"),
+            "spark": SparkResource(master="local[1]"), "step_launcher": InProcessStep(),
             "landing": LandingZoneResource(url=str(lake.landing_root)),
             "lakehouse": LakehouseResource(url=lake.lakehouse.root),
         },

@@ -16,6 +16,7 @@ from manufacturing_ingest.catalog import CATALOG, get_source
 from manufacturing_ingest.orchestration.assets import bronze_asset, landing_assets
 from manufacturing_ingest.orchestration.checks import backlog_check
 from manufacturing_ingest.orchestration.resources import (
+    InProcessStep,
     LakehouseResource,
     LandingZoneResource,
     SparkResource,
@@ -110,7 +111,7 @@ def test_sensor_tick_starts_the_run_that_lands_the_rows(bucket, spark, tmp_path)
     bucket.put(f"{day}/b.csv.gz", gzip.compress(numbered_sensor_csv("b", 20, TODAY).encode()))
     bucket.put(f"{day}/_SUCCESS", b"")
     resources = {
-        "spark": SparkResource(master="local[2]"),
+        "spark": SparkResource(master="local[2]"), "step_launcher": InProcessStep(),
         "landing": LandingZoneResource(url=bucket.url),
         "lakehouse": LakehouseResource(url=str(tmp_path / "lakehouse")),
     }
@@ -199,7 +200,7 @@ def test_a_day_of_hourly_files_is_one_run_that_lands_every_hour(lake):
     (request,) = result.run_requests
     assert spans(result) == {(f"{day}-00:00", f"{day}-23:00"): 24}
 
-    resources = {"spark": SparkResource(master="local[2]"),
+    resources = {"spark": SparkResource(master="local[2]"), "step_launcher": InProcessStep(),
                  "landing": LandingZoneResource(url=str(lake.landing_root)),
                  "lakehouse": LakehouseResource(url=lake.lakehouse.root)}
     bronze = bronze_asset(spec)
