@@ -1,7 +1,8 @@
 """A Databricks workspace on loopback: the REST endpoints dagster-databricks' step launcher calls.
 
 It serves DBFS (create, add-block, close, put, read, get-status, mkdirs, delete), jobs
-(runs submit, get, get-output, cancel) and clusters get, and records every request. A submitted
+(runs submit, get, get-output, cancel), clusters get and the OAuth endpoints a service principal
+signs in with (``/oidc/...``), and records every request. A submitted
 ``spark_python_task`` runs as a real local process (``cluster_main.py``): a Delta-enabled Spark
 session is started first, as a cluster's is, then the task's file runs as ``__main__``.
 
@@ -209,6 +210,19 @@ class DatabricksWorkspace:
                            f"Handle {handle} does not exist.")
         return path
 
+    # OAuth for service principals (machine-to-machine)
+
+    def oauth_endpoints(self, request: Request) -> dict:
+        return {"authorization_endpoint": f"{self.host}/oidc/v1/authorize",
+                "token_endpoint": f"{self.host}/oidc/v1/token"}
+
+    def oauth_token(self, request: Request) -> dict:
+        if not request.headers.get("Authorization", "").startswith("Basic "):
+            raise ApiError(HTTPStatus.UNAUTHORIZED, "invalid_client",
+                           "Client authentication failed")
+        return {"access_token": f"standin-oauth-{next(self._ids)}", "token_type": "Bearer",
+                "expires_in": 3600, "scope": "all-apis"}
+
     # Jobs and clusters
 
     def runs_submit(self, request: Request) -> dict:
@@ -311,6 +325,8 @@ ROUTES = {
            ("GET", "get-output", DatabricksWorkspace.runs_get_output),
            ("POST", "cancel", DatabricksWorkspace.runs_cancel),
        )},
+    ("GET", "/oidc/.well-known/oauth-authorization-server"): DatabricksWorkspace.oauth_endpoints,
+    ("POST", "/oidc/v1/token"): DatabricksWorkspace.oauth_token,
     ("GET", "/api/2.1/clusters/get"): DatabricksWorkspace.clusters_get,
     ("GET", "/api/2.0/clusters/get"): DatabricksWorkspace.clusters_get,
 }

@@ -23,6 +23,8 @@ import pytest
 from deltalake import DeltaTable
 
 from manufacturing_ingest.orchestration.checks import QUALITY_CHECK, SCHEMA_DRIFT_CHECK
+from manufacturing_ingest.orchestration.resources import resources_for
+from manufacturing_ingest.settings import Settings
 from manufacturing_ingest_tests.databricks.standin import CLUSTER_ID, DatabricksWorkspace, Request
 from manufacturing_ingest_tests.samples import numbered_sensor_csv
 
@@ -211,3 +213,28 @@ def _uploaded_blocks(request: Request) -> list[bytes]:
         except zipfile.BadZipFile:
             pass  # a block of a zip larger than one block; the staged file is searched whole
     return blocks
+
+
+def test_a_service_principal_signs_in_with_the_sdks_own_variables(databricks_workspace,
+                                                                   monkeypatch):
+    secret = f"sp-secret-{uuid.uuid4().hex}"
+    environ = {"MANUFACTURING_ENV": "databricks", "DATABRICKS_HOST": databricks_workspace.host,
+               "DATABRICKS_CLIENT_ID": "bronze-sp", "DATABRICKS_CLIENT_SECRET": secret,
+               "MANUFACTURING_DATABRICKS_CLUSTER_ID": CLUSTER_ID,
+               "MANUFACTURING_DATABRICKS_WHEEL": WHEEL}
+    for name in ("DATABRICKS_TOKEN", "DATABRICKS_CONFIG_PROFILE", "DATABRICKS_AUTH_TYPE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    launcher_def = resources_for(Settings.from_env(environ))["step_launcher"]
+    first = len(databricks_workspace.requests)
+    with dg.build_resources({"launcher": launcher_def}) as built:
+        client = built.launcher.databricks_runner.client.workspace_client
+        assert client.clusters.get(CLUSTER_ID).cluster_id == CLUSTER_ID
+    requests = databricks_workspace.requests[first:]
+    (token_request,) = [r for r in requests if r.path == "/oidc/v1/token"]
+    basic = base64.b64decode(token_request.headers["Authorization"].split()[1]).decode()
+    assert basic == f"bronze-sp:{secret}"
+    (cluster_request,) = [r for r in requests if r.path == "/api/2.1/clusters/get"]
+    assert cluster_request.headers["Authorization"].startswith("Bearer standin-oauth-")
+    assert all(secret not in r.body.decode(errors="replace") for r in requests)
