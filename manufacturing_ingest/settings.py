@@ -164,8 +164,9 @@ class DatabricksSettings:
       ``DATABRICKS_CLIENT_ID`` + ``DATABRICKS_CLIENT_SECRET`` (an OAuth service principal).
     - ``MANUFACTURING_DATABRICKS_CLUSTER_ID``: run on this existing cluster; otherwise each step
       gets a new job cluster from ``MANUFACTURING_DATABRICKS_INSTANCE_POOL_ID`` with
-      ``…_SPARK_VERSION`` (a runtime such as ``15.4.x-scala2.12``), ``…_NUM_WORKERS`` (1) and
-      ``…_INSTANCE_PROFILE_ARN``, the IAM role through which the cluster reads S3.
+      ``…_SPARK_VERSION`` (a Spark 4 runtime such as ``17.3.x-scala2.13``),
+      ``…_NUM_WORKERS`` (1) and ``…_INSTANCE_PROFILE_ARN``, the IAM role through which the
+      cluster reads S3.
     - ``MANUFACTURING_DATABRICKS_WHEEL``: this project's wheel, uploaded to ``dbfs:/…`` or a
       ``/Volumes/…`` path; the cluster installs it with the pinned packages.
     - ``MANUFACTURING_DATABRICKS_STAGING_PREFIX``: DBFS folder for each step's code and events

@@ -145,7 +145,7 @@ def test_databricks_settings_keep_names_and_shapes_never_the_token():
      "MANUFACTURING_DATABRICKS_INSTANCE_POOL_ID, MANUFACTURING_DATABRICKS_SPARK_VERSION, "
      "MANUFACTURING_DATABRICKS_INSTANCE_PROFILE_ARN for a new job cluster"),
     ({"MANUFACTURING_DATABRICKS_CLUSTER_ID": "", "MANUFACTURING_DATABRICKS_INSTANCE_POOL_ID": "p",
-      "MANUFACTURING_DATABRICKS_SPARK_VERSION": "15.4.x-scala2.12",
+      "MANUFACTURING_DATABRICKS_SPARK_VERSION": "17.3.x-scala2.13",
       "MANUFACTURING_DATABRICKS_INSTANCE_PROFILE_ARN": "bronze-role"},
      "not an instance profile ARN"),
     ({"MANUFACTURING_DATABRICKS_NUM_WORKERS": "many"}, "NUM_WORKERS='many' is not a whole"),
@@ -160,5 +160,5 @@ def test_databricks_settings_refuse_what_cannot_work_in_one_line(change, message
 
 def test_on_a_databricks_cluster_the_step_needs_no_workspace_settings():
     settings = Settings.from_env({"MANUFACTURING_ENV": "databricks",
-                                  "DATABRICKS_RUNTIME_VERSION": "15.4"})
+                                  "DATABRICKS_RUNTIME_VERSION": "17.3"})
     assert settings.on_databricks_cluster and settings.databricks is None

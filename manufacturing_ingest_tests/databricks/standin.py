@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 
 CLUSTER_MAIN = Path(__file__).with_name("cluster_main.py")
 CLUSTER_ID = "0101-000000-standin"
-RUNTIME_VERSION = "15.4"
+RUNTIME_VERSION = "17.3"
 # What a cluster process inherits from this machine: enough to run Python and Java, no secrets.
 MACHINE_VARIABLES = ("PATH", "HOME", "LANG", "JAVA_HOME", "TMPDIR", "MANUFACTURING_SPARK_JARS")
 

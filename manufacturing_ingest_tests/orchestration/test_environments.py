@@ -63,7 +63,7 @@ def test_a_new_job_cluster_comes_from_the_pool_with_the_instance_profile(monkeyp
     settings = Settings.from_env({
         **{k: v for k, v in DATABRICKS.items() if k != "MANUFACTURING_DATABRICKS_CLUSTER_ID"},
         "MANUFACTURING_DATABRICKS_INSTANCE_POOL_ID": "pool-1",
-        "MANUFACTURING_DATABRICKS_SPARK_VERSION": "15.4.x-scala2.12",
+        "MANUFACTURING_DATABRICKS_SPARK_VERSION": "17.3.x-scala2.13",
         "MANUFACTURING_DATABRICKS_NUM_WORKERS": "3",
         "MANUFACTURING_DATABRICKS_INSTANCE_PROFILE_ARN":
             "arn:aws:iam::123456789012:instance-profile/bronze",
@@ -72,7 +72,7 @@ def test_a_new_job_cluster_comes_from_the_pool_with_the_instance_profile(monkeyp
         cluster = built.launcher.run_config["cluster"]
     assert cluster["new"]["nodes"] == {"instance_pool_id": "pool-1"}
     assert cluster["new"]["size"] == {"num_workers": 3}
-    assert cluster["new"]["spark_version"] == "15.4.x-scala2.12"
+    assert cluster["new"]["spark_version"] == "17.3.x-scala2.13"
     assert cluster["new"]["aws_attributes"] == {
         "instance_profile_arn": "arn:aws:iam::123456789012:instance-profile/bronze"}
 
@@ -80,7 +80,7 @@ def test_a_new_job_cluster_comes_from_the_pool_with_the_instance_profile(monkeyp
 def test_on_the_cluster_the_step_runs_where_it_is_with_the_clusters_session():
     # Databricks sets DATABRICKS_RUNTIME_VERSION; the step needs no workspace settings there.
     on_cluster = resources_for(Settings.from_env({"MANUFACTURING_ENV": "databricks",
-                                                  "DATABRICKS_RUNTIME_VERSION": "15.4"}))
+                                                  "DATABRICKS_RUNTIME_VERSION": "17.3"}))
     assert tuple(on_cluster) == RESOURCE_KEYS
     assert isinstance(on_cluster["step_launcher"], InProcessStep)
     assert isinstance(on_cluster["spark"], ClusterSparkResource)
