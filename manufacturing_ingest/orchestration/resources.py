@@ -58,7 +58,6 @@ class SparkResource(SparkSessionResource):
     master: str = "local[*]"
     driver_memory: str = "4g"
     jars_dir: str = ""
-    remote: str = ""  # a Spark Connect server (sc://host:port) instead of a session of our own
 
     def get_session(self) -> SparkSession:
         from manufacturing_ingest.engine.spark import get_spark_session
@@ -67,7 +66,6 @@ class SparkResource(SparkSessionResource):
             master=self.master,
             driver_memory=self.driver_memory,
             jars_dir=Path(self.jars_dir) if self.jars_dir else default_jars_dir(),
-            remote=self.remote,
         ))
 
 
@@ -236,7 +234,6 @@ def resources_for(settings: Settings) -> dict[str, Any]:
             master=settings.spark.master,
             driver_memory=settings.spark.driver_memory,
             jars_dir=str(settings.spark.jars_dir),
-            remote=settings.spark.remote,
         )
     return {"spark": spark, "step_launcher": step_launcher, "landing": landing,
             "lakehouse": lakehouse, "alerts": alerts}
