@@ -69,6 +69,7 @@ class JobRun:
     error: str = ""
     error_trace: str = ""
     done: threading.Event = field(default_factory=threading.Event)
+    reported: list[str] = field(default_factory=list)  # each life cycle state runs/get answered
 
     def state(self) -> dict:
         if self.process is None or self.polled <= 1:
@@ -243,10 +244,12 @@ class DatabricksWorkspace:
     def runs_get(self, request: Request) -> dict:
         run = self._run(request.query.get("run_id"))
         run.polled += 1
+        state = run.state()
+        run.reported.append(state["life_cycle_state"])
         return {
             "run_id": run.run_id,
             "run_name": "stand-in run",
-            "state": run.state(),
+            "state": state,
             "run_page_url": f"{self.host}/#job/runs/{run.run_id}",
             "tasks": [{"task_key": run.task.get("task_key", "task"), "run_id": run.run_id,
                        "cluster_instance": {"cluster_id": CLUSTER_ID}}],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -118,7 +119,8 @@ def failed(databricks_workspace, tmp_path_factory) -> LauncherRun:
     return materialize_on_databricks(databricks_workspace, root, not_a_folder)
 
 
-def test_a_partition_goes_upload_submit_poll_and_its_events_come_back(succeeded):
+def test_a_partition_goes_upload_submit_poll_and_its_events_come_back(succeeded,
+                                                                     databricks_workspace):
     assert succeeded.process.returncode == 0, succeeded.process.stderr[-3000:]
     paths = succeeded.paths()
     uploads = [r.json()["path"] for r in succeeded.requests
@@ -132,6 +134,10 @@ def test_a_partition_goes_upload_submit_poll_and_its_events_come_back(succeeded)
     reads = [r.query["path"] for r in succeeded.requests if r.path == "/api/2.0/dbfs/read"]
     assert len(polls) >= 2 and polls[0] > submit
     assert f"{step}/0_events.pkl" in reads and f"{step}/stderr" in reads
+    (job_run,) = [r for r in databricks_workspace.runs.values()
+                  if step in r.task["spark_python_task"]["python_file"]]
+    assert job_run.reported[0] == "PENDING" and job_run.reported[-1] == "TERMINATED"
+    assert "RUNNING" in job_run.reported
 
     (task,) = succeeded.requests[submit].json()["tasks"]
     assert task["existing_cluster_id"] == CLUSTER_ID
@@ -238,3 +244,25 @@ def test_a_service_principal_signs_in_with_the_sdks_own_variables(databricks_wor
     (cluster_request,) = [r for r in requests if r.path == "/api/2.1/clusters/get"]
     assert cluster_request.headers["Authorization"].startswith("Bearer standin-oauth-")
     assert all(secret not in r.body.decode(errors="replace") for r in requests)
+
+
+def test_a_task_that_crashes_on_the_cluster_fails_its_run_with_the_error_in_the_output(
+        databricks_workspace, tmp_path):
+    from dagster_databricks.databricks import DatabricksError, DatabricksJobRunner
+
+    runner = DatabricksJobRunner(host=databricks_workspace.host, token=TOKEN,
+                                 poll_interval_sec=0.5)
+    crash = io.BytesIO(b"import sys\nraise SystemExit('cluster library missing: ' + sys.argv[1])\n")
+    runner.client.put_file(crash, "dbfs://tasks/crash.py", overwrite=True)
+    run_id = runner.submit_run(
+        {"cluster": {"existing": CLUSTER_ID}, "install_default_libraries": False},
+        {"spark_python_task": {"python_file": "dbfs:/tasks/crash.py",
+                               "parameters": ["/dbfs/tasks/crash.py"]}},
+    )
+    with pytest.raises(DatabricksError, match=r"result state: .*FAILED.*Workload failed"):
+        runner.client.wait_for_run_to_complete(logging.getLogger(__name__), run_id, 0.5, 300)
+    output = runner.client.workspace_client.jobs.get_run_output(run_id)
+    local_file = databricks_workspace.dbfs_root / "tasks" / "crash.py"
+    assert output.error == f"cluster library missing: {local_file}"  # /dbfs/ read through FUSE
+    reported = databricks_workspace.runs[run_id].reported
+    assert reported[0] == "PENDING" and "RUNNING" in reported and reported[-1] == "TERMINATED"
