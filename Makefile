@@ -8,9 +8,13 @@ setup:
 demo: setup
 	.venv/bin/manufacturing-ingest demo
 
-# The whole suite: real local Spark + Delta, subprocess crash tests. CI runs exactly this.
+# The whole suite: real local Spark + Delta, subprocess crash tests; then the engine's tests
+# again on a Spark Connect session (no JVM access, as on Databricks shared clusters).
+# CI runs exactly this.
+ENGINE_TESTS = manufacturing_ingest_tests/engine
 test: setup
 	.venv/bin/pytest
+	.venv/bin/pytest --spark-connect $(ENGINE_TESTS)
 
 # The Dagster UI on http://127.0.0.1:3000 with a persistent instance under .dagster_home,
 # configured by dagster.yaml (run concurrency limits).

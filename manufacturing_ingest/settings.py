@@ -9,8 +9,14 @@ Checked in this order, each with a default that works on a laptop:
 - ``MANUFACTURING_S3_ROLE_ARN``: optional IAM role to assume for an ``s3://`` landing zone,
   on top of the standard AWS credential chain.
 - ``MANUFACTURING_LANDING_INTERVAL_SECONDS``: how often each landing sensor lists. Default 60.
+- ``MANUFACTURING_READ_MODE``: ``staged`` (each file's bytes pass the engine's process, which
+  checks them whole first) or ``direct`` (Spark reads the landed objects itself and the process
+  fetches only each file's header or Parquet footer). Default ``direct`` on Databricks,
+  ``staged`` elsewhere.
 - ``MANUFACTURING_SPARK_MASTER``: Spark master for the local engine. Default ``local[*]``.
 - ``MANUFACTURING_SPARK_DRIVER_MEMORY``: driver heap for the local engine. Default ``4g``.
+- ``MANUFACTURING_SPARK_REMOTE``: a Spark Connect server (``sc://host:port``) the local engine
+  uses instead of starting its own JVM; master, memory and jars are then the server's.
 - ``MANUFACTURING_SPARK_JARS``: folder holding the Delta jars (``manufacturing-ingest
   fetch-jars`` fills it). Default ``<virtualenv>/share/manufacturing_ingest/jars``; when it
   holds no jars, Spark resolves them from Maven Central itself at start-up.
@@ -51,7 +57,7 @@ from manufacturing_ingest.catalog import SourceSpec
 from manufacturing_ingest.errors import ConfigurationError
 
 __all__ = ["AlertSettings", "ConfigurationError", "DatabricksSettings", "Environment",
-           "Settings", "SparkSettings", "default_jars_dir"]
+           "ReadMode", "Settings", "SparkSettings", "default_jars_dir"]
 
 # The alert secrets, read through ``dg.EnvVar`` by the Dagster resources, never by ``Settings``.
 WEBHOOK_URL_VAR = "MANUFACTURING_ALERT_WEBHOOK_URL"
@@ -63,6 +69,20 @@ DATABRICKS_CLIENT_ID_VAR = "DATABRICKS_CLIENT_ID"
 DATABRICKS_CLIENT_SECRET_VAR = "DATABRICKS_CLIENT_SECRET"
 # Set by Databricks on its clusters: this process is the step the launcher started there.
 DATABRICKS_RUNTIME_VAR = "DATABRICKS_RUNTIME_VERSION"
+
+
+def _spark_remote(url: str) -> str:
+    if url and not url.startswith("sc://"):
+        raise ConfigurationError(
+            f"MANUFACTURING_SPARK_REMOTE={url!r}: expected a Spark Connect URL such as "
+            "sc://127.0.0.1:15002"
+        )
+    return url
+
+
+class ReadMode(StrEnum):
+    STAGED = "staged"
+    DIRECT = "direct"
 
 
 class Environment(StrEnum):
@@ -81,6 +101,7 @@ class SparkSettings:
     master: str = "local[*]"
     driver_memory: str = "4g"
     jars_dir: Path = field(default_factory=default_jars_dir)
+    remote: str = ""  # a Spark Connect URL (sc://host:port); empty: start a local session
 
 
 @dataclass(frozen=True)
@@ -293,6 +314,7 @@ class Settings:
     sweep_budget_seconds: int = 20
     # source name -> SQS queue of its S3 event notifications (file notification mode)
     queue_urls: Mapping[str, str] = field(default_factory=dict)
+    read_mode: ReadMode = ReadMode.STAGED
     # MANUFACTURING_ENV=databricks, outside the cluster: how the steps are sent there.
     databricks: DatabricksSettings | None = None
     # This process is a step running on a Databricks cluster (DATABRICKS_RUNTIME_VERSION is set).
@@ -323,6 +345,7 @@ class Settings:
                 master=environ.get("MANUFACTURING_SPARK_MASTER") or "local[*]",
                 driver_memory=environ.get("MANUFACTURING_SPARK_DRIVER_MEMORY") or "4g",
                 jars_dir=Path(environ.get("MANUFACTURING_SPARK_JARS") or default_jars_dir()),
+                remote=_spark_remote(environ.get("MANUFACTURING_SPARK_REMOTE") or ""),
             ),
             alerts=AlertSettings.from_env(environ),
             landing_interval_seconds=_int(
@@ -335,6 +358,8 @@ class Settings:
                 environ.get("MANUFACTURING_SWEEP_BUDGET_SECONDS", "").strip(), 20,
                 "MANUFACTURING_SWEEP_BUDGET_SECONDS", 1, 40),
             queue_urls=_queue_urls(environ, landing_url),
+            read_mode=_read_mode(environ.get("MANUFACTURING_READ_MODE", "").strip().lower(),
+                                 env),
             databricks=(DatabricksSettings.from_env(environ)
                         if env is Environment.DATABRICKS and not on_cluster else None),
             on_databricks_cluster=on_cluster,
@@ -349,6 +374,17 @@ class Settings:
 
 
 QUEUE_URL_VAR = "MANUFACTURING_QUEUE_URL_"
+
+
+def _read_mode(value: str, env: Environment) -> ReadMode:
+    if not value:
+        return ReadMode.DIRECT if env is Environment.DATABRICKS else ReadMode.STAGED
+    try:
+        return ReadMode(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"MANUFACTURING_READ_MODE={value!r} is not one of "
+            f"{', '.join(m.value for m in ReadMode)}") from None
 
 
 def _queue_urls(environ: Mapping[str, str], landing_url: str) -> dict[str, str]:

@@ -16,15 +16,34 @@ from manufacturing_ingest.landing import LocalLandingZone
 from manufacturing_ingest.settings import Settings
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--spark-connect", action="store_true",
+        help="run on a Spark Connect session against a local Connect server the tests start "
+             "(as on Databricks shared clusters: no JVM access); subprocesses use it too",
+    )
+
+
 @pytest.fixture(scope="session")
-def spark():
+def spark(request, tmp_path_factory):
     from manufacturing_ingest.engine.spark import get_spark_session
 
     os.environ.setdefault("MANUFACTURING_SPARK_MASTER", "local[2]")
     os.environ.setdefault("MANUFACTURING_SPARK_DRIVER_MEMORY", "2g")
+    server = None
+    if request.config.getoption("--spark-connect"):
+        from manufacturing_ingest_tests.spark_connect import ConnectServer
+
+        server = ConnectServer(Settings.from_env().spark,
+                               tmp_path_factory.mktemp("spark_connect") / "server.log")
+        # Subprocesses (CLI runs, crash tests) connect to the same server.
+        os.environ["MANUFACTURING_SPARK_REMOTE"] = server.url
     session = get_spark_session(Settings.from_env().spark, app_name="manufacturing_ingest_tests")
     yield session
     session.stop()
+    if server is not None:
+        server.stop()
+        del os.environ["MANUFACTURING_SPARK_REMOTE"]
 
 
 class Lake:

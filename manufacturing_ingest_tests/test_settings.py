@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from manufacturing_ingest.settings import ConfigurationError, DatabricksAuth, Settings
+from manufacturing_ingest.settings import ConfigurationError, DatabricksAuth, ReadMode, Settings
 
 DATABRICKS = {
     "MANUFACTURING_ENV": "databricks",
@@ -83,6 +83,8 @@ def test_alert_settings_record_whether_secrets_are_set_never_their_values():
      "is not an SQS queue URL"),
     ({"MANUFACTURING_QUEUE_URL_SENSOR_DATA": "https://sqs.eu-west-1.amazonaws.com/1/q"},
      "file notification mode needs an s3:// MANUFACTURING_LANDING_URL"),
+    ({"MANUFACTURING_READ_MODE": "streaming"}, "is not one of staged, direct"),
+    ({"MANUFACTURING_SPARK_REMOTE": "127.0.0.1:15002"}, "expected a Spark Connect URL"),
 ])
 def test_settings_that_cannot_work_are_refused(environ, says):
     with pytest.raises(ConfigurationError, match=says):
@@ -156,6 +158,16 @@ def test_databricks_settings_refuse_what_cannot_work_in_one_line(change, message
     with pytest.raises(ConfigurationError, match=message) as raised:
         Settings.from_env({**DATABRICKS, **change})
     assert "\n" not in str(raised.value) and "SENTINEL" not in str(raised.value)
+
+
+def test_spark_reads_landed_objects_itself_on_databricks_and_through_the_engine_locally():
+    assert Settings.from_env({}).read_mode is ReadMode.STAGED
+    cluster = {"MANUFACTURING_ENV": "databricks", "DATABRICKS_RUNTIME_VERSION": "17.3"}
+    assert Settings.from_env(cluster).read_mode is ReadMode.DIRECT
+    assert Settings.from_env({**cluster, "MANUFACTURING_READ_MODE": "Staged"}).read_mode \
+        is ReadMode.STAGED
+    assert Settings.from_env({"MANUFACTURING_SPARK_REMOTE": "sc://127.0.0.1:15002"}) \
+        .spark.remote == "sc://127.0.0.1:15002"
 
 
 def test_on_a_databricks_cluster_the_step_needs_no_workspace_settings():

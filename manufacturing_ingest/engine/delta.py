@@ -1,11 +1,16 @@
-"""Small reads of Delta table state: versions, idempotent-write markers, history, schema."""
+"""Small reads of Delta table state: versions, idempotent-write markers, history, schema.
+
+Public APIs only (SQL and the DataFrame reader), so the same code runs on a local session, a
+Spark Connect session and a Databricks cluster in shared access mode, where the JVM is out of
+reach and Delta's classes have other names.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from delta.tables import DeltaTable
+from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 
 from manufacturing_ingest.engine.types import catalog_type
@@ -14,55 +19,97 @@ from manufacturing_ingest.retry import Backoff
 # Blind appends (ledger, schema log) lose races only to table creation or metadata changes.
 APPEND_BACKOFF = Backoff(attempts=6, base=0.2, cap=3.0)
 
-
-def is_table(spark: SparkSession, path: str) -> bool:
-    return DeltaTable.isDeltaTable(spark, path)
-
-
-def _snapshot(spark: SparkSession, path: str):
-    jvm = spark._jvm  # py4j: Delta exposes no Python API for SetTransaction state
-    delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
-    none = jvm.scala.Option.empty()
-    return delta_log.update(False, none, none)
+# What Spark answers when a path holds no Delta table (yet).
+_NOT_A_TABLE = ("DELTA_TABLE_ONLY_OPERATION", "DELTA_MISSING_DELTA_TABLE", "PATH_NOT_FOUND",
+                "DELTA_TABLE_NOT_FOUND", "TABLE_OR_VIEW_NOT_FOUND")
+# History rows read per look; widened while the answer is older than that.
+_HISTORY_PAGE = 20
 
 
-def table_state(spark: SparkSession, path: str, app_id: str) -> tuple[int, int]:
-    """(table version, last ``txnVersion`` committed under ``app_id``); -1s when absent."""
-    if not is_table(spark, path):
-        return -1, -1
-    snapshot = _snapshot(spark, path)
-    found = snapshot.transactions().get(app_id)
-    return int(snapshot.version()), int(found.get()) if found.isDefined() else -1
+def table_ref(path: str) -> str:
+    """``path`` as a SQL table reference: ``delta.`<path>```."""
+    return "delta.`" + path.replace("`", "``") + "`"
 
 
-def table_version(spark: SparkSession, path: str) -> int:
-    if not is_table(spark, path):
-        return -1
-    return int(_snapshot(spark, path).version())
+def sql_string(value: str) -> str:
+    """``value`` as a SQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def commits_after(spark: SparkSession, path: str, version: int) -> list[dict[str, Any]]:
-    """Commit infos of versions after ``version``, newest first, ``userMetadata`` decoded."""
-    current = table_version(spark, path)
-    if current <= version:
-        return []
-    rows = (
-        DeltaTable.forPath(spark, path)
-        .history(current - version)
-        .select("version", "timestamp", "operation", "operationMetrics", "userMetadata")
-        .collect()
-    )
+def _history(spark: SparkSession, path: str, limit: int | None) -> list[dict[str, Any]] | None:
+    """The newest ``limit`` commits (all with None), newest first; None when no table is there."""
+    query = f"DESCRIBE HISTORY {table_ref(path)}" + (f" LIMIT {int(limit)}" if limit else "")
+    try:
+        rows = (spark.sql(query)
+                .select("version", "timestamp", "operation", "operationMetrics", "userMetadata")
+                .collect())
+    except AnalysisException as exc:
+        if any(name in str(exc) for name in _NOT_A_TABLE):
+            return None
+        raise
     commits = []
     for row in rows:
-        if row["version"] <= version:
-            continue
         commit = row.asDict()
         try:
             commit["userMetadata"] = json.loads(row["userMetadata"] or "{}")
         except ValueError:
             commit["userMetadata"] = {"text": row["userMetadata"]}
+        if not isinstance(commit["userMetadata"], dict):
+            commit["userMetadata"] = {"text": row["userMetadata"]}
         commits.append(commit)
     return commits
+
+
+def _pages(spark: SparkSession, path: str):
+    """Ever longer views of the history, newest first, each one consistent in itself, with
+    whether it holds all of the history there is (an empty view: no table)."""
+    limit = _HISTORY_PAGE
+    while True:
+        commits = _history(spark, path, limit)
+        if commits is None:
+            yield [], True
+            return
+        whole = len(commits) < limit
+        yield commits, whole
+        if whole:
+            return
+        limit *= 10
+
+
+def is_table(spark: SparkSession, path: str) -> bool:
+    return _history(spark, path, 1) is not None
+
+
+def table_state(spark: SparkSession, path: str) -> tuple[int, int]:
+    """(table version, ``batch_version`` of the engine's newest commit); -1s when absent.
+
+    Every bronze commit of the engine carries its ``batch_version`` in ``userMetadata``, the
+    same number it gives Delta as ``txnVersion``, so the newest one is the version Delta holds
+    for the source's ``txnAppId``. Both figures come from one read of the history, so they
+    agree. History older than the log retention (30 days by default) is gone: the protocol also
+    counts the ledger's committed batches, for a source that was quiet that long.
+    """
+    for commits, whole in _pages(spark, path):
+        if not commits:
+            return -1, -1
+        batch = next((c["userMetadata"]["batch_version"] for c in commits
+                      if isinstance(c["userMetadata"].get("batch_version"), int)), None)
+        if batch is not None or whole:
+            return int(commits[0]["version"]), -1 if batch is None else batch
+    raise AssertionError("the last view of the history is whole")
+
+
+def table_version(spark: SparkSession, path: str) -> int:
+    commits = _history(spark, path, 1)
+    return int(commits[0]["version"]) if commits else -1
+
+
+def commits_after(spark: SparkSession, path: str, version: int) -> list[dict[str, Any]]:
+    """Commit infos of versions after ``version``, newest first, ``userMetadata`` decoded."""
+    for commits, whole in _pages(spark, path):
+        if whole or int(commits[-1]["version"]) <= version + 1:
+            return [c for c in commits if int(c["version"]) > version]
+    raise AssertionError("the last view of the history is whole")
 
 
 def table_types(spark: SparkSession, path: str) -> dict[str, str]:

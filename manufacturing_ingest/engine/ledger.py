@@ -171,6 +171,15 @@ class FileLedger:
             df = df.where(F.col("partition_key").isin(partition_keys))
         return [LedgerEvent.from_row(row.asDict()) for row in df.collect()]
 
+    def last_committed_batch(self, source: str) -> int:
+        """The highest batch version of ``source`` the ledger records as committed (-1: none)."""
+        if not is_table(self.spark, self.path):
+            return -1
+        row = (self.spark.read.format("delta").load(self.path)
+               .where((F.col("source") == source) & (F.col("event") == EventKind.COMMITTED.value))
+               .agg(F.max("batch_version")).first())
+        return -1 if row is None or row[0] is None else int(row[0])
+
     def append(self, events: list[LedgerEvent]) -> None:
         if not events:
             return

@@ -25,9 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 from manufacturing_ingest.catalog import INGESTED_AT_COLUMN, SOURCE_FILE_COLUMN, SourceSpec
 from manufacturing_ingest.engine import delta
@@ -95,14 +93,25 @@ class CommitProtocol:
         self.ledger = ledger
         self.progress = progress
         self.stable = stable  # whether an object still has the identity it was listed with
+        # A batch version Delta is known to hold for this source although neither the history
+        # nor the ledger shows it: learnt when Delta skipped a write as a replay.
+        self._txn_floor = -1
 
     def _emit(self, phase: Phase, **figures) -> None:
         self.progress(ProgressEvent(self.spec.name, phase, figures))
 
     def table_state(self) -> TableState:
-        """Step 1; read it *before* the ledger."""
-        version, txn = delta.table_state(self.spark, self.table_path, self.spec.ledger_app_id)
-        return TableState(version, txn)
+        """Step 1; read it *before* the ledger.
+
+        Delta keeps a source's idempotent-write version for good, but the history that shows it
+        expires (log retention, 30 days by default). A table whose history shows no batch of
+        this engine takes the ledger's last committed batch instead, and, should Delta then
+        skip a write as a replay, the version learnt from that (see ``commit``).
+        """
+        version, txn = delta.table_state(self.spark, self.table_path)
+        if version >= 0 and txn < 0:
+            txn = self.ledger.last_committed_batch(self.spec.name)
+        return TableState(version, max(txn, self._txn_floor))
 
     def settle(self, events: list[LedgerEvent], txn: int, run_id: str) -> list[LedgerEvent]:
         """Step 2: decide the claims that can no longer change (version <= txn), record them."""
@@ -187,6 +196,10 @@ class CommitProtocol:
         ours = [c for c in delta.commits_after(self.spark, self.table_path, state.version)
                 if c["userMetadata"].get("claim_id") == claim_id]
         if not ours:
+            if not delta.commits_after(self.spark, self.table_path, state.version):
+                # Nothing at all was committed: Delta skipped the write as a replay, so it holds
+                # this batch version already (from history older than the log retention).
+                self._txn_floor = batch_version
             self._abandon(batch, run_id, claim_fields)
             return None
         version = int(ours[0]["version"])
@@ -196,9 +209,11 @@ class CommitProtocol:
         if unstable:
             # Appended to while Spark read it: its rows belong to no one identity of the file.
             # Take them out again (a second commit); the file fails and a later run reads it.
-            DeltaTable.forPath(self.spark, self.table_path).delete(
-                F.col(SOURCE_FILE_COLUMN).isin([f.obj.uri for f in unstable])
-                & (F.col(INGESTED_AT_COLUMN) == F.lit(batch.ingested_at).cast("timestamp")))
+            uris = ", ".join(delta.sql_string(f.obj.uri) for f in unstable)
+            stamp = delta.sql_string(batch.ingested_at.isoformat())
+            self.spark.sql(f"DELETE FROM {delta.table_ref(self.table_path)} "
+                           f"WHERE `{SOURCE_FILE_COLUMN}` IN ({uris}) "
+                           f"AND `{INGESTED_AT_COLUMN}` = TIMESTAMP {stamp}")
         rows = None if unstable else rows_from_inspection(files, ours[0])
         if rows is None:
             rows = count_rows(self.spark, self.table_path, [f.obj.uri for f in files],

@@ -8,6 +8,7 @@ Auto Loader's ``addNewColumns`` mode does for CSV and JSON.
 
 from __future__ import annotations
 
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,7 +56,7 @@ class BatchFile:
     """A landed object ready to read: where its bytes are and what inspection found."""
 
     obj: LandedObject
-    path: Path
+    path: Path | str  # a local file, or where Spark reads the object itself (direct reads)
     inspection: FileInspection
     partition_key: str
 
@@ -233,9 +234,49 @@ def _rename(df: DataFrame, names: list[str], keep: list[str]) -> DataFrame:
 
 def _spark_paths(raw: DataFrame, group: list[BatchFile]) -> dict[str, BatchFile]:
     """Batch files by the exact URI Spark reports in ``_metadata.file_path``."""
-    # Hadoop's own Path builds that URI (percent-encoding and all); ask it, don't re-implement it.
-    hadoop_path = raw.sparkSession._jvm.org.apache.hadoop.fs.Path
-    return {hadoop_path("file", None, str(f.path)).toUri().toString(): f for f in group}
+    return {spark_uri(str(f.path)): f for f in group}
+
+
+# What java.net.URI leaves as it is in a path (Hadoop's Path builds Spark's file URIs with it):
+# letters, digits, its "mark" and "punct" characters, and the path separators.
+_URI_PATH_KEEP = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    "-_.!~*'()" ":@&=+$," ";/"
+)
+
+
+def _escaped(char: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in char.encode("utf-8"))
+
+
+def spark_uri(location: str) -> str:
+    """The URI Spark reports in ``_metadata.file_path`` for a file it was given as ``location``.
+
+    ``/a/b c.csv`` → ``file:/a/b%20c.csv``; ``s3://bucket/a b.csv`` → ``s3://bucket/a%20b.csv``.
+    Hadoop's ``Path`` builds it with java.net.URI, worked out here without the JVM (out of reach on
+    Spark Connect and shared clusters): other ASCII characters of the path are percent-encoded
+    as UTF-8, non-ASCII ones stay as they are unless they are spaces or control characters.
+    """
+    scheme, separator, rest = location.partition("://")
+    if not separator:
+        return "file:" + _quoted_path(location)
+    authority, _, path = rest.partition("/")
+    return f"{scheme}://{authority}" + _quoted_path("/" + path)
+
+
+def _quoted_path(path: str) -> str:
+    out = []
+    for char in path:
+        if char in _URI_PATH_KEEP:
+            out.append(char)
+        elif ord(char) <= 0x9F or unicodedata.category(char) in _SPACES:
+            out.append(_escaped(char))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+_SPACES = ("Zs", "Zl", "Zp")  # Java's Character.isSpaceChar
 
 
 def _local_path(file_uri: Column) -> Column:
@@ -338,7 +379,7 @@ def _align(
     for name in columns:
         kind = target.get(name) or new_columns[name]
         out.append(F.col(f"`{name}`") if name in present
-                   else F.lit(None).cast(spark_type(kind)).alias(name))
+                   else F.lit(None).cast(kind).alias(name))  # by name: see parse_value
     out += [F.col(c) for c in (*LINEAGE_COLUMNS, spec.partition_column)]
     return df.select(out)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
@@ -53,11 +54,13 @@ def session_conf(settings: SparkSettings) -> dict[str, str]:
 
 def get_spark_session(settings: SparkSettings, app_name: str = "manufacturing_ingest"
                       ) -> SparkSession:
-    """The process's Spark session, started on first use."""
+    """The process's Spark session, started on first use (or a Spark Connect session)."""
     with _lock:
         active = SparkSession.getActiveSession()
         if active is not None:
             return active
+        if settings.remote:
+            return connect_session(settings.remote, app_name)
         builder = SparkSession.builder.master(settings.master).appName(app_name)
         conf = session_conf(settings)
         for key, value in conf.items():
@@ -73,3 +76,28 @@ def get_spark_session(settings: SparkSettings, app_name: str = "manufacturing_in
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
         return session
+
+
+def connect_session(url: str, app_name: str = "manufacturing_ingest") -> SparkSession:
+    """A Spark Connect session on ``url``: the server holds the JVM, Delta and the data.
+
+    The engine's runtime settings ride on the session, since the server's defaults are not ours.
+    """
+    session = SparkSession.builder.remote(url).appName(app_name).getOrCreate()
+    for key in ("spark.sql.session.timeZone", "spark.sql.parquet.outputTimestampType"):
+        session.conf.set(key, LOCAL_SESSION_CONF[key])
+    return session
+
+
+def connect_server_command(settings: SparkSettings, port: int, host: str = "127.0.0.1"
+                           ) -> list[str]:
+    """``spark-submit`` of a Spark Connect server with this project's Delta session settings."""
+    conf = {**session_conf(settings), "spark.master": settings.master,
+            "spark.connect.grpc.binding.address": host,
+            "spark.connect.grpc.binding.port": str(port)}
+    command = [str(Path(sys.executable).with_name("spark-submit")),
+               "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
+               "--name", "manufacturing_ingest Spark Connect server"]
+    for key, value in conf.items():
+        command += ["--conf", f"{key}={value}"]
+    return command

@@ -76,10 +76,12 @@ def parse_value(column: Column, source_type: T.DataType, target: str) -> Column:
         return column.cast("string")
     if target == "timestamp":
         return _parse_timestamp(column, source_type)
+    # Casts name their type: a type object sent over Spark Connect carries an explicit string
+    # collation into the table's schema, which other Delta readers (delta-rs) refuse.
     if isinstance(source_type, _NUMERIC) and target in ("double", "long"):
-        return column.try_cast(wanted)
+        return column.try_cast(target)
     # Spark's string casts ignore surrounding white space already.
-    return column.cast("string").try_cast(wanted)
+    return column.cast("string").try_cast(target)
 
 
 def _parse_timestamp(column: Column, source_type: T.DataType) -> Column:

@@ -27,6 +27,7 @@ from manufacturing_ingest.settings import (
     DatabricksAuth,
     DatabricksSettings,
     Environment,
+    ReadMode,
     Settings,
     SparkSettings,
     default_jars_dir,
@@ -37,7 +38,7 @@ RESOURCE_KEYS = ("spark", "step_launcher", "landing", "lakehouse", "alerts")
 # The settings a bronze step reads on the cluster; the launcher sets them there. Never secrets:
 # what the cluster needs to reach S3 comes from its instance profile.
 STEP_SETTINGS = ("MANUFACTURING_LANDING_URL", "MANUFACTURING_LAKEHOUSE_URL",
-                 "MANUFACTURING_S3_ROLE_ARN")
+                 "MANUFACTURING_S3_ROLE_ARN", "MANUFACTURING_READ_MODE")
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
@@ -58,6 +59,7 @@ class SparkResource(SparkSessionResource):
     master: str = "local[*]"
     driver_memory: str = "4g"
     jars_dir: str = ""
+    remote: str = ""  # a Spark Connect server (sc://host:port) instead of a session of our own
 
     def get_session(self) -> SparkSession:
         from manufacturing_ingest.engine.spark import get_spark_session
@@ -66,6 +68,7 @@ class SparkResource(SparkSessionResource):
             master=self.master,
             driver_memory=self.driver_memory,
             jars_dir=Path(self.jars_dir) if self.jars_dir else default_jars_dir(),
+            remote=self.remote,
         ))
 
 
@@ -94,6 +97,7 @@ class LandingZoneResource(dg.ConfigurableResource):
     url: str
     role_arn: str = ""
     queue_urls: dict[str, str] = {}
+    read_mode: str = ReadMode.STAGED.value  # staged | direct (see settings.py)
 
     def zone(self) -> LandingZone:
         return landing_zone_for(self.url, role_arn=self.role_arn or None)
@@ -160,7 +164,8 @@ def alert_sinks_resource(alerts: AlertSettings) -> AlertSinksResource:
 
 def step_settings(settings: Settings) -> dict[str, str]:
     """The environment a bronze step needs on the cluster to build the same definitions."""
-    values = (settings.landing_url, settings.lakehouse_url, settings.s3_role_arn)
+    values = (settings.landing_url, settings.lakehouse_url, settings.s3_role_arn,
+              settings.read_mode.value)
     env = {name: value for name, value in zip(STEP_SETTINGS, values, strict=True) if value}
     return {"MANUFACTURING_ENV": Environment.DATABRICKS.value, **env}
 
@@ -221,7 +226,8 @@ def databricks_step_launcher(settings: Settings, databricks: DatabricksSettings
 def resources_for(settings: Settings) -> dict[str, Any]:
     """The resources of ``settings.env``, always under the keys in ``RESOURCE_KEYS``."""
     landing = LandingZoneResource(url=settings.landing_url, role_arn=settings.s3_role_arn,
-                                  queue_urls=dict(settings.queue_urls))
+                                  queue_urls=dict(settings.queue_urls),
+                                  read_mode=settings.read_mode.value)
     lakehouse = LakehouseResource(url=settings.lakehouse_url)
     alerts = alert_sinks_resource(settings.alerts)
     step_launcher: Any = InProcessStep()
@@ -234,6 +240,7 @@ def resources_for(settings: Settings) -> dict[str, Any]:
             master=settings.spark.master,
             driver_memory=settings.spark.driver_memory,
             jars_dir=str(settings.spark.jars_dir),
+            remote=settings.spark.remote,
         )
     return {"spark": spark, "step_launcher": step_launcher, "landing": landing,
             "lakehouse": lakehouse, "alerts": alerts}

@@ -158,11 +158,14 @@ def test_sigkill_at_random_points_then_rerun_lands_every_row_once(tmp_path: Path
     final = subprocess.run(INGEST, env=env, capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr[-3000:]
     # Both recovery paths ran: a claim that reached bronze before the kill was recorded, and
-    # a claim killed before its commit was abandoned and its files ingested again.
+    # a claim killed before its commit was abandoned and its files ingested again. On Spark
+    # Connect the server finishes a write its killed client had sent, so there the random
+    # kills end in recovered claims (the abandoned path is driven phase by phase above).
     phases = [_phase(line) for line in [*log, *final.stderr.splitlines()]]
     progress = "\n".join(log[-40:])
     assert Phase.CLAIM_RECOVERED in phases, progress
-    assert Phase.CLAIM_ABANDONED in phases, progress
+    if not os.environ.get("MANUFACTURING_SPARK_REMOTE"):
+        assert Phase.CLAIM_ABANDONED in phases, progress
 
     table = DeltaTable(str(lakehouse / "manufacturing_bronze" / "sensor_data")).to_pandas()
     per_file = table.groupby("_source_file").size().to_dict()

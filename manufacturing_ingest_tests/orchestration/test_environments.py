@@ -53,9 +53,11 @@ def test_the_databricks_launcher_takes_the_token_by_name_and_forwards_no_secret(
     assert isinstance(launcher, dg.StepLauncher)
     assert launcher.databricks_token == "dapi-SENTINEL"  # read from the variable at start
     assert launcher.secrets == []
+    # On the cluster Spark reads the landed objects itself (the direct reader).
     assert launcher.env_variables == {"MANUFACTURING_ENV": "databricks",
                                       "MANUFACTURING_LANDING_URL": "s3://plant/landing",
-                                      "MANUFACTURING_LAKEHOUSE_URL": "s3://plant/lakehouse"}
+                                      "MANUFACTURING_LAKEHOUSE_URL": "s3://plant/lakehouse",
+                                      "MANUFACTURING_READ_MODE": "direct"}
 
 
 def test_a_new_job_cluster_comes_from_the_pool_with_the_instance_profile(monkeypatch):

@@ -1,0 +1,89 @@
+"""The engine needs no JVM access: what it used to ask Delta's and Hadoop's classes for, it now
+works out from public APIs. These tests pin the cases where that could differ."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from deltalake import DeltaTable
+
+from manufacturing_ingest.engine import delta
+from manufacturing_ingest.engine.read import spark_uri
+from manufacturing_ingest_tests.samples import numbered_sensor_csv
+
+pytestmark = pytest.mark.spark
+
+# Names Spark reads as they are (the engine links names with glob characters or ':' to plain
+# ones first) but whose URIs differ from the path: spaces, percent signs, reserved and non-ASCII
+# characters, and Unicode spaces Java encodes where it leaves other non-ASCII letters alone.
+ODD_NAMES = [
+    "plain.csv", "with space.csv", "100%.csv", "a+b&c=d$e,f;g@h.csv", "#hash.csv",
+    "quote'\"`^|<>~!().csv", "ünïcødé.csv", "日本語 データ.csv", "nbsp\u00a0x.csv",
+    "ideographic\u3000space.csv", "emoji😀.csv", "zero\u200bwidth.csv",
+]
+
+
+def test_spark_uri_is_the_uri_spark_reports_for_every_odd_name(spark, tmp_path: Path):
+    folder = tmp_path / "dir with space"
+    folder.mkdir()
+    paths = []
+    for name in ODD_NAMES:
+        path = folder / name
+        path.write_text("a\n1\n")
+        paths.append(path)
+    df = spark.read.option("header", True).csv([str(p) for p in paths])
+    reported = {row[0] for row in
+                df.select(df.metadataColumn("_metadata").getField("file_path")).collect()}
+    assert reported == {spark_uri(str(p)) for p in paths}
+
+
+def _checkpoint_and_forget_history(spark, table: str) -> int:
+    """What Delta's log cleanup does past the log retention: once a checkpoint stands, commit
+    files older than it are deleted and DESCRIBE HISTORY no longer shows them. Returns the
+    checkpoint's version."""
+    ref = delta.table_ref(table)
+    spark.sql(f"ALTER TABLE {ref} SET TBLPROPERTIES ('delta.checkpointInterval' = '1')")
+    version = delta.table_version(spark, table)
+    log = Path(table) / "_delta_log"
+    assert (log / f"{version:020d}.checkpoint.parquet").exists(), sorted(log.iterdir())
+    for commit in log.glob("*.json"):
+        if int(commit.stem) < version:
+            commit.unlink()
+    return version
+
+
+def test_a_source_quiet_past_the_log_retention_still_lands_every_file_once(lake, spark):
+    """Delta keeps a source's idempotent-write version for good, but the history showing it
+    (each commit's ``userMetadata``) expires. Later writes must neither be skipped as replays
+    forever nor commit a file twice."""
+    lake.put("raw/sensor-data/2026/01/15/a.csv", numbered_sensor_csv("a", 10))
+    lake.put("raw/sensor-data/2026/01/16/b.csv", numbered_sensor_csv("b", 10, date(2026, 1, 16)))
+    assert lake.ingest("sensor_data", "2026-01-15").batch_version == 0
+    assert lake.ingest("sensor_data", "2026-01-16").batch_version == 1
+    path = lake.table_path("sensor_data")
+    version = _checkpoint_and_forget_history(spark, path)
+    assert delta.table_state(spark, path) == (version, -1)  # the history lost batches 0 and 1
+
+    # The ledger knows batch 1 was committed: the next batch goes above it at once.
+    lake.put("raw/sensor-data/2026/01/17/c.csv", numbered_sensor_csv("c", 10, date(2026, 1, 17)))
+    third = lake.ingest("sensor_data", "2026-01-17")
+    assert (third.files_processed, third.batch_version, third.attempts) == (1, 2, 1)
+
+    # Neither history nor ledger know the last batch (a run died between its commit and its
+    # ledger entry, and the history expired since): Delta skips the write as a replay, the
+    # engine learns the version from that and plans once more.
+    version = _checkpoint_and_forget_history(spark, path)
+    ledger = delta.table_ref(lake.lakehouse.ledger_path)
+    spark.sql(f"DELETE FROM {ledger} WHERE batch_version = 2")
+    lake.put("raw/sensor-data/2026/01/18/d.csv", numbered_sensor_csv("d", 10, date(2026, 1, 18)))
+    fourth = lake.ingest("sensor_data", "2026-01-18")
+    assert (fourth.files_processed, fourth.batch_version, fourth.attempts) == (1, 3, 2)
+
+    rows = DeltaTable(path).to_pandas()
+    per_file = rows.groupby("_source_file").size()
+    assert sorted(Path(uri).name for uri in per_file.index) == ["a.csv", "b.csv", "c.csv", "d.csv"]
+    assert set(per_file) == {10}
+    # Nothing is left to take: the ledger answers every file of the untouched days as committed.
+    assert lake.ingest("sensor_data", "2026-01-15", "2026-01-16").files_processed == 0
