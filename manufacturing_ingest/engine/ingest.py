@@ -20,7 +20,16 @@ from pyspark.sql import SparkSession
 
 from manufacturing_ingest.catalog import SourceSpec
 from manufacturing_ingest.engine import delta
-from manufacturing_ingest.engine.inspect import UnreadableFile, inspect_file
+from manufacturing_ingest.engine.inspect import (
+    HEAD_BYTES,
+    PARQUET_TAIL_BYTES,
+    FileInspection,
+    UnreadableFile,
+    inspect_bytes,
+    inspect_file,
+    inspect_parquet_tail,
+    inspect_text_head,
+)
 from manufacturing_ingest.engine.isolation import find_unreadable, read_setting_aside
 from manufacturing_ingest.engine.lakehouse import Lakehouse
 from manufacturing_ingest.engine.ledger import (
@@ -37,7 +46,7 @@ from manufacturing_ingest.engine.protocol import Batch, Commit, CommitProtocol, 
 from manufacturing_ingest.engine.read import BatchFile, FailedFile
 from manufacturing_ingest.engine.report import FileOutcome, IngestReport, Outcome
 from manufacturing_ingest.engine.schema_log import SchemaLog
-from manufacturing_ingest.engine.staging import spark_safe_path
+from manufacturing_ingest.engine.staging import spark_can_address, spark_safe_path
 from manufacturing_ingest.landing import (
     LandedObject,
     LandingZone,
@@ -46,6 +55,7 @@ from manufacturing_ingest.landing import (
     partition_key_of,
 )
 from manufacturing_ingest.retry import Backoff
+from manufacturing_ingest.settings import ReadMode
 
 log = logging.getLogger("manufacturing_ingest.bronze")
 
@@ -72,6 +82,7 @@ class BronzeIngestor:
         lakehouse: Lakehouse,
         progress: Progress | None = None,
         staging_dir: Path | None = None,
+        read_mode: ReadMode = ReadMode.STAGED,
     ):
         self.spark = spark
         self.spec = spec
@@ -84,6 +95,7 @@ class BronzeIngestor:
                                        stable=landing.unchanged)
         self.schema_log = SchemaLog(spark, lakehouse.schema_log_path)
         self.staging_dir = staging_dir or Path(tempfile.gettempdir()) / "manufacturing_ingest"
+        self.read_mode = read_mode
         self._spark_failures: dict[str, str] = {}  # URI -> error, found by a failed write
         # Standard microsecond timestamps (not INT96), so any Delta reader can read any date.
         # A runtime SQL conf, so it holds on a shared session (a Databricks cluster's) too.
@@ -171,8 +183,10 @@ class BronzeIngestor:
         if ready:
             ingested_at = datetime.now(UTC)  # with the URI, identifies this batch's rows
             table_types = delta.table_types(self.spark, self.table_path)
-            frame, unreadable = read_setting_aside(self.spark, spec, ready, table_types,
-                                                   ingested_at, staging)
+            frame, unreadable = read_setting_aside(
+                self.spark, spec, ready, table_types, ingested_at, staging,
+                localize=lambda f: (f.path if isinstance(f.path, Path)
+                                    else self.landing.local_path(f.obj, staging)))
             failed += unreadable
             ready = [f for f in ready if f.obj.uri not in {u.obj.uri for u in unreadable}]
             if frame is not None:
@@ -258,31 +272,24 @@ class BronzeIngestor:
         failed: list[FailedFile] = []
         for index, obj in enumerate(todo, 1):
             partition_key = partition_key_of(self.spec, obj)
-            try:
-                path = self.landing.local_path(obj, staging)
-            except OSError as exc:
-                # Deleted or re-uploaded since listing, or a download that kept breaking: the
-                # file is reported and the next run sees its current state.
-                failed.append(FailedFile(obj, partition_key, f"could not be read: {exc}"))
-                continue
             error = self._spark_failures.get(obj.uri)
             if error is None and obj.file_format not in self.spec.formats:
                 error = (f"unsupported file type {obj.name!r}; {self.spec.name} accepts "
                          f"{', '.join(self.spec.formats)} (optionally .gz)")
             if error is None:
+                direct = self.read_mode is ReadMode.DIRECT and spark_can_address(obj.key)
                 try:
-                    inspection = inspect_file(path, obj.file_format, obj.compression)
-                except UnreadableFile as exc:
-                    error = str(exc)
+                    path, inspection = (self._look_remotely(obj) if direct
+                                        else self._stage(obj, staging, index))
+                except (OSError, UnreadableFile) as exc:
+                    # Deleted or re-uploaded since listing, a download that kept breaking, or
+                    # bytes that cannot be ingested: reported; the next run sees its state then.
+                    error = str(exc) if isinstance(exc, UnreadableFile) else (
+                        f"could not be read: {exc}")
                 except Exception as exc:  # noqa: BLE001 - one odd file must not stop the run
                     error = f"inspection failed: {type(exc).__name__}: {exc}"[:500]
             if error is None and not self.landing.unchanged(obj):
                 error = NOT_STABLE
-            if error is None:
-                try:
-                    path = spark_safe_path(path, staging, index)
-                except OSError as exc:
-                    error = f"could not stage a copy Spark can read by name: {exc}"
             if error is not None:
                 failed.append(FailedFile(obj, partition_key, error))
                 continue
@@ -291,6 +298,29 @@ class BronzeIngestor:
             if index % 50 == 0:
                 self._emit(Phase.INSPECTED, done=index, total=len(todo))
         return ready, empty, failed
+
+    def _stage(self, obj: LandedObject, staging: Path, index: int) -> tuple[Path, FileInspection]:
+        """The object as a local file Spark reads by name, checked whole on the way."""
+        path = self.landing.local_path(obj, staging)
+        inspection = inspect_file(path, obj.file_format, obj.compression)
+        try:
+            return spark_safe_path(path, staging, index), inspection
+        except OSError as exc:
+            raise UnreadableFile(f"could not stage a copy Spark can read by name: {exc}") from exc
+
+    def _look_remotely(self, obj: LandedObject) -> tuple[str, FileInspection]:
+        """Where Spark reads the object itself, and what its first bytes (a Parquet file: its
+        footer) tell; the rest of the bytes never pass this process."""
+        if obj.file_format == "parquet":
+            tail = self.landing.read_range(obj, -PARQUET_TAIL_BYTES, PARQUET_TAIL_BYTES)
+            inspection = inspect_parquet_tail(tail, obj.size)
+        elif obj.size <= HEAD_BYTES:  # the head is the whole file: check it all
+            inspection = inspect_bytes(self.landing.read_range(obj, 0, HEAD_BYTES),
+                                       obj.file_format, obj.compression)
+        else:
+            inspection = inspect_text_head(self.landing.read_range(obj, 0, HEAD_BYTES),
+                                           obj.file_format, obj.compression)
+        return self.landing.spark_location(obj), inspection
 
     def _file_event(self, kind: EventKind, obj: LandedObject, partition_key: str, run_id: str,
                     **fields) -> LedgerEvent:

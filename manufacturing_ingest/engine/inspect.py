@@ -11,6 +11,7 @@ import codecs
 import csv
 import gzip
 import io
+import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,19 +168,7 @@ def _inspect_text(path: Path, file_format: FileFormat, compression: str | None) 
     if len(first_line) > MAX_HEADER_BYTES:
         raise UnreadableFile(f"CSV header line longer than {MAX_HEADER_BYTES >> 10} KiB "
                              "(the limit for a column name list)")
-    text_first = bytes(first_line).decode("utf-8").lstrip(_BOM).rstrip("\r")
-    header = _parse_header(text_first)
-    delimiter = ","
-    if len(header) == 1 and ";" in header[0]:
-        delimiter, header = ";", _parse_header(text_first, ";")
-    if not header:
-        raise UnreadableFile("CSV file has no header line")
-    if len(header) > MAX_COLUMNS:
-        raise UnreadableFile(f"CSV header has {len(header)} columns; the limit is {MAX_COLUMNS}")
-    longest = max(header, key=len)
-    if len(longest) > MAX_COLUMN_NAME:
-        raise UnreadableFile(f"CSV header has a column name of {len(longest)} characters; the "
-                             f"limit is {MAX_COLUMN_NAME}: {longest[:40]!r}…")
+    header, delimiter = _csv_header(bytes(first_line).decode("utf-8").lstrip(_BOM))
     return FileInspection(
         "csv",
         has_rows=non_blank_after_first,
@@ -191,6 +180,24 @@ def _inspect_text(path: Path, file_format: FileFormat, compression: str | None) 
         multiline=_read_multiline(path, compression, crlf_newlines, newlines),
         delimiter=delimiter,
     )
+
+
+def _csv_header(first_line: str) -> tuple[tuple[str, ...], str]:
+    """The column names and delimiter (``,`` or ``;``) of a CSV file's first line, checked."""
+    first_line = first_line.rstrip("\r")
+    header = _parse_header(first_line)
+    delimiter = ","
+    if len(header) == 1 and ";" in header[0]:
+        delimiter, header = ";", _parse_header(first_line, ";")
+    if not header:
+        raise UnreadableFile("CSV file has no header line")
+    if len(header) > MAX_COLUMNS:
+        raise UnreadableFile(f"CSV header has {len(header)} columns; the limit is {MAX_COLUMNS}")
+    longest = max(header, key=len)
+    if len(longest) > MAX_COLUMN_NAME:
+        raise UnreadableFile(f"CSV header has a column name of {len(longest)} characters; the "
+                             f"limit is {MAX_COLUMN_NAME}: {longest[:40]!r}…")
+    return header, delimiter
 
 
 def _read_multiline(path: Path, compression: str | None, crlf: int, newlines: int) -> bool:
@@ -234,3 +241,96 @@ def _open(path: Path, compression: str | None):
     if compression == "gzip":
         return gzip.open(path, "rb")
     return open(path, "rb")
+
+
+# Direct reads (Spark reads the landed object itself, as on a cluster): the driver fetches only
+# the first bytes of a text file and the footer of a Parquet file.
+HEAD_BYTES = MAX_HEADER_BYTES + 64 * 1024
+PARQUET_TAIL_BYTES = 1024 * 1024
+
+
+class _Tail(io.RawIOBase):
+    """The last bytes of a file of ``size`` bytes, at their offsets: enough for a Parquet footer."""
+
+    def __init__(self, tail: bytes, size: int):
+        self._tail, self._size, self._pos = tail, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = base + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        start = self._pos - (self._size - len(self._tail))
+        if start < 0:
+            raise OSError("Parquet footer larger than the bytes fetched")
+        data = self._tail[start : start + len(buffer)]
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
+def inspect_bytes(data: bytes, file_format: FileFormat, compression: str | None
+                  ) -> FileInspection:
+    """``inspect_file`` of a whole small file held in memory."""
+    with tempfile.TemporaryDirectory(prefix="manufacturing_ingest_inspect_") as folder:
+        path = Path(folder) / "file"
+        path.write_bytes(data)
+        return inspect_file(path, file_format, compression)
+
+
+def inspect_parquet_tail(tail: bytes, size: int) -> FileInspection:
+    """``_inspect_parquet`` from the file's last bytes only (schema and row count are there)."""
+    if size == 0:
+        return FileInspection("parquet", has_rows=False, note="empty file")
+    try:
+        meta = pq.read_metadata(_Tail(tail, size))
+        schema = meta.schema.to_arrow_schema()
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for corrupt footers
+        raise UnreadableFile(f"not a readable Parquet file: {exc}") from exc
+    return FileInspection(
+        "parquet", has_rows=meta.num_rows > 0,
+        parquet_schema=tuple((f.name, str(f.type)) for f in schema),
+        note="" if meta.num_rows else "no rows", expected_rows=meta.num_rows,
+    )
+
+
+def inspect_text_head(head: bytes, file_format: FileFormat, compression: str | None
+                      ) -> FileInspection:
+    """What a file's first bytes tell about a text file too big to fetch whole.
+
+    The header, the delimiter, whether a JSON file is one array, and that the start is UTF-8
+    (gzip: decompressed). Row counts are left to Spark, and a CSV file is read with the
+    multi-line parser (RFC 4180). What the head cannot show (a truncated gzip, a broken byte
+    further in) fails Spark's read, which then names the file (``isolation.find_unreadable``).
+    """
+    text = head
+    if compression == "gzip":
+        try:
+            text = zlib.decompressobj(wbits=31).decompress(head, HEAD_BYTES)
+        except zlib.error as exc:
+            raise UnreadableFile(f"corrupt or truncated gzip: {exc}") from exc
+    try:
+        decoded = codecs.getincrementaldecoder("utf-8")("strict").decode(text)
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(f"not valid UTF-8 at byte {exc.start}: "
+                             f"{text[max(0, exc.start - 20) : exc.end + 20]!r}") from exc
+    decoded = decoded.lstrip(_BOM)
+    if file_format == "json":
+        return FileInspection("json", has_rows=True, multiline=decoded.lstrip()[:1] == "[")
+    first_line, newline, _ = decoded.partition("\n")
+    if not newline and len(first_line.encode()) > MAX_HEADER_BYTES:
+        raise UnreadableFile(f"CSV header line longer than {MAX_HEADER_BYTES >> 10} KiB "
+                             "(the limit for a column name list)")
+    header, delimiter = _csv_header(first_line)
+    return FileInspection("csv", has_rows=True, header=header, multiline=True,
+                          delimiter=delimiter)

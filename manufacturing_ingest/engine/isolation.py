@@ -9,6 +9,7 @@ the culprit.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -26,12 +27,14 @@ from manufacturing_ingest.engine.staging import dedupe_json_keys
 
 
 def read_setting_aside(spark: SparkSession, spec: SourceSpec, files: list[BatchFile],
-                       table_types: dict[str, str], ingested_at: datetime, staging: Path
+                       table_types: dict[str, str], ingested_at: datetime, staging: Path,
+                       localize: Callable[[BatchFile], Path] = lambda f: Path(f.path),
                        ) -> tuple[BatchFrame | None, list[FailedFile]]:
     """The batch frame, after setting aside files Spark cannot plan a read of.
 
     A JSON file whose objects repeat a key (or spell it twice with different case) is read from
     a rewritten copy that keeps the first value and rescues the others, instead of failing.
+    ``localize`` gives such a file as a local file (one Spark reads where it landed is fetched).
     """
     try:
         return read_batch(spark, spec, files, table_types, ingested_at), []
@@ -48,7 +51,7 @@ def read_setting_aside(spark: SparkSession, spec: SourceSpec, files: list[BatchF
             if f.inspection.file_format == "json" and _key_collision(error):
                 try:
                     fixed = dataclasses.replace(
-                        f, path=dedupe_json_keys(f.path, staging, index))
+                        f, path=dedupe_json_keys(localize(f), staging, index))
                     read_batch(spark, spec, [fixed], table_types, ingested_at)
                     files[index] = fixed
                     rewritten = True

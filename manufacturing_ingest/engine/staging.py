@@ -22,6 +22,11 @@ from manufacturing_ingest.engine.types import sanitize_column_name
 _SPARK_UNSAFE = re.compile(r"[*?\[\]{}\\:]")
 
 
+def spark_can_address(key: str) -> bool:
+    """Whether Spark reads an object of this key by its own name (no pattern, no ``:``)."""
+    return not _SPARK_UNSAFE.search(key)
+
+
 def spark_safe_path(path: Path, staging: Path, index: int) -> Path:
     """``path`` itself, or for a name Hadoop would misread, a plain-named link in ``staging``."""
     if not _SPARK_UNSAFE.search(str(path)):

@@ -112,6 +112,15 @@ class LandingZone(ABC):
     def local_path(self, obj: LandedObject, staging_dir: Path) -> Path:
         """A local file with the object's bytes (the file itself when the zone is local)."""
 
+    @abstractmethod
+    def read_range(self, obj: LandedObject, start: int, length: int) -> bytes:
+        """Up to ``length`` bytes of the object from ``start`` (negative: from the end), read
+        only while the object keeps the identity it was listed with (else ``OSError``)."""
+
+    def spark_location(self, obj: LandedObject) -> str:
+        """Where Spark on a cluster reads the object itself (``uri``; a local zone: its path)."""
+        return obj.uri
+
     def uri_for(self, key: str) -> str:
         return f"{self.root_uri}/{key}"
 

@@ -68,6 +68,19 @@ class LocalLandingZone(LandingZone):
         return objects, children
 
     def local_path(self, obj: LandedObject, staging_dir: Path) -> Path:
+        return self._checked_path(obj)
+
+    def read_range(self, obj: LandedObject, start: int, length: int) -> bytes:
+        with open(self._checked_path(obj), "rb") as stream:
+            size = os.fstat(stream.fileno()).st_size
+            stream.seek(start if start >= 0 else max(0, size + start))
+            return stream.read(length)
+
+    def spark_location(self, obj: LandedObject) -> str:
+        return str(self._checked_path(obj))
+
+    def _checked_path(self, obj: LandedObject) -> Path:
+        """The object's file, while it is inside the zone and as it was listed."""
         path = self.root / obj.key
         if not self._inside(os.path.realpath(path)):  # replaced by a link since the listing
             raise OSError(f"{obj.uri}: {OUTSIDE}")

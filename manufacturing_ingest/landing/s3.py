@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC
 from pathlib import Path
 from urllib.parse import urlparse
@@ -218,7 +219,7 @@ class S3LandingZone(LandingZone):
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".download")
-        try:
+        with _reading(obj):
             DOWNLOAD_BACKOFF.call(
                 lambda: self._download(obj, partial),
                 retry_on=_download_is_transient,
@@ -226,17 +227,6 @@ class S3LandingZone(LandingZone):
                     "retrying download of %s in %.1fs (attempt %d): %s", obj.uri, pause, attempt,
                     exc),
             )
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in ("PreconditionFailed", "412", "NoSuchKey"):
-                raise FileNotFoundError(
-                    f"{obj.uri} changed or was deleted since it was listed ({code})"
-                ) from exc
-            raise explain(exc, f"reading {obj.uri}") from exc
-        except NoCredentialsError as exc:
-            raise explain(exc, f"reading {obj.uri}") from exc
-        except (BotoCoreError, OSError) as exc:
-            raise OSError(f"{obj.uri}: download kept failing: {exc}") from exc
         if partial.stat().st_size != obj.size:
             partial.unlink()
             raise OSError(f"{obj.uri}: downloaded {partial.stat().st_size} bytes, "
@@ -244,12 +234,51 @@ class S3LandingZone(LandingZone):
         os.replace(partial, target)
         return target
 
+    def read_range(self, obj: LandedObject, start: int, length: int) -> bytes:
+        """A ranged GET of the listed version (``IfMatch``), retried like a download."""
+        if length <= 0 or obj.size == 0:
+            return b""
+        first = max(0, obj.size + start) if start < 0 else start
+        last = min(obj.size, first + length) - 1
+        if last < first:
+            return b""
+
+        def get() -> bytes:
+            answer = self.client.get_object(Bucket=self.bucket, Key=self._full(obj.key),
+                                            IfMatch=f'"{obj.etag}"', Range=f"bytes={first}-{last}")
+            return answer["Body"].read()
+
+        with _reading(obj):
+            return DOWNLOAD_BACKOFF.call(get, retry_on=_download_is_transient)
+
+    def spark_location(self, obj: LandedObject) -> str:
+        """``s3://bucket/key``: a Databricks cluster reads it through its instance profile."""
+        return f"s3://{self.bucket}/{self._full(obj.key)}"
+
     def _download(self, obj: LandedObject, partial: Path) -> None:
         answer = self.client.get_object(Bucket=self.bucket, Key=self._full(obj.key),
                                         IfMatch=f'"{obj.etag}"')
         with open(partial, "wb") as out:
             for chunk in answer["Body"].iter_chunks(8 * 1024 * 1024):
                 out.write(chunk)
+
+
+@contextmanager
+def _reading(obj: LandedObject) -> Iterator[None]:
+    """Errors of reading ``obj`` (the version listed, by ``IfMatch``) as the engine reports them."""
+    try:
+        yield
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in ("PreconditionFailed", "412", "NoSuchKey"):
+            raise FileNotFoundError(
+                f"{obj.uri} changed or was deleted since it was listed ({code})"
+            ) from exc
+        raise explain(exc, f"reading {obj.uri}") from exc
+    except NoCredentialsError as exc:
+        raise explain(exc, f"reading {obj.uri}") from exc
+    except (BotoCoreError, OSError) as exc:
+        raise OSError(f"{obj.uri}: reading kept failing: {exc}") from exc
 
 
 def _download_is_transient(exc: Exception) -> bool:

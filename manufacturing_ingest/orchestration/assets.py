@@ -34,6 +34,7 @@ from manufacturing_ingest.orchestration.resources import (
 )
 from manufacturing_ingest.quality.drift import schema_drift
 from manufacturing_ingest.quality.evaluate import committed_batch, evaluate_batch
+from manufacturing_ingest.settings import ReadMode
 
 
 class BronzeIngestConfig(dg.Config):
@@ -123,7 +124,8 @@ def bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
 
         session = spark.get_session()
         ingestor = BronzeIngestor(
-            session, spec, landing.zone(), lakehouse.lakehouse(), progress=progress
+            session, spec, landing.zone(), lakehouse.lakehouse(), progress=progress,
+            read_mode=ReadMode(landing.read_mode),
         )
         partition_keys = list(context.partition_keys)
         report = ingestor.ingest(partition_keys, reprocess=config.reprocess,

@@ -64,3 +64,21 @@ def test_rejected_credentials_fail_loudly_with_the_fix(tmp_path, monkeypatch, aw
     finally:
         strict.stop()
 
+
+
+def test_direct_reads_fetch_only_the_byte_ranges_asked_for_of_the_listed_version(bucket):
+    """The cluster's reader takes a file's head (or a Parquet footer) with a ranged GET, and Spark
+    reads the rest at ``s3://bucket/<key>`` itself."""
+    body = csv("A", "B", "C")
+    bucket.put(f"{DAY_PREFIX}/a b.csv", body)
+    zone = S3LandingZone(bucket.url)
+    (obj,) = zone.list_flat(DAY_PREFIX)
+    data = body.encode()
+    assert zone.read_range(obj, 0, 20) == data[:20]
+    assert zone.read_range(obj, -8, 8) == data[-8:]
+    assert zone.read_range(obj, 0, 10 * len(data)) == data
+    assert zone.spark_location(obj) == f"s3://{bucket.name}/landing/{DAY_PREFIX}/a b.csv"
+    # Re-uploaded since the listing: the listed version is gone, which the read says.
+    bucket.put(f"{DAY_PREFIX}/a b.csv", body + csv("D"))
+    with pytest.raises(FileNotFoundError, match="changed or was deleted since it was listed"):
+        zone.read_range(obj, 0, 20)
