@@ -11,7 +11,8 @@ demo: setup
 # The whole suite: real local Spark + Delta, subprocess crash tests; then the engine's tests
 # again on a Spark Connect session (no JVM access, as on Databricks shared clusters).
 # CI runs exactly this.
-ENGINE_TESTS = manufacturing_ingest_tests/engine
+ENGINE_TESTS = $(addprefix manufacturing_ingest_tests/engine/,test_ingest.py \
+	test_exactly_once.py test_bad_input.py test_direct_read.py test_portable.py)
 test: setup
 	.venv/bin/pytest
 	.venv/bin/pytest --spark-connect $(ENGINE_TESTS)
