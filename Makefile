@@ -12,7 +12,8 @@ demo: setup
 # again on a Spark Connect session (no JVM access, as on Databricks shared clusters).
 # CI runs exactly this.
 ENGINE_TESTS = $(addprefix manufacturing_ingest_tests/engine/,test_ingest.py \
-	test_exactly_once.py test_bad_input.py test_direct_read.py test_portable.py)
+	test_exactly_once.py test_bad_input.py test_direct_read.py test_portable.py \
+	test_autoloader.py)
 test: setup
 	.venv/bin/pytest
 	.venv/bin/pytest --spark-connect $(ENGINE_TESTS)

@@ -11,8 +11,8 @@ Checked in this order, each with a default that works on a laptop:
 - ``MANUFACTURING_LANDING_INTERVAL_SECONDS``: how often each landing sensor lists. Default 60.
 - ``MANUFACTURING_READ_MODE``: ``staged`` (each file's bytes pass the engine's process, which
   checks them whole first) or ``direct`` (Spark reads the landed objects itself and the process
-  fetches only each file's header or Parquet footer). Default ``direct`` on Databricks,
-  ``staged`` elsewhere.
+  fetches only each file's header or Parquet footer), or ``autoloader`` (Databricks Auto
+  Loader streams, Databricks only). Default ``direct`` on Databricks, ``staged`` elsewhere.
 - ``MANUFACTURING_SPARK_MASTER``: Spark master for the local engine. Default ``local[*]``.
 - ``MANUFACTURING_SPARK_DRIVER_MEMORY``: driver heap for the local engine. Default ``4g``.
 - ``MANUFACTURING_SPARK_REMOTE``: a Spark Connect server (``sc://host:port``) the local engine
@@ -83,6 +83,7 @@ def _spark_remote(url: str) -> str:
 class ReadMode(StrEnum):
     STAGED = "staged"
     DIRECT = "direct"
+    AUTOLOADER = "autoloader"  # Databricks Auto Loader (cloudFiles); Databricks only
 
 
 class Environment(StrEnum):
@@ -380,11 +381,16 @@ def _read_mode(value: str, env: Environment) -> ReadMode:
     if not value:
         return ReadMode.DIRECT if env is Environment.DATABRICKS else ReadMode.STAGED
     try:
-        return ReadMode(value)
+        mode = ReadMode(value)
     except ValueError:
         raise ConfigurationError(
             f"MANUFACTURING_READ_MODE={value!r} is not one of "
             f"{', '.join(m.value for m in ReadMode)}") from None
+    if mode is ReadMode.AUTOLOADER and env is not Environment.DATABRICKS:
+        raise ConfigurationError(
+            "MANUFACTURING_READ_MODE=autoloader needs MANUFACTURING_ENV=databricks: Auto Loader "
+            "(cloudFiles) exists only on Databricks; use staged or direct here")
+    return mode
 
 
 def _queue_urls(environ: Mapping[str, str], landing_url: str) -> dict[str, str]:

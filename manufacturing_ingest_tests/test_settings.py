@@ -83,7 +83,8 @@ def test_alert_settings_record_whether_secrets_are_set_never_their_values():
      "is not an SQS queue URL"),
     ({"MANUFACTURING_QUEUE_URL_SENSOR_DATA": "https://sqs.eu-west-1.amazonaws.com/1/q"},
      "file notification mode needs an s3:// MANUFACTURING_LANDING_URL"),
-    ({"MANUFACTURING_READ_MODE": "streaming"}, "is not one of staged, direct"),
+    ({"MANUFACTURING_READ_MODE": "streaming"}, "is not one of staged, direct, autoloader"),
+    ({"MANUFACTURING_READ_MODE": "autoloader"}, "autoloader needs MANUFACTURING_ENV=databricks"),
     ({"MANUFACTURING_SPARK_REMOTE": "127.0.0.1:15002"}, "expected a Spark Connect URL"),
 ])
 def test_settings_that_cannot_work_are_refused(environ, says):
@@ -166,6 +167,8 @@ def test_spark_reads_landed_objects_itself_on_databricks_and_through_the_engine_
     assert Settings.from_env(cluster).read_mode is ReadMode.DIRECT
     assert Settings.from_env({**cluster, "MANUFACTURING_READ_MODE": "Staged"}).read_mode \
         is ReadMode.STAGED
+    assert Settings.from_env({**cluster, "MANUFACTURING_READ_MODE": "autoloader"}).read_mode \
+        is ReadMode.AUTOLOADER
     assert Settings.from_env({"MANUFACTURING_SPARK_REMOTE": "sc://127.0.0.1:15002"}) \
         .spark.remote == "sc://127.0.0.1:15002"
 

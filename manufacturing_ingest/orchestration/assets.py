@@ -17,6 +17,7 @@ from manufacturing_ingest.catalog import (
     SOURCE_FILE_COLUMN,
     SourceSpec,
 )
+from manufacturing_ingest.engine.autoloader import AutoLoaderIngestor
 from manufacturing_ingest.engine.ingest import BronzeIngestor, log_progress
 from manufacturing_ingest.engine.progress import ProgressEvent
 from manufacturing_ingest.engine.report import IngestReport
@@ -123,13 +124,22 @@ def bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             log_progress(event)  # the CLI shows these on stderr while Dagster's logs stay quiet
 
         session = spark.get_session()
-        ingestor = BronzeIngestor(
-            session, spec, landing.zone(), lakehouse.lakehouse(), progress=progress,
-            read_mode=ReadMode(landing.read_mode),
-        )
         partition_keys = list(context.partition_keys)
-        report = ingestor.ingest(partition_keys, reprocess=config.reprocess,
-                                 run_id=context.run_id)
+        read_mode = ReadMode(landing.read_mode)
+        if read_mode is ReadMode.AUTOLOADER and not config.reprocess:
+            # Every new file of the source, whatever the run's partitions; the checks judge
+            # what landed in the run's partitions.
+            report = AutoLoaderIngestor(session, spec, landing.zone().root_uri,
+                                        lakehouse.lakehouse()).ingest(partition_keys,
+                                                                      context.run_id)
+        else:
+            # A reprocess rebuilds one partition from its files: the portable engine's job.
+            ingestor = BronzeIngestor(
+                session, spec, landing.zone(), lakehouse.lakehouse(), progress=progress,
+                read_mode=ReadMode.DIRECT if read_mode is ReadMode.AUTOLOADER else read_mode,
+            )
+            report = ingestor.ingest(partition_keys, reprocess=config.reprocess,
+                                     run_id=context.run_id)
         for failure in report.failures:
             context.log.warning(f"file not ingested, will retry next run: {failure.uri}: "
                                 f"{failure.error}")
