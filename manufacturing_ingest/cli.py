@@ -220,7 +220,7 @@ def _spark(settings: Settings):
 def _lakehouse(settings: Settings):
     from manufacturing_ingest.engine.lakehouse import Lakehouse
 
-    return Lakehouse(settings.lakehouse_url)
+    return Lakehouse(settings.lakehouse_url, catalog=settings.catalog)
 
 
 def _rows(_args, settings: Settings) -> int:
@@ -230,8 +230,7 @@ def _rows(_args, settings: Settings) -> int:
     print(f"{'table':40} {'rows':>12}  location")
     for spec in CATALOG.values():
         path = lakehouse.table_path(spec)
-        count = (spark.read.format("delta").load(path).count()
-                 if delta.is_table(spark, path) else 0)
+        count = delta.read_table(spark, path).count() if delta.is_table(spark, path) else 0
         print(f"{spec.table_name:40} {count:>12}  {path}")
     return 0
 

@@ -6,6 +6,9 @@ Checked in this order, each with a default that works on a laptop:
 - ``MANUFACTURING_LANDING_URL``: landing root; a path, ``file://…`` or ``s3://bucket[/prefix]``.
   Default ``.data/landing`` under the working directory.
 - ``MANUFACTURING_LAKEHOUSE_URL``: root of the local Delta tables. Default ``.data/lakehouse``.
+- ``MANUFACTURING_CATALOG``: a Unity Catalog (or other Spark catalog) name; when set, the bronze
+  tables are the catalog tables ``<catalog>.manufacturing_bronze.<table>`` (the schema must
+  exist) instead of paths under the lakehouse, which then holds only the platform's bookkeeping.
 - ``MANUFACTURING_S3_ROLE_ARN``: optional IAM role to assume for an ``s3://`` landing zone,
   on top of the standard AWS credential chain.
 - ``MANUFACTURING_LANDING_INTERVAL_SECONDS``: how often each landing sensor lists. Default 60.
@@ -46,6 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -316,6 +320,7 @@ class Settings:
     # source name -> SQS queue of its S3 event notifications (file notification mode)
     queue_urls: Mapping[str, str] = field(default_factory=dict)
     read_mode: ReadMode = ReadMode.STAGED
+    catalog: str = ""  # bronze tables as <catalog>.manufacturing_bronze.<table>; "": by path
     # MANUFACTURING_ENV=databricks, outside the cluster: how the steps are sent there.
     databricks: DatabricksSettings | None = None
     # This process is a step running on a Databricks cluster (DATABRICKS_RUNTIME_VERSION is set).
@@ -359,6 +364,7 @@ class Settings:
                 environ.get("MANUFACTURING_SWEEP_BUDGET_SECONDS", "").strip(), 20,
                 "MANUFACTURING_SWEEP_BUDGET_SECONDS", 1, 40),
             queue_urls=_queue_urls(environ, landing_url),
+            catalog=_catalog(environ.get("MANUFACTURING_CATALOG", "").strip()),
             read_mode=_read_mode(environ.get("MANUFACTURING_READ_MODE", "").strip().lower(),
                                  env),
             databricks=(DatabricksSettings.from_env(environ)
@@ -375,6 +381,14 @@ class Settings:
 
 
 QUEUE_URL_VAR = "MANUFACTURING_QUEUE_URL_"
+
+
+def _catalog(name: str) -> str:
+    if name and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ConfigurationError(
+            f"MANUFACTURING_CATALOG={name!r}: expected a catalog name (letters, digits, _), "
+            "e.g. main; the schema manufacturing_bronze and the table names are fixed")
+    return name
 
 
 def _read_mode(value: str, env: Environment) -> ReadMode:

@@ -86,6 +86,7 @@ def test_alert_settings_record_whether_secrets_are_set_never_their_values():
     ({"MANUFACTURING_READ_MODE": "streaming"}, "is not one of staged, direct, autoloader"),
     ({"MANUFACTURING_READ_MODE": "autoloader"}, "autoloader needs MANUFACTURING_ENV=databricks"),
     ({"MANUFACTURING_SPARK_REMOTE": "127.0.0.1:15002"}, "expected a Spark Connect URL"),
+    ({"MANUFACTURING_CATALOG": "main.manufacturing_bronze"}, "expected a catalog name"),
 ])
 def test_settings_that_cannot_work_are_refused(environ, says):
     with pytest.raises(ConfigurationError, match=says):

@@ -9,6 +9,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from manufacturing_ingest.catalog import INGESTED_AT_COLUMN, SOURCE_FILE_COLUMN
+from manufacturing_ingest.engine import delta
 from manufacturing_ingest.engine.read import BatchFile
 
 
@@ -25,7 +26,7 @@ def count_rows(spark: SparkSession, table_path: str, uris: list[str], version: i
                ingested_at: datetime | None) -> dict[str, int]:
     """Rows each file put into commit ``version`` (a scan of the new rows only)."""
     rows = (
-        spark.read.format("delta").option("versionAsOf", version).load(table_path)
+        delta.read_table(spark, table_path, version)
         .where(F.col(SOURCE_FILE_COLUMN).isin(uris))
     )
     if ingested_at is not None:  # with statistics on _ingested_at: only the new files

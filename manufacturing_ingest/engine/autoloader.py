@@ -183,7 +183,7 @@ class MicroBatchCommit:
                   .option("userMetadata", json.dumps(metadata, sort_keys=True))
                   .partitionBy(self.spec.partition_column))
         before = delta.table_version(self.spark, self.table_path)
-        writer.save(self.table_path)
+        delta.save_table(writer, self.table_path)
         events = [self._committed(row) for row in files]
         # Recorded either way: a replayed micro-batch (skipped by Delta) was committed by a run
         # that may have died before its ledger entry. Only a commit of this call is reported.

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from pyspark.errors import AnalysisException
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 
 from manufacturing_ingest.engine.types import catalog_type
 from manufacturing_ingest.retry import Backoff
@@ -26,9 +26,31 @@ _NOT_A_TABLE = ("DELTA_TABLE_ONLY_OPERATION", "DELTA_MISSING_DELTA_TABLE", "PATH
 _HISTORY_PAGE = 20
 
 
-def table_ref(path: str) -> str:
-    """``path`` as a SQL table reference: ``delta.`<path>```."""
-    return "delta.`" + path.replace("`", "``") + "`"
+def is_named(table: str) -> bool:
+    """Whether ``table`` is a catalog name (``catalog.schema.table``) rather than a path."""
+    return "/" not in table and ":" not in table
+
+
+def table_ref(table: str) -> str:
+    """``table`` (a path or a catalog name) as a SQL table reference: ``delta.`<path>``` or
+    ```catalog`.`schema`.`table```."""
+    if is_named(table):
+        return ".".join("`" + part.replace("`", "``") + "`" for part in table.split("."))
+    return "delta.`" + table.replace("`", "``") + "`"
+
+
+def read_table(spark: SparkSession, table: str, version: int | None = None) -> DataFrame:
+    """The rows of ``table`` (a path or a catalog name), at ``version`` when given."""
+    at = f" VERSION AS OF {int(version)}" if version is not None else ""
+    return spark.sql(f"SELECT * FROM {table_ref(table)}{at}")
+
+
+def save_table(writer: DataFrameWriter, table: str) -> None:
+    """Write to ``table``: a catalog name through the catalog, a path directly."""
+    if is_named(table):
+        writer.saveAsTable(table)
+    else:
+        writer.save(table)
 
 
 def sql_string(value: str) -> str:
@@ -116,7 +138,7 @@ def table_types(spark: SparkSession, path: str) -> dict[str, str]:
     """Column name → catalog type of an existing table (empty when the table does not exist)."""
     if not is_table(spark, path):
         return {}
-    return {f.name: catalog_type(f.dataType) for f in spark.read.format("delta").load(path).schema}
+    return {f.name: catalog_type(f.dataType) for f in read_table(spark, path).schema}
 
 
 _CONFLICTS = (

@@ -12,12 +12,21 @@ from manufacturing_ingest.errors import ConfigurationError
 
 @dataclass(frozen=True)
 class Lakehouse:
-    """A root folder (or URL) holding ``manufacturing_bronze/<table>`` and the bookkeeping."""
+    """A root folder (or URL) holding ``manufacturing_bronze/<table>`` and the bookkeeping.
+
+    With a ``catalog`` (Unity Catalog), the bronze tables are catalog tables instead,
+    ``<catalog>.manufacturing_bronze.<table>``; the bookkeeping stays under the root by path.
+    """
 
     root: str
+    catalog: str = ""
 
     def table_path(self, spec: SourceSpec) -> str:
-        """``manufacturing_bronze.X`` is the Delta directory ``<root>/manufacturing_bronze/X``."""
+        """Where bronze table ``manufacturing_bronze.X`` is: the Delta directory
+        ``<root>/manufacturing_bronze/X``, or the catalog table ``<catalog>.manufacturing_bronze.X``
+        (every engine function takes either)."""
+        if self.catalog:
+            return f"{self.catalog}.{spec.table_name}"
         return f"{self.root}/{spec.table_name.replace('.', '/')}"
 
     @property

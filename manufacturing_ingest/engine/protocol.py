@@ -185,7 +185,7 @@ class CommitProtocol:
             writer = writer.mode("append")
         write_started = time.monotonic()
         try:
-            writer.save(self.table_path)
+            delta.save_table(writer, self.table_path)
         except Exception as exc:  # noqa: BLE001 - Delta's conflicts arrive as Py4J/Spark errors
             if not delta.is_write_conflict(exc):
                 self._abandon(batch, run_id, claim_fields)

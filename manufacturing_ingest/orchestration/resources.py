@@ -38,7 +38,7 @@ RESOURCE_KEYS = ("spark", "step_launcher", "landing", "lakehouse", "alerts")
 # The settings a bronze step reads on the cluster; the launcher sets them there. Never secrets:
 # what the cluster needs to reach S3 comes from its instance profile.
 STEP_SETTINGS = ("MANUFACTURING_LANDING_URL", "MANUFACTURING_LAKEHOUSE_URL",
-                 "MANUFACTURING_S3_ROLE_ARN", "MANUFACTURING_READ_MODE")
+                 "MANUFACTURING_S3_ROLE_ARN", "MANUFACTURING_READ_MODE", "MANUFACTURING_CATALOG")
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
@@ -107,12 +107,14 @@ class LandingZoneResource(dg.ConfigurableResource):
 
 
 class LakehouseResource(dg.ConfigurableResource):
-    """Root folder of the Delta tables (``<root>/manufacturing_bronze/<table>``)."""
+    """Root folder of the Delta tables (``<root>/manufacturing_bronze/<table>``); with a
+    ``catalog``, the bronze tables are ``<catalog>.manufacturing_bronze.<table>`` instead."""
 
     url: str
+    catalog: str = ""
 
     def lakehouse(self) -> Lakehouse:
-        return Lakehouse(self.url)
+        return Lakehouse(self.url, catalog=self.catalog)
 
 
 class AlertSinksResource(dg.ConfigurableResource):
@@ -165,7 +167,7 @@ def alert_sinks_resource(alerts: AlertSettings) -> AlertSinksResource:
 def step_settings(settings: Settings) -> dict[str, str]:
     """The environment a bronze step needs on the cluster to build the same definitions."""
     values = (settings.landing_url, settings.lakehouse_url, settings.s3_role_arn,
-              settings.read_mode.value)
+              settings.read_mode.value, settings.catalog)
     env = {name: value for name, value in zip(STEP_SETTINGS, values, strict=True) if value}
     return {"MANUFACTURING_ENV": Environment.DATABRICKS.value, **env}
 
@@ -228,7 +230,7 @@ def resources_for(settings: Settings) -> dict[str, Any]:
     landing = LandingZoneResource(url=settings.landing_url, role_arn=settings.s3_role_arn,
                                   queue_urls=dict(settings.queue_urls),
                                   read_mode=settings.read_mode.value)
-    lakehouse = LakehouseResource(url=settings.lakehouse_url)
+    lakehouse = LakehouseResource(url=settings.lakehouse_url, catalog=settings.catalog)
     alerts = alert_sinks_resource(settings.alerts)
     step_launcher: Any = InProcessStep()
     if settings.env is Environment.DATABRICKS:

@@ -33,6 +33,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from manufacturing_ingest.catalog import INGESTED_AT_COLUMN, SOURCE_FILE_COLUMN, SourceSpec
+from manufacturing_ingest.engine.delta import read_table
 from manufacturing_ingest.engine.report import IngestReport
 from manufacturing_ingest.quality.models import SchemaProblem, schema_problems
 from manufacturing_ingest.quality.rules import DUPLICATES_RULE, CompiledRule, row_rules
@@ -353,8 +354,7 @@ def _examples(new: DataFrame, keys: list[str], rules: list[CompiledRule]
 
 
 def _table(spark: SparkSession, batch: CommittedBatch) -> DataFrame:
-    return (spark.read.format("delta").option("versionAsOf", batch.delta_version)
-            .load(batch.table_path))
+    return read_table(spark, batch.table_path, batch.delta_version)
 
 
 def _stamp(batch: CommittedBatch) -> Column:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
+from manufacturing_ingest.catalog import get_source
 from manufacturing_ingest.engine import delta
 from manufacturing_ingest.engine.read import spark_uri
 from manufacturing_ingest_tests.samples import numbered_sensor_csv
@@ -87,3 +88,45 @@ def test_a_source_quiet_past_the_log_retention_still_lands_every_file_once(lake,
     assert set(per_file) == {10}
     # Nothing is left to take: the ledger answers every file of the untouched days as committed.
     assert lake.ingest("sensor_data", "2026-01-15", "2026-01-16").files_processed == 0
+
+
+def test_bronze_tables_may_be_catalog_tables_by_name(lake, spark, tmp_path):
+    """``MANUFACTURING_CATALOG``: the bronze table is ``<catalog>.manufacturing_bronze.<table>``
+    (Unity Catalog on Databricks; the session's own catalog here), the bookkeeping stays by
+    path, and exactly once, reprocess and the history work the same."""
+    from manufacturing_ingest.engine.ingest import BronzeIngestor
+    from manufacturing_ingest.engine.lakehouse import Lakehouse
+
+    schema_location = tmp_path / "catalog" / "manufacturing_bronze"
+    spark.sql("CREATE SCHEMA spark_catalog.manufacturing_bronze "
+              f"LOCATION '{schema_location}'")
+    try:
+        lakehouse = Lakehouse(lake.lakehouse.root, catalog="spark_catalog")
+
+        def ingest(*, reprocess=False):
+            return BronzeIngestor(spark, get_source("sensor_data"), lake.zone, lakehouse) \
+                .ingest(["2026-01-15"], reprocess=reprocess)
+
+        lake.put("raw/sensor-data/2026/01/15/a.csv", numbered_sensor_csv("a", 10))
+        first = ingest()
+        name = "spark_catalog.manufacturing_bronze.sensor_data"
+        assert first.table_path == name and first.records == 10
+        lake.put("raw/sensor-data/2026/01/15/b.csv", numbered_sensor_csv("b", 5))
+        assert ingest().records == 5
+        assert ingest().files_processed == 0  # nothing new: the ledger answers by path
+        rebuilt = ingest(reprocess=True)
+        assert rebuilt.records == 15
+
+        rows = spark.table(name)
+        assert rows.count() == 15
+        assert {r[0] for r in rows.select("_source_file").distinct().collect()} == {
+            (lake.landing_root / "raw/sensor-data/2026/01/15" / f).as_uri()
+            for f in ("a.csv", "b.csv")}
+        location = spark.sql(f"DESCRIBE DETAIL {delta.table_ref(name)}").first()["location"]
+        assert location.rstrip("/").endswith(f"{schema_location}/sensor_data")
+        assert [c["userMetadata"]["batch_version"] for c in delta.commits_after(spark, name, -1)
+                if "batch_version" in c["userMetadata"]] == [2, 1, 0]
+        # Nothing of the bronze table under the lakehouse root: only the bookkeeping.
+        assert not (Path(lake.lakehouse.root) / "manufacturing_bronze").exists()
+    finally:
+        spark.sql("DROP SCHEMA IF EXISTS spark_catalog.manufacturing_bronze CASCADE")
