@@ -177,12 +177,15 @@ class MicroBatchCommit:
             return
         metadata = {"source": self.spec.name, "mode": "autoloader", "stream": self.app_id,
                     "autoloader_batch": batch_id, "files": len(files)}
-        writer = (batch.drop(_FILE_SIZE, _FILE_MODIFIED).write.format("delta").mode("append")
+        rows = batch.drop(_FILE_SIZE, _FILE_MODIFIED)
+        writer = (rows.write.format("delta").mode("append")
                   .option("mergeSchema", "true")
                   .option("txnAppId", self.app_id).option("txnVersion", str(batch_id))
                   .option("userMetadata", json.dumps(metadata, sort_keys=True))
                   .partitionBy(self.spec.partition_column))
         before = delta.table_version(self.spark, self.table_path)
+        if before < 0:
+            delta.create_named_table(rows, self.table_path, self.spec.partition_column, {})
         delta.save_table(writer, self.table_path)
         events = [self._committed(row) for row in files]
         # Recorded either way: a replayed micro-batch (skipped by Delta) was committed by a run

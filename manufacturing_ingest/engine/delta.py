@@ -45,6 +45,24 @@ def read_table(spark: SparkSession, table: str, version: int | None = None) -> D
     return spark.sql(f"SELECT * FROM {table_ref(table)}{at}")
 
 
+def create_named_table(df: DataFrame, table: str, partition_column: str,
+                       properties: dict[str, str]) -> None:
+    """Create catalog table ``table`` empty, with ``df``'s columns, when it does not exist yet.
+
+    A first write by name is a CREATE TABLE AS SELECT, which drops the write's ``txnAppId``,
+    ``txnVersion`` and ``userMetadata``: the exactly-once protocol would not find its commit.
+    So the table is created first and every batch is an append. Paths need none of this.
+    """
+    if not is_named(table):
+        return
+    try:
+        (df.limit(0).write.format("delta").options(**properties)
+         .partitionBy(partition_column).mode("ignore").saveAsTable(table))
+    except AnalysisException as exc:
+        if "TABLE_OR_VIEW_ALREADY_EXISTS" not in str(exc) and "already exists" not in str(exc):
+            raise
+
+
 def save_table(writer: DataFrameWriter, table: str) -> None:
     """Write to ``table``: a catalog name through the catalog, a path directly."""
     if is_named(table):

@@ -178,7 +178,10 @@ class CommitProtocol:
         )
         if state.version < 0:
             # Table properties can only ride on the write that creates the table.
-            writer = writer.option("delta.dataSkippingStatsColumns", ",".join(stats_columns(spec)))
+            properties = {"delta.dataSkippingStatsColumns": ",".join(stats_columns(spec))}
+            writer = writer.options(**properties)
+            delta.create_named_table(batch.frame.df, self.table_path, spec.partition_column,
+                                     properties)
         if batch.replace_where:
             writer = writer.mode("overwrite").option("replaceWhere", batch.replace_where)
         else:

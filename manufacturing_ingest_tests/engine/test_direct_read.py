@@ -139,17 +139,18 @@ def test_direct_and_staged_reads_land_the_same_rows(lake, spark, tmp_path):
     _big_gzip_csv(big, 60_000, tmp_path / "scratch")
     zone = LocalLandingZone(lake.landing_root)
     results = []
-    for mode in ReadMode:
+    for mode in (ReadMode.STAGED, ReadMode.DIRECT):
         lakehouse = Lakehouse(str(tmp_path / f"lake-{mode.value}"))
         report = BronzeIngestor(spark, get_source("sensor_data"), zone, lakehouse,
                                 read_mode=mode).ingest(["2026-01-15"])
         assert report.files_failed == 0
         frame = DeltaTable(lakehouse.table_path(get_source("sensor_data"))).to_pandas()
-        frame = frame.drop(columns=["_ingested_at"]).sort_values(
-            ["_source_file", "sensor_id", "timestamp"]).reset_index(drop=True)
+        frame = frame.drop(columns=["_ingested_at"])
+        frame = frame[sorted(frame.columns)].astype(str)  # rows in one order, whole
+        frame = frame.sort_values(list(frame.columns)).reset_index(drop=True)
         results.append((report.files_processed, frame))
     (staged_files, staged), (direct_files, direct) = results
     assert staged_files == direct_files == 5
     assert len(direct) == 3000 * 2 + 500 * 2 + 60_000
-    assert direct["_rescued_data"].notna().sum() > 0  # the anomalies were rescued both ways
-    assert staged.equals(direct[staged.columns])
+    assert (direct["_rescued_data"] != "None").sum() > 0  # anomalies were rescued both ways
+    assert staged.equals(direct)

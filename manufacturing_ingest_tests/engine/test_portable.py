@@ -111,6 +111,8 @@ def test_bronze_tables_may_be_catalog_tables_by_name(lake, spark, tmp_path):
         first = ingest()
         name = "spark_catalog.manufacturing_bronze.sensor_data"
         assert first.table_path == name and first.records == 10
+        # Created empty first: a first write by name would drop the idempotent-write options.
+        assert spark.table(name).count() == 10 and first.attempts == 1
         lake.put("raw/sensor-data/2026/01/15/b.csv", numbered_sensor_csv("b", 5))
         assert ingest().records == 5
         assert ingest().files_processed == 0  # nothing new: the ledger answers by path
