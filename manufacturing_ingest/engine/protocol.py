@@ -196,10 +196,10 @@ class CommitProtocol:
             self._emit(Phase.WRITE_CONFLICT, batch_version=batch_version,
                        error=type(exc).__name__)
         write_seconds = time.monotonic() - write_started
-        ours = [c for c in delta.commits_after(self.spark, self.table_path, state.version)
-                if c["userMetadata"].get("claim_id") == claim_id]
+        after = delta.commits_after(self.spark, self.table_path, state.version)
+        ours = [c for c in after if c["userMetadata"].get("claim_id") == claim_id]
         if not ours:
-            if not delta.commits_after(self.spark, self.table_path, state.version):
+            if not after:
                 # Nothing at all was committed: Delta skipped the write as a replay, so it holds
                 # this batch version already (from history older than the log retention).
                 self._txn_floor = batch_version
