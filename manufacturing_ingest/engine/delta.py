@@ -84,7 +84,7 @@ def _history(spark: SparkSession, path: str, limit: int | None) -> list[dict[str
                 .select("version", "timestamp", "operation", "operationMetrics", "userMetadata")
                 .collect())
     except AnalysisException as exc:
-        if any(name in str(exc) for name in _NOT_A_TABLE):
+        if is_missing_table(exc):
             return None
         raise
     commits = []
@@ -152,11 +152,22 @@ def commits_after(spark: SparkSession, path: str, version: int) -> list[dict[str
     raise AssertionError("the last view of the history is whole")
 
 
+def is_missing_table(exc: BaseException) -> bool:
+    """Whether a failed read says there is no Delta table (yet) at the path or name."""
+    return isinstance(exc, AnalysisException) and any(name in str(exc) for name in _NOT_A_TABLE)
+
+
 def table_types(spark: SparkSession, path: str) -> dict[str, str]:
     """Column name → catalog type of an existing table (empty when the table does not exist)."""
-    if not is_table(spark, path):
-        return {}
-    return {f.name: catalog_type(f.dataType) for f in read_table(spark, path).schema}
+    # One analysis of the table, not a probe of its history first: each look at a table loads
+    # its snapshot, and small batches pay that per look.
+    try:
+        schema = read_table(spark, path).schema
+    except AnalysisException as exc:
+        if is_missing_table(exc):
+            return {}
+        raise
+    return {f.name: catalog_type(f.dataType) for f in schema}
 
 
 _CONFLICTS = (

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from manufacturing_ingest.engine.delta import append_with_retry, is_table
+from manufacturing_ingest.engine.delta import append_with_retry, is_missing_table
 from manufacturing_ingest.landing import LandedObject
 
 LEDGER_SCHEMA = T.StructType(
@@ -164,30 +165,53 @@ class FileLedger:
         self.path = path
 
     def events(self, source: str, partition_keys: list[str] | None = None) -> list[LedgerEvent]:
-        if not is_table(self.spark, self.path):
-            return []
-        df = self.spark.read.format("delta").load(self.path).where(F.col("source") == source)
-        if partition_keys is not None:
-            df = df.where(F.col("partition_key").isin(partition_keys))
-        return [LedgerEvent.from_row(row.asDict()) for row in df.collect()]
+        def read():
+            df = self.spark.read.format("delta").load(self.path).where(F.col("source") == source)
+            if partition_keys is not None:
+                df = df.where(F.col("partition_key").isin(partition_keys))
+            return [LedgerEvent.from_row(row.asDict()) for row in df.collect()]
+
+        return self._unless_missing(read, [])
 
     def last_committed_batch(self, source: str) -> int:
         """The highest batch version of ``source`` the ledger records as committed (-1: none)."""
-        if not is_table(self.spark, self.path):
-            return -1
-        row = (self.spark.read.format("delta").load(self.path)
-               .where((F.col("source") == source) & (F.col("event") == EventKind.COMMITTED.value))
-               .agg(F.max("batch_version")).first())
+        row = self._unless_missing(
+            lambda: (self.spark.read.format("delta").load(self.path)
+                     .where((F.col("source") == source)
+                            & (F.col("event") == EventKind.COMMITTED.value))
+                     .agg(F.max("batch_version")).first()),
+            None)
         return -1 if row is None or row[0] is None else int(row[0])
+
+    def _unless_missing(self, read, default):
+        """``read()``, or ``default`` while the ledger has no table yet. One look at the table:
+        probing it first would load its snapshot twice, a cost every small batch pays."""
+        try:
+            return read()
+        except AnalysisException as exc:
+            if is_missing_table(exc):
+                return default
+            raise
 
     def append(self, events: list[LedgerEvent]) -> None:
         if not events:
             return
-        now = datetime.now(UTC)
-        frame = self.spark.createDataFrame([e.to_row(now) for e in events],
+        frame = self.spark.createDataFrame(_arrow_rows(events, datetime.now(UTC)),
                                            LEDGER_SCHEMA).coalesce(1)
         append_with_retry(lambda: frame.write.format("delta").mode("append")
                           .partitionBy("source").save(self.path))
+
+
+def _arrow_rows(events: list[LedgerEvent], now: datetime):
+    """The events as an Arrow table: Spark builds a DataFrame from it on the JVM side, where a
+    list of Python rows would start Python workers to unpickle them on every append."""
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    schema = to_arrow_schema(LEDGER_SCHEMA, timezone="UTC")
+    names = [f.name for f in LEDGER_SCHEMA.fields]
+    return pa.Table.from_pylist([dict(zip(names, e.to_row(now), strict=True)) for e in events],
+                                schema=schema)
 
 
 def read_events(path: str, source: str, partition_keys: list[str]) -> list[LedgerEvent]:
