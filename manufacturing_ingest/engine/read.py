@@ -1,9 +1,15 @@
 """Read a batch of landed files into one DataFrame shaped like the bronze table.
 
-Every format is read with its values as text (Parquet keeps its own types), then converted to
-the table's types; a value that does not convert is kept verbatim in ``_rescued_data`` instead
-of turning silently into null. Columns the table has not seen yet are added as text, the way
-Auto Loader's ``addNewColumns`` mode does for CSV and JSON.
+Values are read as text (Parquet keeps its own types), then converted to the table's types; a
+value that does not convert is kept verbatim in ``_rescued_data`` instead of turning silently
+into null. Columns the table has not seen yet are added as text, the way Auto Loader's
+``addNewColumns`` mode does for CSV and JSON.
+
+CSV columns the table holds as doubles take a fast path: Spark's CSV parser reads them as
+doubles straight away, and a row it cannot parse that way (wrong type, or a malformed line)
+carries its whole line in the corrupt-record column. Only those rows are parsed again from
+their line, as text, by the same rules as every other value. Rows that parse, usually all of
+them, never pay for the text path.
 """
 
 from __future__ import annotations
@@ -70,6 +76,20 @@ class FailedFile:
     error: str
 
 
+@dataclass(frozen=True)
+class RawGroup:
+    """One group's DataFrame as Spark read it, and how to get at its rows' text again.
+
+    ``retyped`` are the columns Spark parsed to a table type itself (CSV doubles); for the rows
+    it could not parse, ``reparsed`` is the row's line split into text fields (null for rows
+    that parsed), with the corrupt-record field set when the line itself is malformed.
+    """
+
+    df: DataFrame
+    retyped: frozenset[str] = frozenset()
+    reparsed: Column | None = None
+
+
 @dataclass
 class BatchFrame:
     df: DataFrame
@@ -95,7 +115,8 @@ def read_batch(
     new_columns: dict[str, str] = {}
     new_column_files: dict[str, list[str]] = defaultdict(list)
     seen: set[str] = set()
-    for group, raw in _read_groups(spark, _group_files(files)):
+    for group, read in _read_groups(spark, _group_files(files), target):
+        raw = read.df
         seen.update(raw.columns)
         by_path = _spark_paths(raw, group)
         for column, data_type in ((f.name, f.dataType) for f in raw.schema.fields):
@@ -106,7 +127,7 @@ def read_batch(
             kind = catalog_type(data_type) if typed else "string"
             new_columns.setdefault(column, kind)
             new_column_files[column].extend(f.obj.uri for f in group)
-        frames.append(_normalise(raw, spec, target, new_columns, by_path, ingested_at))
+        frames.append(_normalise(read, spec, target, new_columns, by_path, ingested_at))
     columns = list(target) + [c for c in new_columns if c not in target]
     aligned = [_align(frame, columns, target, new_columns, spec) for frame in frames]
     df = aligned[0]
@@ -117,15 +138,15 @@ def read_batch(
                       missing_columns=missing)
 
 
-def _read_groups(spark: SparkSession, groups: list[list[BatchFile]]):
+def _read_groups(spark: SparkSession, groups: list[list[BatchFile]], target: dict[str, str]):
     for group in groups:
         try:
-            yield group, _read_group(spark, group)
+            yield group, _read_group(spark, group, target)
         except JsonKeyCollision:
             if len(group) == 1:
                 raise
             for f in group:  # files that each spell a key one way: fine one by one
-                yield [f], _read_group(spark, [f])
+                yield [f], _read_group(spark, [f], target)
 
 
 def _group_files(files: list[BatchFile]) -> list[list[BatchFile]]:
@@ -138,32 +159,49 @@ def _group_files(files: list[BatchFile]) -> list[list[BatchFile]]:
     return [groups[key] for key in sorted(groups, key=repr)]
 
 
-def _read_group(spark: SparkSession, group: list[BatchFile]) -> DataFrame:
+# Table types Spark's CSV parser may produce itself. Its double parsing (Java's parseDouble,
+# plus "NaN", "Inf" and "-Inf") accepts nothing a cast from text would refuse, so a value it
+# parses is the value the text path would give; anything it refuses goes down the text path.
+# Timestamps stay text: the table takes ISO text and epoch numbers, which no CSV format covers.
+_CSV_FAST_TYPES = {"double": "DOUBLE"}
+
+
+def _read_group(spark: SparkSession, group: list[BatchFile], target: dict[str, str]
+                ) -> RawGroup:
     fmt = group[0].inspection.file_format
     multiline = "true" if group[0].inspection.multiline else "false"
     paths = [str(f.path) for f in group]
     if fmt == "csv":
         names = unique_names(list(group[0].inspection.header))
-        schema = T.StructType(
-            [T.StructField(n, T.StringType()) for n in names]
-            + [T.StructField(CORRUPT_RECORD, T.StringType())]
-        )
+        retyped = frozenset(n for n in names if target.get(n) in _CSV_FAST_TYPES)
+        # Type names as DDL text: over Spark Connect a StringType object carries an explicit
+        # collation into the table's schema (see types.parse_value).
+        ddl = ", ".join(f"`{n}` {_CSV_FAST_TYPES[target[n]] if n in retyped else 'STRING'}"
+                        for n in [*names, CORRUPT_RECORD])
+        options = {
+            "mode": "PERMISSIVE",
+            "columnNameOfCorruptRecord": CORRUPT_RECORD,
+            "escape": '"',  # RFC 4180: a quote inside a quoted field is doubled
+            "sep": group[0].inspection.delimiter,
+        }
         df = (
-            spark.read.schema(schema)
+            spark.read.schema(ddl)
+            .options(**options)
             .option("header", "true")
             .option("enforceSchema", "true")
-            .option("mode", "PERMISSIVE")
-            .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
             .option("encoding", "UTF-8")
             # RFC 4180: quoted fields may hold line breaks. Spark's multi-line CSV parser reads a
             # file as one stream, which also measured faster here than its line splitter
             # (one task per file either way for files under the split size).
             .option("multiLine", multiline)
-            .option("escape", '"')  # RFC 4180: a quote inside a quoted field is doubled
-            .option("sep", group[0].inspection.delimiter)
             .csv(paths)
         )
-        return df.withColumn(FILE_PATH, _file_path(df))
+        reparsed = None
+        if retyped:
+            # The line of a row that did not parse, split again with every field as text.
+            text_ddl = ", ".join(f"`{n}` STRING" for n in [*names, CORRUPT_RECORD])
+            reparsed = F.from_csv(F.col(CORRUPT_RECORD), text_ddl, options)
+        return RawGroup(df.withColumn(FILE_PATH, _file_path(df)), retyped, reparsed)
     if fmt == "json":
         options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD,
                    "primitivesAsString": "true", "encoding": "UTF-8", "multiLine": multiline,
@@ -193,9 +231,9 @@ def _read_group(spark: SparkSession, group: list[BatchFile]) -> DataFrame:
             + [T.StructField(CORRUPT_RECORD, T.StringType())]
         )
         df = spark.read.options(**options).schema(schema).json(paths)
-        return _rename(df, fields or [_NO_COLUMNS], keep=[CORRUPT_RECORD])
+        return RawGroup(_rename(df, fields or [_NO_COLUMNS], keep=[CORRUPT_RECORD]))
     df = spark.read.parquet(*paths)
-    return _rename(df, df.columns, keep=[])
+    return RawGroup(_rename(df, df.columns, keep=[]))
 
 
 def _file_path(df: DataFrame) -> Column:
@@ -286,7 +324,7 @@ def _local_path(file_uri: Column) -> Column:
 
 
 def _normalise(
-    raw: DataFrame,
+    read: RawGroup,
     spec: SourceSpec,
     target: dict[str, str],
     new_columns: dict[str, str],
@@ -295,13 +333,22 @@ def _normalise(
 ) -> DataFrame:
     # Every expression here must stay inside whole-stage codegen: no higher-order functions
     # (map_filter and friends fall back to interpreted evaluation and cost 3-5x per row).
+    raw = read.df
     source_types = {f.name: f.dataType for f in raw.schema.fields}
     selected: list[Column] = []
     rescued: list[tuple[str, Column, Column]] = []  # name, raw value, "did not convert"
+    corrupt = F.col(CORRUPT_RECORD)
     for name, kind in target.items():
         if name not in source_types:
             continue
         value = F.col(f"`{name}`")
+        if name in read.retyped:
+            # Parsed by Spark where the row parsed; else from the row's text, as any text is.
+            text = read.reparsed.getField(name)
+            from_text = parse_value(text, T.StringType(), kind)
+            selected.append(F.when(corrupt.isNull(), value).otherwise(from_text).alias(name))
+            rescued.append((name, text, text.isNotNull() & from_text.isNull()))
+            continue
         parsed = parse_value(value, source_types[name], kind)
         selected.append(parsed.alias(name))
         if kind != "string" and source_types[name] != spark_type(kind):
@@ -321,8 +368,11 @@ def _normalise(
             rescued.append((name[len(RESCUE_PREFIX):].split("__", 1)[1], value,
                             value.isNotNull()))
     if CORRUPT_RECORD in source_types:
-        corrupt = F.col(CORRUPT_RECORD)
-        rescued.append((CORRUPT_RECORD_KEY, corrupt, corrupt.isNotNull()))
+        # A row that only failed the fast path's types is not a malformed line: its line is
+        # rescued only when splitting it as text finds it malformed too.
+        malformed = (corrupt.isNotNull() if read.reparsed is None
+                     else read.reparsed.getField(CORRUPT_RECORD).isNotNull())
+        rescued.append((CORRUPT_RECORD_KEY, corrupt, malformed))
 
     file_path = F.col(FILE_PATH)
     uris = {p: f.obj.uri for p, f in by_path.items()}
