@@ -99,10 +99,26 @@ def _parser() -> argparse.ArgumentParser:
     rows = sub.add_parser("rows", help="rows per bronze table")
     rows.set_defaults(func=_rows)
 
-    hist = sub.add_parser("history", help="commit history of a bronze table")
+    hist = sub.add_parser("history", help="commit history of a bronze table, and its files "
+                                           "per partition")
     hist.add_argument("source")
     hist.add_argument("--limit", type=int, default=20)
+    hist.add_argument("--partitions", type=int, default=10,
+                      help="file figures of the newest N partitions (default 10)")
     hist.set_defaults(func=_history)
+
+    maintain = sub.add_parser(
+        "maintain", help="compact closed partitions and the ledger, then VACUUM, now",
+        description="What the table_maintenance job does, now, in this process: OPTIMIZE of "
+                    "every closed partition holding small files (from --since, default the "
+                    "MANUFACTURING_MAINTENANCE_LOOKBACK_DAYS), of the file ledger and the "
+                    "schema log, then VACUUM with MANUFACTURING_VACUUM_RETENTION_HOURS.")
+    maintain.add_argument("--source", default="all", help="a source name or 'all' (default)")
+    maintain.add_argument("--since", type=_date, default=None,
+                          help="examine closed partitions from this day (YYYY-MM-DD)")
+    maintain.add_argument("--dry-run", action="store_true",
+                          help="show what would be compacted and vacuumed; change nothing")
+    maintain.set_defaults(func=_maintain)
 
     files = sub.add_parser("files", help="landed files of a partition with their ledger state")
     files.add_argument("source")
@@ -253,6 +269,45 @@ def _history(args, settings: Settings) -> int:
               f"{metrics.get('numOutputRows', '-'):>9}  {meta.get('mode', '-'):11} "
               f"{meta.get('batch_version', '-'):>5}  "
               f"{', '.join(meta.get('added_columns', {})) or '-'}")
+    _print_file_stats(spark, spec, path, settings, args.partitions)
+    return 0
+
+
+def _print_file_stats(spark, spec, path: str, settings: Settings, newest: int) -> None:
+    """Files per partition: count, small files (under a quarter of the target size), mean."""
+    from manufacturing_ingest.engine.maintenance import MaintenanceOptions, partition_file_stats
+    from manufacturing_ingest.engine.progress import human_size
+
+    options = MaintenanceOptions.from_settings(settings.maintenance)
+    stats = list(partition_file_stats(spark, spec, path, options.small_file_bytes).values())
+    print(f"\nfiles per partition (newest {min(newest, len(stats))} of {len(stats)}; small: "
+          f"under {human_size(options.small_file_bytes)})")
+    print(f"{'partition':16} {'files':>7} {'small':>7} {'mean size':>10} {'total':>10}")
+    for s in stats[-newest:] if newest > 0 else []:
+        print(f"{s.partition:16} {s.files:>7} {s.small_files:>7} "
+              f"{human_size(s.mean_file_bytes):>10} {human_size(s.bytes):>10}")
+
+
+def _maintain(args, settings: Settings) -> int:
+    from manufacturing_ingest.engine.maintenance import (
+        MaintenanceOptions,
+        maintain_bookkeeping,
+        maintain_source,
+    )
+
+    options = MaintenanceOptions.from_settings(settings.maintenance, dry_run=args.dry_run)
+    since = datetime.combine(args.since, datetime.min.time(), UTC) if args.since else None
+    spark, lakehouse = _spark(settings), _lakehouse(settings)
+
+    def show(step) -> None:
+        print(step.message(), flush=True)
+
+    for spec in _sources(args.source):
+        report = maintain_source(spark, spec, lakehouse, options, since=since, on_step=show)
+        if report.vacuum is None:
+            print(f"{spec.table_name}: no table yet at {report.table}")
+    if args.source == "all":
+        maintain_bookkeeping(spark, lakehouse, options, on_step=show)
     return 0
 
 

@@ -23,6 +23,9 @@ Checked in this order, each with a default that works on a laptop:
 - ``MANUFACTURING_SPARK_JARS``: folder holding the Delta jars (``manufacturing-ingest
   fetch-jars`` fills it). Default ``<virtualenv>/share/manufacturing_ingest/jars``; when it
   holds no jars, Spark resolves them from Maven Central itself at start-up.
+- Table maintenance (see ``MaintenanceSettings``): ``MANUFACTURING_OPTIMIZE_TARGET_FILE_MB``,
+  ``MANUFACTURING_OPTIMIZE_ZORDER``, ``MANUFACTURING_VACUUM_RETENTION_HOURS``,
+  ``MANUFACTURING_VACUUM_ALLOW_SHORT_RETENTION`` and ``MANUFACTURING_MAINTENANCE_LOOKBACK_DAYS``.
 - Alerts (see ``AlertSettings``): ``MANUFACTURING_ALERT_WEBHOOK_URL``,
   ``MANUFACTURING_ALERT_SMTP_*``, ``MANUFACTURING_UI_URL`` and
   ``MANUFACTURING_ALERT_INTERVAL_SECONDS``.
@@ -61,7 +64,7 @@ from manufacturing_ingest.catalog import SourceSpec
 from manufacturing_ingest.errors import ConfigurationError
 
 __all__ = ["AlertSettings", "ConfigurationError", "DatabricksSettings", "Environment",
-           "ReadMode", "Settings", "SparkSettings", "default_jars_dir"]
+           "MaintenanceSettings", "ReadMode", "Settings", "SparkSettings", "default_jars_dir"]
 
 # The alert secrets, read through ``dg.EnvVar`` by the Dagster resources, never by ``Settings``.
 WEBHOOK_URL_VAR = "MANUFACTURING_ALERT_WEBHOOK_URL"
@@ -173,6 +176,71 @@ class AlertSettings:
             raise ConfigurationError("MANUFACTURING_UI_URL must be the http(s):// address of "
                                      "the Dagster UI, e.g. https://dagster.plant.example")
         return settings
+
+
+# Delta's own VACUUM safety check refuses a retention below the table's
+# delta.deletedFileRetentionDuration, 7 days unless changed.
+DELTA_SAFE_RETENTION_HOURS = 168
+
+
+@dataclass(frozen=True)
+class MaintenanceSettings:
+    """How the ``table_maintenance`` job compacts and vacuums the tables (see
+    ``engine/maintenance.py``).
+
+    - ``MANUFACTURING_OPTIMIZE_TARGET_FILE_MB``: the file size compaction aims at (1024: Delta's
+      and Databricks' default, the top of the original design's 128 MB – 1 GB guidance); files
+      under a quarter of it are "small" and are what compaction merges.
+    - ``MANUFACTURING_OPTIMIZE_ZORDER``: also Z-ORDER each compacted partition by the source's
+      key columns (false: it rewrites the whole partition, and bronze is read by partition).
+    - ``MANUFACTURING_VACUUM_RETENTION_HOURS``: how long files a newer version no longer needs
+      are kept for time travel (168, Delta's default). Below 168 only with
+      ``MANUFACTURING_VACUUM_ALLOW_SHORT_RETENTION=true``: a reader or a run older than the
+      retention could lose its files.
+    - ``MANUFACTURING_MAINTENANCE_LOOKBACK_DAYS``: how far back closed partitions are examined
+      and compacted (7); older ones only with ``manufacturing-ingest maintain --since``.
+    """
+
+    target_file_mb: int = 1024
+    zorder: bool = False
+    vacuum_retention_hours: int = DELTA_SAFE_RETENTION_HOURS
+    allow_short_retention: bool = False
+    lookback_days: int = 7
+    # Tasks Delta's VACUUM lists a table's folders with. Spark's default (10 000) suits a
+    # cluster; on a laptop it is minutes of empty tasks, so the local engine uses a few.
+    listing_parallelism: int | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], env: Environment) -> MaintenanceSettings:
+        def get(name: str) -> str:
+            return environ.get(f"MANUFACTURING_{name}", "").strip()
+
+        settings = cls(
+            target_file_mb=_int(get("OPTIMIZE_TARGET_FILE_MB"), 1024,
+                                "MANUFACTURING_OPTIMIZE_TARGET_FILE_MB", 1, 16384),
+            zorder=_bool(get("OPTIMIZE_ZORDER"), False, "MANUFACTURING_OPTIMIZE_ZORDER"),
+            vacuum_retention_hours=_int(get("VACUUM_RETENTION_HOURS"),
+                                        DELTA_SAFE_RETENTION_HOURS,
+                                        "MANUFACTURING_VACUUM_RETENTION_HOURS", 0, 24 * 365),
+            allow_short_retention=_bool(get("VACUUM_ALLOW_SHORT_RETENTION"), False,
+                                        "MANUFACTURING_VACUUM_ALLOW_SHORT_RETENTION"),
+            lookback_days=_int(get("MAINTENANCE_LOOKBACK_DAYS"), 7,
+                               "MANUFACTURING_MAINTENANCE_LOOKBACK_DAYS", 1, 3650),
+            listing_parallelism=8 if env is Environment.LOCAL else None,
+        )
+        check_retention(settings.vacuum_retention_hours, settings.allow_short_retention)
+        return settings
+
+
+def check_retention(hours: float, allow_short: bool) -> None:
+    """Refuse a VACUUM retention below Delta's safety check unless it is explicitly allowed."""
+    if hours < DELTA_SAFE_RETENTION_HOURS and not allow_short:
+        raise ConfigurationError(
+            f"MANUFACTURING_VACUUM_RETENTION_HOURS={hours:g} is below Delta's safety check "
+            f"({DELTA_SAFE_RETENTION_HOURS} hours): VACUUM would delete files that time travel, "
+            "a reprocess within the window or a long-running reader still needs. Use at least "
+            f"{DELTA_SAFE_RETENTION_HOURS}, or set MANUFACTURING_VACUUM_ALLOW_SHORT_RETENTION=true "
+            "if nothing reads older versions")
 
 
 class DatabricksAuth(StrEnum):
@@ -313,6 +381,7 @@ class Settings:
     s3_role_arn: str
     spark: SparkSettings
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
     landing_interval_seconds: int = 60
     # None: each source's catalog ``sweep_interval`` (daily).
     sweep_interval_minutes: int | None = None
@@ -354,6 +423,7 @@ class Settings:
                 remote=_spark_remote(environ.get("MANUFACTURING_SPARK_REMOTE") or ""),
             ),
             alerts=AlertSettings.from_env(environ),
+            maintenance=MaintenanceSettings.from_env(environ, env),
             landing_interval_seconds=_int(
                 environ.get("MANUFACTURING_LANDING_INTERVAL_SECONDS", "").strip(), 60,
                 "MANUFACTURING_LANDING_INTERVAL_SECONDS", 5, 3600),

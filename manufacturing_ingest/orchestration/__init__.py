@@ -2,6 +2,7 @@
 
 - ``assets.py``: landing (external) and bronze assets, one pair per source.
 - ``checks.py``: asset checks; ``sensors.py``: landing sensors; ``jobs.py``: jobs and schedules.
+- ``maintenance.py``: the ``table_maintenance`` job (compaction, VACUUM) and its schedule.
 - ``alerts.py``: the alert sensor; ``watch.py``: what it reads from the instance.
 - ``resources.py``: the resources of each environment, under the same keys.
 - ``runs.py``: materialize bronze partitions in-process (the CLI and benchmarks use it).
@@ -16,6 +17,7 @@ from manufacturing_ingest.orchestration.alerts import alert_sensor
 from manufacturing_ingest.orchestration.assets import bronze_assets, landing_assets
 from manufacturing_ingest.orchestration.checks import backlog_checks
 from manufacturing_ingest.orchestration.jobs import backlog_checks_job, backlog_checks_schedule
+from manufacturing_ingest.orchestration.maintenance import maintenance_job, maintenance_schedule
 from manufacturing_ingest.orchestration.resources import resources_for
 from manufacturing_ingest.orchestration.sensors import landing_sensors
 from manufacturing_ingest.settings import Settings
@@ -28,11 +30,12 @@ def build_definitions(settings: Settings,
              for spec in (CATALOG.values() if sources is None else sources)]
     checks = backlog_checks(specs)
     job = backlog_checks_job(checks)
+    maintenance = maintenance_job(specs, settings.maintenance)
     return dg.Definitions(
         assets=[*landing_assets(specs), *bronze_assets(specs)],
         asset_checks=checks,
-        jobs=[job],
-        schedules=[backlog_checks_schedule(job)],
+        jobs=[job, maintenance],
+        schedules=[backlog_checks_schedule(job), maintenance_schedule(maintenance)],
         sensors=[*landing_sensors(specs, interval_seconds=settings.landing_interval_seconds,
                                   sweep_budget_seconds=settings.sweep_budget_seconds),
                  alert_sensor(specs, interval_seconds=settings.alerts.interval_seconds)],
