@@ -184,5 +184,6 @@ def is_write_conflict(exc: BaseException) -> bool:
 
 
 def append_with_retry(write) -> None:
-    """Run a blind append, retrying when a concurrent commit (e.g. table creation) got in first."""
+    """Run a blind append (or another write that is safe to repeat), retrying when a concurrent
+    commit (table creation, a compaction) got in first."""
     APPEND_BACKOFF.call(write, retry_on=is_write_conflict)

@@ -214,9 +214,12 @@ class CommitProtocol:
             # Take them out again (a second commit); the file fails and a later run reads it.
             uris = ", ".join(delta.sql_string(f.obj.uri) for f in unstable)
             stamp = delta.sql_string(batch.ingested_at.isoformat())
-            self.spark.sql(f"DELETE FROM {delta.table_ref(self.table_path)} "
-                           f"WHERE `{SOURCE_FILE_COLUMN}` IN ({uris}) "
-                           f"AND `{INGESTED_AT_COLUMN}` = TIMESTAMP {stamp}")
+            # Idempotent, so a loss to a concurrent commit (a compaction of this partition)
+            # is simply run again.
+            delta.append_with_retry(lambda: self.spark.sql(
+                f"DELETE FROM {delta.table_ref(self.table_path)} "
+                f"WHERE `{SOURCE_FILE_COLUMN}` IN ({uris}) "
+                f"AND `{INGESTED_AT_COLUMN}` = TIMESTAMP {stamp}"))
         rows = None if unstable else rows_from_inspection(files, ours[0])
         if rows is None:
             rows = count_rows(self.spark, self.table_path, [f.obj.uri for f in files],

@@ -81,7 +81,7 @@ def test_a_mix_of_clean_retyped_and_malformed_rows_matches_the_text_rules(lake, 
         "P01,L1,SHORT",  # too few: line rescued
         f'P01,L1,QUOTED,{TEN},"N/A",40,101.3,"0.5"',
         f'P01,"L1\nsecond line",NEWLINE,{TEN},oops,40,101.3,0.5',  # quoted line break
-        f"P01,L1,EPOCH,1768471200,22.5,x,101.3,0.5",
+        "P01,L1,EPOCH,1768471200,22.5,x,101.3,0.5",
     ]
     ends = (["\n"] * len(lines) if newline == "\n"
             else ["\r\n" if i % 2 else "\n" for i in range(len(lines))])
