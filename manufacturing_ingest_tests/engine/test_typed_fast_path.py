@@ -120,3 +120,33 @@ def test_a_mix_of_clean_retyped_and_malformed_rows_matches_the_text_rules(lake, 
     assert epoch.timestamp.replace(tzinfo=UTC) == datetime(2026, 1, 15, 10, tzinfo=UTC)
     assert (epoch.temperature, epoch.humidity) == (22.5, None)
     assert rescued(epoch) == {"humidity": "x"}
+
+
+# -- JSON lines: the keys come from every line, not from a sample -----------------------------
+
+def json_line(sensor_id: str, **extra) -> str:
+    return json.dumps({"plant_id": "P01", "line_id": "L1", "sensor_id": sensor_id,
+                       "timestamp": TEN, "temperature": 20.5, **extra}) + "\n"
+
+
+def test_a_key_on_the_last_line_of_a_json_lines_batch_becomes_a_column(lake):
+    lake.put(f"{DAY_PREFIX}/a.jsonl", "".join(json_line(f"A{i}") for i in range(300)))
+    lake.put(f"{DAY_PREFIX}/b.jsonl", "".join(json_line(f"B{i}") for i in range(299))
+             + json_line("LAST", Firmware="v2", Temperature_Offset=0.5))
+    report = lake.ingest("sensor_data", "2026-01-15")
+    assert report.files_failed == 0
+    rows = by_sensor(lake)
+    assert len(rows) == 600
+    assert (rows["LAST"].firmware, rows["LAST"].temperature_offset) == ("v2", "0.5")
+    assert rows["A0"].firmware is None and rows["A0"]._rescued_data is None
+
+
+def test_a_one_line_json_array_in_a_json_lines_file_keeps_its_rows_and_keys(lake):
+    array = json.dumps([{"sensor_id": "ARR1", "timestamp": TEN, "temperature": 1.5},
+                        {"sensor_id": "ARR2", "timestamp": TEN, "site": "north"}])
+    lake.put(f"{DAY_PREFIX}/mixed.jsonl", json_line("OBJ") + array + "\n")
+    report = lake.ingest("sensor_data", "2026-01-15")
+    assert report.files_failed == 0
+    rows = by_sensor(lake)
+    assert set(rows) == {"OBJ", "ARR1", "ARR2"}
+    assert (rows["ARR1"].temperature, rows["ARR2"].site) == (1.5, "north")
