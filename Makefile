@@ -19,11 +19,23 @@ test: setup
 	.venv/bin/pytest --spark-connect $(ENGINE_TESTS)
 
 # The Dagster UI on http://127.0.0.1:3000 with a persistent instance under .dagster_home,
-# configured by dagster.yaml (run concurrency limits).
+# configured by dagster.yaml (run concurrency limits). Runs use one long-lived local Spark
+# Connect server (a warm JVM shared by every run; see BENCHMARKS.md, "Per run"), stopped with
+# the UI. `make dev SPARK=local` has each run start its own JVM instead.
+SPARK ?= connect
+DEV_SPARK_PORT ?= 15002
 dev: setup
 	mkdir -p .dagster_home .data/landing
 	cp dagster.yaml .dagster_home/dagster.yaml
+ifeq ($(SPARK),connect)
+	MANUFACTURING_SPARK_REMOTE= .venv/bin/manufacturing-ingest spark-server \
+		--port $(DEV_SPARK_PORT) > .dagster_home/spark-server.log 2>&1 & server=$$!; \
+	trap 'kill $$server 2>/dev/null' EXIT INT TERM; \
+	MANUFACTURING_SPARK_REMOTE=sc://127.0.0.1:$(DEV_SPARK_PORT) \
+		DAGSTER_HOME=$(CURDIR)/.dagster_home .venv/bin/dagster dev -h 127.0.0.1 -p 3000
+else
 	DAGSTER_HOME=$(CURDIR)/.dagster_home .venv/bin/dagster dev -h 127.0.0.1 -p 3000
+endif
 
 lint: setup
 	.venv/bin/ruff check manufacturing_ingest manufacturing_ingest_tests benchmarks

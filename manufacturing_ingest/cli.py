@@ -146,6 +146,16 @@ def _parser() -> argparse.ArgumentParser:
 
     jars = sub.add_parser("fetch-jars", help="fetch the Delta jars into the environment (mvn)")
     jars.set_defaults(func=_fetch_jars)
+
+    server = sub.add_parser(
+        "spark-server", help="run a long-lived local Spark Connect server (one JVM for all runs)",
+        description="Runs Spark's Connect server in the foreground with this project's Delta "
+                    "session settings, until stopped. Point runs at it with "
+                    "MANUFACTURING_SPARK_REMOTE=sc://HOST:PORT: each run then skips starting "
+                    "its own JVM (see BENCHMARKS.md, per run). Listens on loopback by default.")
+    server.add_argument("--port", type=int, default=15002, help="gRPC port (default 15002)")
+    server.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    server.set_defaults(func=_spark_server)
     return parser
 
 
@@ -407,6 +417,27 @@ def _fetch_jars(_args, settings: Settings) -> int:
     for jar in fetch_jars(settings.spark.jars_dir):
         print(jar)
     return 0
+
+
+def _spark_server(args, settings: Settings) -> int:
+    import os
+
+    import pyspark
+
+    from manufacturing_ingest.engine.spark import connect_server_command
+
+    if settings.spark.remote:
+        raise UserError("MANUFACTURING_SPARK_REMOTE is set: this process would be a client of "
+                        f"{settings.spark.remote}, not a server; unset it to run a server")
+    command = connect_server_command(settings.spark, args.port, args.host)
+    print(f"Spark Connect server on sc://{args.host}:{args.port} "
+          f"(MANUFACTURING_SPARK_REMOTE=sc://{args.host}:{args.port}); Ctrl-C stops it",
+          file=sys.stderr, flush=True)
+    # spark-submit finds Spark's jars through SPARK_HOME: the installed pyspark's own.
+    env = {**os.environ, "SPARK_HOME": os.environ.get("SPARK_HOME")
+           or str(Path(pyspark.__file__).parent)}
+    os.execve(command[0], command, env)  # the server takes this process's place (and pid)
+    return 0  # not reached
 
 
 if __name__ == "__main__":

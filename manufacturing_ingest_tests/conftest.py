@@ -34,8 +34,7 @@ def spark(request, tmp_path_factory):
     if request.config.getoption("--spark-connect"):
         from manufacturing_ingest_tests.spark_connect import ConnectServer
 
-        server = ConnectServer(Settings.from_env().spark,
-                               tmp_path_factory.mktemp("spark_connect") / "server.log")
+        server = ConnectServer(tmp_path_factory.mktemp("spark_connect") / "server.log")
         # Subprocesses (CLI runs, crash tests) connect to the same server.
         os.environ["MANUFACTURING_SPARK_REMOTE"] = server.url
     session = get_spark_session(Settings.from_env().spark, app_name="manufacturing_ingest_tests")

@@ -11,13 +11,9 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
-
-import pyspark
-
-from manufacturing_ingest.engine.spark import connect_server_command
-from manufacturing_ingest.settings import SparkSettings
 
 START_TIMEOUT_SECONDS = 180
 
@@ -29,17 +25,21 @@ def free_port() -> int:
 
 
 class ConnectServer:
-    """``spark-submit`` of Spark's Connect server with the project's Delta settings, on loopback."""
+    """``manufacturing-ingest spark-server`` on a free loopback port: Spark's Connect server with
+    the project's Delta settings, from this process's environment."""
 
-    def __init__(self, settings: SparkSettings, log_path: Path):
+    def __init__(self, log_path: Path):
         self.port = free_port()
         self.url = f"sc://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = log_path.open("wb")
+        # Started the way a user starts one (``manufacturing-ingest spark-server``), so the
+        # Connect pass of the suite runs on exactly that server.
         self.process = subprocess.Popen(
-            connect_server_command(settings, self.port), stdout=self._log,
-            stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "SPARK_HOME": str(Path(pyspark.__file__).parent)},
+            [str(Path(sys.executable).with_name("manufacturing-ingest")), "spark-server",
+             "--port", str(self.port)],
+            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "MANUFACTURING_SPARK_REMOTE": ""},
         )
         self._wait_until_listening()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from pathlib import Path
@@ -84,6 +85,12 @@ def connect_session(url: str, app_name: str = "manufacturing_ingest") -> SparkSe
     The engine's runtime settings ride on the session, since the server's defaults are not ours.
     """
     session = SparkSession.builder.remote(url).appName(app_name).getOrCreate()
+    if "SPARK_CONNECT_LOG_LEVEL" not in os.environ:
+        # The client logs every failed request at ERROR before raising it, including the
+        # "no table here yet" answers the engine expects and handles; a logging setup that
+        # re-enables existing loggers (Dagster's) would put them in every run's log. Failures
+        # still reach the caller as exceptions.
+        logging.getLogger("pyspark.sql.connect.logging").setLevel(logging.CRITICAL)
     for key in ("spark.sql.session.timeZone", "spark.sql.parquet.outputTimestampType"):
         session.conf.set(key, LOCAL_SESSION_CONF[key])
     return session
