@@ -14,7 +14,6 @@ them, never pay for the text path.
 
 from __future__ import annotations
 
-import logging
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -44,8 +43,6 @@ from manufacturing_ingest.landing import LandedObject
 
 # Spark's corrupt-record column; a name no sanitized data column can take (sanitizing strips
 # leading underscores), so a data key "_corrupt_record" stays data. Rescued as "_corrupt_record".
-log = logging.getLogger(__name__)
-
 CORRUPT_RECORD = "__corrupt_record"
 CORRUPT_RECORD_KEY = "_corrupt_record"
 FILE_PATH = "__file_path"
@@ -215,15 +212,13 @@ def _read_group(spark: SparkSession, group: list[BatchFile], target: dict[str, s
         # one spelling per key and the others rescued (bronze.dedupe_json_keys); a batch whose
         # files spell a key differently is read file by file. Reading itself stays
         # case-insensitive: Spark resolves scan columns by name again at execution.
-        fields = _json_line_keys(spark, paths) if multiline == "false" else None
-        if fields is None:
-            case_sensitive = spark.conf.get("spark.sql.caseSensitive")
-            spark.conf.set("spark.sql.caseSensitive", "true")
-            try:
-                inferred = spark.read.options(**options).json(paths).schema
-            finally:
-                spark.conf.set("spark.sql.caseSensitive", case_sensitive)
-            fields = [f.name for f in inferred.fields if f.name != CORRUPT_RECORD]
+        case_sensitive = spark.conf.get("spark.sql.caseSensitive")
+        spark.conf.set("spark.sql.caseSensitive", "true")
+        try:
+            inferred = spark.read.options(**options).json(paths).schema
+        finally:
+            spark.conf.set("spark.sql.caseSensitive", case_sensitive)
+        fields = [f.name for f in inferred.fields if f.name != CORRUPT_RECORD]
         clean = [sanitize_column_name(n) for n in fields if not n.startswith(RESCUE_PREFIX)]
         if len(set(clean)) != len(clean):
             raise JsonKeyCollision(f"{JSON_KEY_COLLISION}: keys that differ only by case or "
@@ -239,38 +234,6 @@ def _read_group(spark: SparkSession, group: list[BatchFile], target: dict[str, s
         return RawGroup(_rename(df, fields or [_NO_COLUMNS], keep=[CORRUPT_RECORD]))
     df = spark.read.parquet(*paths)
     return RawGroup(_rename(df, df.columns, keep=[]))
-
-
-def _json_line_keys(spark: SparkSession, paths: list[str]) -> list[str] | None:
-    """The top-level keys of JSON lines files, as Spark's schema inference would list them
-    (sorted, case-sensitive), or None when only inference can tell.
-
-    Every value is read as text, so the key names are all the read needs; collecting them skips
-    building and merging a type for every value of every line, the bulk of inference's pass.
-    A line holding a JSON array (Spark reads one row per element) and anything this pass
-    cannot do is left to inference; an object that repeats a key raises ``JsonKeyCollision``.
-    """
-    line = F.col("value")
-    try:
-        row = (spark.read.option("encoding", "UTF-8").text(paths)
-               .select(F.json_object_keys(line).alias("keys"),
-                       F.ltrim(line).startswith("[").alias("array"))
-               # The distinct key lists of a batch are few: usually one per file layout.
-               .agg(F.collect_set("keys").alias("layouts"), F.max("array").alias("arrays"),
-                    F.max(F.size("keys") != F.size(F.array_distinct("keys"))).alias("repeats"))
-               .first())
-    except Exception as exc:  # noqa: BLE001 - any failure here falls back to inference
-        log.info("listing JSON keys failed (%s); inferring the schema instead",
-                 str(exc).splitlines()[0][:200])
-        return None
-    if row is None or row["arrays"]:
-        return None
-    if row["repeats"]:
-        # An object that repeats a key: read from a rewritten copy (isolation.py), as when
-        # inference finds it.
-        raise JsonKeyCollision(f"{JSON_KEY_COLLISION}: an object repeats a key in "
-                               f"{len(paths)} file(s)")
-    return sorted({key for keys in row["layouts"] for key in keys})
 
 
 def _file_path(df: DataFrame) -> Column:
