@@ -15,8 +15,8 @@ empty target, three ways, alternating, ``--repeats`` times:
   lineage columns (typed schema, header, ``_metadata.file_path``, ``current_timestamp()``).
 - ``dagster_connect``: the same ``dagster asset materialize``, with
   ``MANUFACTURING_SPARK_REMOTE`` naming a long-lived local Spark Connect server (started once
-  by this script with ``connect_server_command``, the project's Delta settings, and warmed by
-  one unmeasured run): the run process holds no JVM.
+  by this script with ``manufacturing-ingest spark-server``, as ``make dev`` starts it, and
+  warmed by one unmeasured run): the run process holds no JVM.
 
 Times are wall-clock stamps on one machine: the parent's stamp just before starting the process,
 the Dagster instance's event times (run start, step start, the materialization), the stamps
@@ -139,7 +139,7 @@ def run(args, work: Path) -> dict:
     results: dict[str, list[dict]] = {v: [] for v in variants}
     try:
         if not args.no_connect:
-            server = ConnectServer(settings.spark, work / "connect-server.log")
+            server = ConnectServer(work / "connect-server.log")
             log.info("Spark Connect server on %s up in %.1fs; warming it with one run",
                      server.url, server.start_seconds)
             warm = bench.dagster("warm-up", remote=server.url)
@@ -349,13 +349,10 @@ def _rounded(record: dict) -> dict:
 
 
 class ConnectServer:
-    """A local Spark Connect server with the project's settings (as the tests start one)."""
+    """A local Spark Connect server started as `make dev` and the tests start one
+    (``manufacturing-ingest spark-server``), with its memory sampled."""
 
-    def __init__(self, spark_settings, log_path: Path):
-        import pyspark
-
-        from manufacturing_ingest.engine.spark import connect_server_command
-
+    def __init__(self, log_path: Path):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
@@ -365,9 +362,10 @@ class ConnectServer:
         self._log = log_path.open("wb")
         began = time.monotonic()
         self.process = subprocess.Popen(
-            connect_server_command(spark_settings, self.port), stdout=self._log,
-            stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "SPARK_HOME": str(Path(pyspark.__file__).parent)},
+            [str(Path(sys.executable).with_name("manufacturing-ingest")), "spark-server",
+             "--port", str(self.port)],
+            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "MANUFACTURING_SPARK_REMOTE": ""},
         )
         self.memory = PeakRss(interval=0.5, process=psutil.Process(self.process.pid))
         self.memory.start()
