@@ -14,7 +14,8 @@ demo: setup
 ENGINE_TESTS = $(addprefix manufacturing_ingest_tests/engine/,test_ingest.py \
 	test_exactly_once.py test_bad_input.py test_direct_read.py test_portable.py \
 	test_autoloader.py)
-test: setup
+test:
+	./scripts/setup --test-tools
 	.venv/bin/pytest
 	.venv/bin/pytest --spark-connect $(ENGINE_TESTS)
 

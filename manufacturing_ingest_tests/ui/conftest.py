@@ -1,0 +1,116 @@
+"""One live deployment for the UI tests, started once per session: a real S3 API server as the
+landing zone, a warm Spark Connect server for the runs (as ``make dev`` uses), a webhook for the
+alerts, and ``dagster-webserver`` + ``dagster-daemon`` over the project's own definitions."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from manufacturing_ingest.catalog import get_source
+from manufacturing_ingest.generate import GenerateOptions, generate
+from manufacturing_ingest.settings import WEBHOOK_URL_VAR
+from manufacturing_ingest_tests.live_ui import LiveDagster
+
+# How often each landing sensor lists in the live deployment (the default is 60 s).
+LANDING_INTERVAL_SECONDS = 15
+
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR")
+                 or Path(__file__).resolve().parents[2] / "test-artifacts")
+
+
+class Landing:
+    """The landing bucket of the live deployment: tests put objects as an uploader would."""
+
+    def __init__(self, endpoint: str):
+        import boto3
+
+        self.name = f"plant-landing-{uuid.uuid4().hex[:8]}"
+        self.client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                                   aws_access_key_id="testing", aws_secret_access_key="testing")
+        self.client.create_bucket(Bucket=self.name)
+        self.url = f"s3://{self.name}/landing"
+
+    def put(self, key: str, body: bytes | str) -> None:
+        data = body.encode() if isinstance(body, str) else body
+        self.client.put_object(Bucket=self.name, Key=f"landing/{key}", Body=data)
+
+    def land_generated(self, source: str, day: date, hour: int | None = None,
+                       options: GenerateOptions | None = None, tag: str = "") -> dict[str, int]:
+        """Generate sample files for ``source`` and upload them, ``tag`` added to each file's
+        name (generated names repeat); data rows per key."""
+        with tempfile.TemporaryDirectory() as folder:
+            root = Path(folder)
+            landed = {}
+            for path in generate(root, source, day, hour, options):
+                key = path.relative_to(root).as_posix()
+                if tag:
+                    stem, dot, suffixes = key.rpartition("/")[2].partition(".")
+                    key = f"{key.rpartition('/')[0]}/{stem}-{tag}{dot}{suffixes}"
+                data = path.read_bytes()
+                self.put(key, data)
+                landed[key] = _data_rows(get_source(source), data)
+            return landed
+
+
+def _data_rows(spec, data: bytes) -> int:
+    lines = [line for line in data.decode().splitlines() if line.strip()]
+    return len(lines) - 1 if spec.formats[0] == "csv" else len(lines)
+
+
+@pytest.fixture(scope="session")
+def ui_webhook():
+    from manufacturing_ingest_tests.alert_servers import WebhookServer
+
+    with WebhookServer(path=f"/services/T000/B000/{uuid.uuid4().hex}") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory, moto_server, ui_webhook):
+    """The deployment; yields ``(LiveDagster, Landing)``."""
+    from manufacturing_ingest_tests.spark_connect import ConnectServer
+
+    root = tmp_path_factory.mktemp("live_ui")
+    aws = {
+        "AWS_ENDPOINT_URL": moto_server.endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": "/nonexistent",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+    }
+    landing = Landing(moto_server.endpoint)
+    spark = ConnectServer(root / "spark-server.log")
+    env = {
+        **os.environ,
+        **aws,
+        "MANUFACTURING_LANDING_URL": landing.url,
+        "MANUFACTURING_LAKEHOUSE_URL": str(root / "lakehouse"),
+        "MANUFACTURING_SPARK_REMOTE": spark.url,
+        "MANUFACTURING_LANDING_INTERVAL_SECONDS": str(LANDING_INTERVAL_SECONDS),
+        "MANUFACTURING_ALERT_INTERVAL_SECONDS": "5",
+        WEBHOOK_URL_VAR: ui_webhook.url,
+    }
+    for name in ("MANUFACTURING_ENV", "MANUFACTURING_CATALOG", "DAGSTER_HOME"):
+        env.pop(name, None)
+    deployment = LiveDagster(root, env)
+    try:
+        deployment.start()
+        yield deployment, landing
+    finally:
+        deployment.stop()
+        spark.stop()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Where the UI tests write screenshots (kept after the run)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
