@@ -1,0 +1,74 @@
+"""Playwright (sync API) on Debian's Chromium for the UI tests, and the screenshots they keep.
+
+Playwright's own browser download is not used: ``scripts/setup --test-tools`` installs the
+distribution's ``chromium``, which Playwright drives through ``executable_path``. The flags keep
+a headless Chromium off the network (the tests' machines have none) and working as root.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # the tests run as root
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1600, "height": 1000}
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        raise RuntimeError("no chromium on PATH: the UI tests drive Debian's Chromium; "
+                           "install it with `scripts/setup --test-tools`")
+    return path
+
+
+class Screens:
+    """Numbered screenshots under ``folder`` (``<prefix>_<nn>_<name>.png``); ``recording``
+    saves the page (``<prefix>_FAILED_<step>.png``) and a Playwright trace when the block raises."""
+
+    def __init__(self, page, folder: Path, prefix: str):
+        self.page = page
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.prefix = prefix
+        self.taken: list[Path] = []
+        self.step = "start"
+        for old in folder.glob(f"{prefix}_*"):
+            old.unlink()  # a passing run must not leave the last failure's pictures around
+
+    def doing(self, step: str) -> None:
+        """Name what the test does next, for the failure screenshot's name."""
+        self.step = step
+
+    def shot(self, name: str) -> Path:
+        path = self.folder / f"{self.prefix}_{len(self.taken) + 1:02d}_{name}.png"
+        self.page.screenshot(path=str(path))
+        self.taken.append(path)
+        return path
+
+    @contextmanager
+    def recording(self) -> Iterator[Screens]:
+        context = self.page.context
+        context.tracing.start(screenshots=True, snapshots=True)
+        try:
+            yield self
+        except BaseException:
+            step = re.sub(r"\W+", "_", self.step)
+            try:
+                self.page.screenshot(path=str(self.folder / f"{self.prefix}_FAILED_{step}.png"))
+                context.tracing.stop(path=str(self.folder / f"{self.prefix}_FAILED_trace.zip"))
+            except Exception:  # the browser may be what failed; keep the test's own error
+                pass
+            raise
+        context.tracing.stop()

@@ -1,0 +1,294 @@
+"""What an operator does in the Dagster UI, in a real browser (Playwright on Debian's Chromium)
+against the live webserver: dismiss the first-visit dialog, look at the asset lineage,
+materialize one past day of ``sensor_data`` that landed with bad readings from the asset's page,
+watch the run succeed, and find the failed ``quality`` check with its error rate.
+
+Screenshots of each step go to ``<artifacts>/ui/browser_<nn>_<step>.png`` (README, "The Dagster
+UI"); a failing run leaves ``browser_FAILED_<step>.png`` (the page when it failed) and
+``browser_FAILED_trace.zip`` (``playwright show-trace``) there instead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+from playwright.sync_api import Locator, Page, expect, sync_playwright
+
+from manufacturing_ingest.catalog import CATALOG, get_source
+from manufacturing_ingest.generate import GenerateOptions
+from manufacturing_ingest_tests.live_ui import wait_until
+from manufacturing_ingest_tests.ui.browser import CHROMIUM_ARGS, VIEWPORT, Screens, chromium_path
+
+pytestmark = [pytest.mark.spark, pytest.mark.subprocess]
+
+SPEC = get_source("sensor_data")
+ASSET = " / ".join(SPEC.asset_key_path)  # how the UI writes an asset key
+# A day no other UI test lands (the backfill test uses equipment_logs 10-12 days ago, the
+# sensor test sensor_data of the last three days), and in the past: "today" fails the check's
+# event-time rule by itself.
+DAYS_AGO = 20
+# About one reading in five is broken (a non-number or out of range): the check fails with
+# ERROR above 5 % failing rows.
+BAD = GenerateOptions(files=2, rows_per_file=200, anomaly_rate=0.2, seed=23)
+ERROR_ABOVE = SPEC.quality.error_above
+
+UI_TIMEOUT_MS = 30_000
+RUN_TIMEOUT_MS = 420_000  # a run takes 20-60 s on an idle machine, minutes on a busy one
+
+SHOULD_SHOW_NUX = "{ shouldShowNux }"
+ASSET_NODES = "{ assetNodes { assetKey { path } groupName dependencyKeys { path } } }"
+SENSOR_CURSORS = """
+{ repositoriesOrError { ... on RepositoryConnection { nodes {
+    sensors { name sensorState { ticks(limit: 5) { status cursor } } } } } } }
+"""
+
+
+def _landing_sweep_done(deployment) -> bool:
+    """Whether the landing sensor's first sweep of the whole prefix has completed.
+
+    After it, the sensor lists only the date prefixes of the last day (``sensor_lookback``)
+    until the next daily sweep, so files landed under a day 20 days back are left to the
+    operator: no sensor run takes them before the UI's run does (that run would then commit
+    nothing new, and its ``quality`` check would pass with nothing to check).
+    """
+    data = deployment.graphql(SENSOR_CURSORS)["repositoriesOrError"]
+    sensors = {s["name"]: s for repo in data["nodes"] for s in repo["sensors"]}
+    ticks = sensors[f"{SPEC.name}_landing_sensor"]["sensorState"]["ticks"]
+    cursor = next((t["cursor"] for t in ticks if t["cursor"]), None)
+    if cursor is None:
+        return False
+    sweep = json.loads(cursor).get("sweep") or {}
+    return bool(sweep.get("last_completed_at")) and sweep.get("started_at") is None
+
+
+def _innermost(page: Page, *texts: str) -> Locator:
+    """The smallest block of the page showing all of ``texts`` (a detail pane)."""
+    block = page.locator("div")
+    for text in texts:
+        block = block.filter(has=page.get_by_text(text, exact=True))
+    return block.last
+
+
+def _metadata(pane: Locator, label: str) -> str:
+    """The value shown for ``label`` in the metadata table of ``pane``."""
+    label_cell = pane.page.get_by_role("cell", name=label, exact=True)
+    row = pane.get_by_role("row").filter(has=label_cell)
+    return row.get_by_role("cell").nth(1).inner_text().strip()
+
+
+def _box(locator: Locator) -> dict[str, float]:
+    box = locator.bounding_box()
+    assert box is not None, f"{locator} is not on screen"
+    return box
+
+
+def _inside(inner: dict[str, float], outer: dict[str, float]) -> bool:
+    return (outer["x"] <= inner["x"] and inner["x"] + inner["width"] <= outer["x"] + outer["width"]
+            and outer["y"] <= inner["y"]
+            and inner["y"] + inner["height"] <= outer["y"] + outer["height"])
+
+
+def test_an_operator_materializes_a_bad_day_from_the_asset_page_and_sees_the_failed_check(
+        live, artifacts):
+    deployment, landing = live
+    instance = deployment.instance()
+    day = datetime.now(UTC).date() - timedelta(days=DAYS_AGO)
+    partition = day.isoformat()
+
+    # What the UI must show, from the definitions: three raw -> bronze pairs.
+    nodes = {"/".join(n["assetKey"]["path"]): n
+             for n in deployment.graphql(ASSET_NODES)["assetNodes"]}
+    for source in CATALOG:
+        bronze = nodes["/".join(get_source(source).asset_key_path)]
+        assert bronze["groupName"] == "bronze"
+        assert [d["path"] for d in bronze["dependencyKeys"]] == [["raw", source]]
+        assert nodes[f"raw/{source}"]["groupName"] == "landing"
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport=VIEWPORT, timezone_id="UTC", locale="en-US")
+        page = context.new_page()
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        expect.set_options(timeout=UI_TIMEOUT_MS)
+        screens = Screens(page, artifacts / "ui", "browser")
+        try:
+            with screens.recording():
+                _first_visit(page, deployment, screens)
+                _asset_lineage(page, screens)
+
+                screens.doing("landing_bad_data")
+                wait_until("the landing sensor's first sweep", lambda: _landing_sweep_done(
+                    deployment), deployment, timeout=120)
+                landed = landing.land_generated(SPEC.name, day, options=BAD)
+                rows = sum(landed.values())
+
+                page.goto(f"{deployment.url}/assets/{'/'.join(SPEC.asset_key_path)}")  # bookmark
+                run_prefix = _materialize_partition(page, partition, screens)
+                _watch_the_run(page, deployment, instance, partition, run_prefix, screens)
+                _partition_materialized(page, partition, run_prefix, rows, screens)
+                _failed_quality_check(page, partition, run_prefix, rows, screens)
+        finally:
+            expect.set_options(timeout=None)
+            context.close()
+            browser.close()
+
+
+def _first_visit(page: Page, deployment, screens: Screens) -> None:
+    """Open the UI; Dagster's "Join the Dagster community" dialog, shown on a first visit to a
+    local instance, is skipped the way a person skips it."""
+    screens.doing("first_visit")
+    first_visit = deployment.graphql(SHOULD_SHOW_NUX)["shouldShowNux"]
+    page.goto(deployment.url)
+    expect(page.get_by_role("link", name=re.compile(r"Overview$")).first).to_be_visible()
+    dialog = page.get_by_role("dialog").filter(has_text="Join the Dagster community")
+    if first_visit:  # not when an earlier browser test of the session has skipped it already
+        expect(dialog).to_be_visible()
+        expect(dialog.get_by_text("Sign up for the Dagster newsletter")).to_be_visible()
+        screens.shot("community_dialog")
+        dialog.get_by_role("button", name="Skip", exact=True).click()
+        expect(dialog).to_be_hidden()
+        # Skipping is remembered by the instance, not only by this browser.
+        assert deployment.graphql(SHOULD_SHOW_NUX)["shouldShowNux"] is False
+    expect(dialog).to_have_count(0)
+
+
+def _asset_lineage(page: Page, screens: Screens) -> None:
+    """Lineage (the global asset graph): the landing and bronze groups, expanded, with an arrow
+    from each ``raw/<source>`` to its ``manufacturing_bronze/<source>``."""
+    screens.doing("asset_lineage")
+    page.get_by_role("link", name=re.compile(r"Lineage$")).click()
+    expect(page.get_by_text("Global asset lineage", exact=True)).to_be_visible()
+    graph_groups = page.locator("svg foreignObject.group")
+    expect(graph_groups.get_by_text("landing", exact=True)).to_be_visible()
+    expect(graph_groups.get_by_text("bronze", exact=True)).to_be_visible()
+    # The groups open collapsed; the graph's settings menu expands them all.
+    page.get_by_role("button", name="settings", exact=True).click()
+    page.get_by_role("menuitem", name=re.compile("Expand all groups")).click()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("menuitem")).to_have_count(0)
+
+    page.mouse.move(0, 0)  # a node under the pointer draws its edges a second time, highlighted
+    edges = page.locator("svg path[marker-end]")
+    expect(edges).to_have_count(len(CATALOG))  # one edge between the collapsed groups before
+    for source in CATALOG:
+        expect(page.locator("svg foreignObject").get_by_text(source, exact=True)).to_have_count(2)
+    groups = {name: _box(graph_groups.filter(has_text=re.compile(f"^{name}")).first)
+              for name in ("landing", "bronze")}
+    for source in CATALOG:
+        # Both nodes are labelled with the source's name; the group tells raw from bronze.
+        names = page.locator("svg foreignObject").get_by_text(source, exact=True)
+        nodes = [_box(names.nth(i).locator("xpath=ancestor::*[local-name()='foreignObject'][1]"))
+                 for i in range(2)]
+        (raw,) = [n for n in nodes if _inside(n, groups["landing"])]
+        (bronze,) = [n for n in nodes if _inside(n, groups["bronze"])]
+        # The arrow runs from the upstream node's right side to the downstream node's left
+        # side (short of it by the arrowhead).
+        arrows = [e for e in (_box(edges.nth(i)) for i in range(len(CATALOG)))
+                  if abs(e["x"] - (raw["x"] + raw["width"])) < 20
+                  and abs(e["x"] + e["width"] - bronze["x"]) < 20
+                  and raw["y"] <= e["y"] <= raw["y"] + raw["height"]
+                  and bronze["y"] <= e["y"] + e["height"] <= bronze["y"] + bronze["height"]]
+        assert len(arrows) == 1, f"no arrow from raw/{source} to manufacturing_bronze/{source}"
+    screens.shot("asset_lineage")
+
+
+def _materialize_partition(page: Page, partition: str, screens: Screens) -> str:
+    """On the bronze asset's page: Materialize… -> type the day -> Launch 1 run. Returns the
+    run id's first eight characters, as the "Launched run" toast shows them."""
+    screens.doing("materialize_dialog")
+    expect(page.get_by_text(SPEC.name, exact=True).first).to_be_visible()
+    lineage = _innermost(page, "Upstream assets")
+    expect(lineage.get_by_role("link", name=f"raw / {SPEC.name}").first).to_be_visible()
+
+    page.get_by_role("button", name=re.compile(r"Materialize…$")).click()
+    dialog = page.get_by_role("dialog").filter(has_text=f"Launch runs to materialize {ASSET}")
+    expect(dialog).to_be_visible()
+    keys = dialog.get_by_placeholder("No matching partitions")
+    keys.fill(partition)
+    keys.press("Enter")
+    expect(dialog.get_by_text("1 partition", exact=True)).to_be_visible()
+    launch = dialog.get_by_role("button", name="Launch 1 run")
+    expect(launch).to_be_enabled()
+    screens.shot("materialize_dialog")
+    launch.click()
+
+    toast = page.get_by_text(re.compile(r"^Launched run [0-9a-f]{8}$"))
+    expect(toast).to_be_visible()
+    return toast.inner_text().split()[-1]
+
+
+def _watch_the_run(page: Page, deployment, instance, partition: str, run_prefix: str,
+                   screens: Screens) -> None:
+    """The toast's View opens the run; its status turns to Success."""
+    screens.doing("run")
+    page.get_by_role("link", name="View", exact=True).click()  # before the toast times out
+    page.mouse.move(0, 0)  # the toast stays while the pointer is on it
+    expect(page).to_have_url(re.compile(f"/runs/{run_prefix}"))
+    status = page.get_by_text(re.compile(r"^(Success|Failure|Canceled)$")).first
+    try:
+        expect(status).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    except AssertionError:
+        pytest.fail(f"run {run_prefix} did not finish within {RUN_TIMEOUT_MS // 1000} s\n"
+                    f"{deployment.tail()}")
+    assert status.inner_text() == "Success", deployment.tail()
+    expect(page.get_by_text(f"partition: {partition}", exact=True)).to_be_visible()
+    screens.shot("run_succeeded")
+
+    # The instance agrees: the run the UI launched, for that day, succeeded.
+    records = instance.get_run_records(filters=dg.RunsFilter(tags={
+        "dagster/partition": partition}))
+    (run,) = [r.dagster_run for r in records if r.dagster_run.run_id.startswith(run_prefix)]
+    assert run.status == dg.DagsterRunStatus.SUCCESS
+    assert run.tags.get("dagster/from_ui") == "true"
+
+
+def _partition_materialized(page: Page, partition: str, run_prefix: str, rows: int,
+                            screens: Screens) -> None:
+    """From the run back to the asset (the asset key in the run's header): its Partitions tab
+    shows the day materialized by that run, with every landed row."""
+    screens.doing("partition_materialized")
+    page.get_by_role("link", name=ASSET).first.click()
+    page.get_by_role("tab", name="Partitions").click()
+    page.get_by_placeholder("Filter by name…").fill(partition)
+    page.get_by_text(partition, exact=True).locator("visible=true").first.click()
+    pane = _innermost(page, "Latest materialization", "Metadata")
+    expect(pane.get_by_text(partition, exact=True).locator("visible=true")).to_be_visible()
+    expect(pane.get_by_text("Materialized", exact=True)).to_be_visible()
+    expect(pane.get_by_role("link", name=run_prefix)).to_be_visible()
+    assert _metadata(pane, "records") == str(rows)
+    screens.shot("partition_materialized")
+
+
+def _failed_quality_check(page: Page, partition: str, run_prefix: str, rows: int,
+                          screens: Screens) -> None:
+    """Checks tab -> quality: the check's overview, then its Partitions tab, where the day's
+    evaluation by that run failed, with the error rate above the ERROR threshold."""
+    screens.doing("quality_check")
+    page.get_by_role("tab", name="Checks").click()
+    expect(page.get_by_text("Checks (3)", exact=True)).to_be_visible()
+    page.get_by_text("quality", exact=True).locator("visible=true").first.click()
+    expect(page.get_by_text(f"ERROR above {ERROR_ABOVE:.0%}.", exact=False)).to_be_visible()
+    expect(page.get_by_text("Latest execution", exact=True)).to_be_visible()
+    screens.shot("quality_check")
+
+    screens.doing("quality_check_partition")
+    page.get_by_role("tab", name="Partitions").and_(page.locator("button")).click()
+    page.get_by_placeholder("Filter by partition…").fill(partition)
+    page.get_by_text(partition, exact=True).locator("visible=true").first.click()
+    pane = _innermost(page, "Latest execution", "Description", "Metadata")
+    expect(pane.get_by_text(partition, exact=True).locator("visible=true")).to_be_visible()
+    expect(pane.get_by_text("Failed", exact=True)).to_be_visible()
+    expect(pane.get_by_role("link", name=run_prefix)).to_be_visible()
+    description = pane.get_by_text(re.compile(r"new rows fail a rule")).inner_text()
+    failing, checked, percent = re.match(
+        r"(\d+) of (\d+) new rows fail a rule \(([\d.]+)%\)", description).groups()
+    assert int(checked) == rows, description
+    assert float(percent) / 100 > ERROR_ABOVE, description
+    assert float(_metadata(pane, "error_rate")) > ERROR_ABOVE
+    assert _metadata(pane, "failing_rows") == failing
+    assert _metadata(pane, "rows_checked") == str(rows)
+    screens.shot("quality_check_partition_failed")
