@@ -45,6 +45,7 @@ class AlertKind(StrEnum):
     FRESHNESS_FAILED = "freshness_failed"
     RUN_FAILED = "run_failed"
     SENSOR_TICK_FAILED = "sensor_tick_failed"
+    FILES_FAILED = "files_failed"
     RECOVERED = "recovered"
     TEST = "test"
 
@@ -59,15 +60,17 @@ _LABELS = {
     AlertKind.FRESHNESS_FAILED: "Freshness failed",
     AlertKind.RUN_FAILED: "Run failed",
     AlertKind.SENSOR_TICK_FAILED: "Sensor tick failed",
+    AlertKind.FILES_FAILED: "Files not ingested",
     AlertKind.RECOVERED: "Recovered",
     AlertKind.TEST: "Test alert",
 }
 
 # Kinds an observation can have; RECOVERED and TEST are made here, never observed.
 FAILURE_KINDS = frozenset({AlertKind.CHECK_FAILED, AlertKind.FRESHNESS_FAILED,
-                           AlertKind.RUN_FAILED, AlertKind.SENSOR_TICK_FAILED})
+                           AlertKind.RUN_FAILED, AlertKind.SENSOR_TICK_FAILED,
+                           AlertKind.FILES_FAILED})
 # A failed run stays failed: it is alerted once and never recovers (a new run is a new subject).
-ONE_SHOT_KINDS = frozenset({AlertKind.RUN_FAILED})
+ONE_SHOT_KINDS = frozenset({AlertKind.RUN_FAILED, AlertKind.FILES_FAILED})
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ class AlertCursor:
             "book": json.loads(self.book.encode()),
             "checks_after": self.marks.checks_after,
             "runs_after": self.marks.runs_after,
+            "files_after": self.marks.files_after,
         }, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
@@ -67,9 +68,11 @@ class AlertCursor:
             if state.get("v") != _FORMAT:
                 raise ValueError(f"version {state.get('v')!r}, expected {_FORMAT}")
             checks_after, runs_after = state["checks_after"], state["runs_after"]
+            files_after = state.get("files_after")  # absent in cursors of older versions
             marks = Watermarks(
                 checks_after=int(checks_after) if checks_after is not None else None,
                 runs_after=float(runs_after) if runs_after is not None else None,
+                files_after=int(files_after) if files_after is not None else None,
             )
             book_text = json.dumps(state["book"])
             token = state.get("token")

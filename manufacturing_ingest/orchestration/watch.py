@@ -1,6 +1,6 @@
 """What the alert sensor watches, read from the Dagster instance and turned into ``Observation``s.
 
-Four kinds of subject, each read the cheapest way the instance allows:
+Five kinds of subject, each read the cheapest way the instance allows:
 
 - **check results** (``landing_backlog``, ``quality``, ``schema_drift``) per partition: only the
   results stored after the cursor's event id (``get_asset_check_partition_info``), so a tick
@@ -8,6 +8,9 @@ Four kinds of subject, each read the cheapest way the instance allows:
 - **freshness**: the latest ``FRESHNESS_STATE_CHANGE`` per bronze asset (the FreshnessDaemon
   writes them); FAIL is failing, PASS passing, WARN and UNKNOWN say nothing.
 - **failed runs** of the bronze assets or their checks, updated after the cursor's timestamp.
+- **files not ingested**: bronze materializations stored after the cursor's event id whose
+  ``files_failed`` is above 0 (a broken file is recorded failed and retried while the rest of
+  its batch commits, so the run itself succeeds): one alert per run, naming the files.
 - **landing-sensor ticks**: the latest finished tick of each running landing sensor.
 
 Dagster 1.13 exposes some of these reads only through ``dagster._core`` (pinned version); they
@@ -40,6 +43,7 @@ WATCHED_CHECKS = (*ASSET_CHECKS, *PARTITION_CHECKS)
 # A new alert sensor (no cursor yet) reports runs that failed this recently, not older ones.
 RUN_LOOKBACK = timedelta(hours=1)
 _RUNS_PER_TICK = 100
+_MATERIALIZATIONS_PER_TICK = 500
 _MAX_DICT_FIGURE = 10  # a short name -> type dict is a figure; the table's full schema is not
 _SEVERITY = {dg.AssetCheckSeverity.WARN: Severity.WARN, dg.AssetCheckSeverity.ERROR: Severity.ERROR}
 
@@ -55,6 +59,7 @@ class Watermarks:
 
     checks_after: int | None = None  # event storage id of the newest check result seen
     runs_after: float | None = None  # update timestamp of the newest failed run seen
+    files_after: int | None = None  # event storage id of the newest materialization seen
 
 
 class Watcher:
@@ -76,6 +81,7 @@ class Watcher:
             *self.checks(marks, failing),
             *self.freshness(now),
             *self.failed_runs(marks, now),
+            *self.failed_files(marks, now),
             *self.landing_ticks(),
         ]
 
@@ -190,6 +196,55 @@ class Watcher:
                 figures={"job": run.job_name, "run_id": run.run_id},
                 run_url=self.run_url(run.run_id),
                 detail=self._run_failure(run.run_id),
+            ))
+        return observations
+
+    def failed_files(self, marks: Watermarks, now: datetime) -> list[Observation]:
+        """One observation per run whose materializations report files not ingested."""
+        since = (now - RUN_LOOKBACK).timestamp()
+        newest = marks.files_after
+        by_run: dict[tuple[str, str], list] = {}
+        for asset, spec in self.specs.items():
+            records = self.instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey(spec.asset_key_path),
+                                      after_storage_id=marks.files_after),
+                limit=_MATERIALIZATIONS_PER_TICK, ascending=True).records
+            for record in records:
+                newest = max(newest or 0, record.storage_id)
+                if marks.files_after is None and record.timestamp < since:
+                    continue  # a new sensor reports recent failures only, as for runs
+                materialization = record.asset_materialization
+                metadata = materialization.metadata if materialization else {}
+                failed = metadata.get("files_failed")
+                if failed is not None and (failed.value or 0) > 0:
+                    by_run.setdefault((asset, record.run_id), []).append(record)
+        marks.files_after = newest
+        observations = []
+        for (asset, run_id), records in by_run.items():
+            spec = self.specs[asset]
+            partitions = sorted({r.partition_key for r in records if r.partition_key})
+            partition = (None if not partitions else partitions[0] if len(partitions) == 1
+                         else f"{partitions[0]}…{partitions[-1]}")
+            metadata = records[-1].asset_materialization.metadata
+            failed = metadata["files_failed"].value
+            listing = metadata.get("failed_files")
+            observations.append(Observation(
+                subject=f"files:{asset}:{run_id}",
+                failing=True,
+                kind=AlertKind.FILES_FAILED,
+                severity=Severity.ERROR,
+                title=(f"{failed} file{'s' if failed != 1 else ''} on {spec.table_name}"
+                       + (f" {partition}" if partition else "")),
+                observed_at=datetime.fromtimestamp(records[-1].timestamp, UTC),
+                asset=asset,
+                partition=partition,
+                figures={"files_failed": failed,
+                         "files_processed": metadata["files_processed"].value
+                         if "files_processed" in metadata else 0},
+                run_url=self.run_url(run_id),
+                detail=((str(listing.value).strip() if listing is not None else "")
+                        + "\nThe rest of the batch committed; these files are retried by "
+                          "the next run of the partition.").strip(),
             ))
         return observations
 

@@ -7,6 +7,7 @@ daemon does; ``test_alerts_live.py`` runs the same sensor in a real daemon.
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import uuid
@@ -270,6 +271,29 @@ def test_a_real_failing_check_and_a_failed_run_alert_once_with_links_to_their_ru
     assert "does not exist" in run and "no-such-folder" in run  # the step's own error
     assert "2026-01-18" in run
     assert len(smtp.messages) == 2
+
+
+def test_a_file_that_fails_to_ingest_is_alerted_once_per_run_naming_the_file(
+        lake, instance, sinks_resource, webhook, smtp):
+    day = "2026-01-19"
+    bad_day(lake, day, bad=0)  # 100 good readings
+    lake.put(f"raw/sensor-data/{day.replace('-', '/')}/cut-off.csv.gz",
+             gzip.compress(b"plant_id,line_id,sensor_id,timestamp\n" * 400)[:60])
+    ticks = AlertTicks(instance, sinks_resource)
+    ticks.tick()  # the sensor's first tick: nothing has happened yet
+    first = materialize(lake, instance, partition=day)  # the run succeeds: the rest commits
+    ticks.tick(3)
+    second = materialize(lake, instance, partition=day)  # the retry fails the file again
+    ticks.tick(3)
+
+    headline = f"[ERROR] Files not ingested: 1 file on {SENSOR.table_name} {day}"
+    assert headlines(webhook) == [headline, headline]  # one per run, none per tick
+    first_alert, second_alert = (json.dumps(body) for body in webhook.bodies)
+    assert f"{UI}/runs/{first.run_id}" in first_alert
+    assert f"{UI}/runs/{second.run_id}" in second_alert
+    assert "cut-off.csv.gz" in first_alert and "gzip" in first_alert.lower()
+    assert "files_failed: 1" in first_alert and "files_processed: 1" in first_alert
+    assert subjects(smtp) == [headline, headline]
 
 
 def test_no_secret_reaches_logs_metadata_cursor_or_run_config(
