@@ -35,7 +35,8 @@ def chromium_path() -> str:
 
 class Screens:
     """Numbered screenshots under ``folder`` (``<prefix>_<nn>_<name>.png``); ``recording``
-    saves the page (``<prefix>_FAILED_<step>.png``) and a Playwright trace when the block raises."""
+    saves the page (``<prefix>_FAILED_<step>.png``, its HTML as ``.html``) and a Playwright trace
+    when the block raises."""
 
     def __init__(self, page, folder: Path, prefix: str):
         self.page = page
@@ -67,6 +68,8 @@ class Screens:
             step = re.sub(r"\W+", "_", self.step)
             try:
                 self.page.screenshot(path=str(self.folder / f"{self.prefix}_FAILED_{step}.png"))
+                (self.folder / f"{self.prefix}_FAILED_{step}.html").write_text(
+                    self.page.content())
                 context.tracing.stop(path=str(self.folder / f"{self.prefix}_FAILED_trace.zip"))
             except Exception:  # the browser may be what failed; keep the test's own error
                 pass

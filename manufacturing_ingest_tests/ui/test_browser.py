@@ -1,21 +1,29 @@
 """What an operator does in the Dagster UI, in a real browser (Playwright on Debian's Chromium)
-against the live webserver: dismiss the first-visit dialog, look at the asset lineage,
-materialize one past day of ``sensor_data`` that landed with bad readings from the asset's page,
-watch the run succeed, and find the failed ``quality`` check with its error rate.
+against the live webserver.
 
-Screenshots of each step go to ``<artifacts>/ui/browser_<nn>_<step>.png`` (README, "The Dagster
-UI"); a failing run leaves ``browser_FAILED_<step>.png`` (the page when it failed) and
-``browser_FAILED_trace.zip`` (``playwright show-trace``) there instead.
+The first test: dismiss the first-visit dialog, look at the asset lineage, materialize one past
+day of ``sensor_data`` that landed with bad readings from the asset's page, watch the run
+succeed, and find the failed ``quality`` check with its error rate. The second: backfill three
+days of ``equipment_logs`` as a date range from the asset's page (one run for the range), read the
+landing sensor's cursor and the skip reason of a tick, and see the asset's monitoring metadata
+plotted and its freshness policy passing.
+
+Screenshots of each step go to ``<artifacts>/ui/browser_<nn>_<step>.png`` and
+``operator_<nn>_<step>.png`` (README, "The Dagster UI"); a failing run leaves
+``<prefix>_FAILED_<step>.png`` (the page when it failed, with its HTML) and
+``<prefix>_FAILED_trace.zip`` (``playwright show-trace``) there instead.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
+from deltalake import DeltaTable
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 from manufacturing_ingest.catalog import CATALOG, get_source
@@ -47,8 +55,9 @@ SENSOR_CURSORS = """
 """
 
 
-def _landing_sweep_done(deployment) -> bool:
-    """Whether the landing sensor's first sweep of the whole prefix has completed.
+def _landing_sweep_done(deployment, source: str = SPEC.name) -> bool:
+    """Whether the landing sensor of ``source`` has completed its first sweep of the whole
+    prefix.
 
     After it, the sensor lists only the date prefixes of the last day (``sensor_lookback``)
     until the next daily sweep, so files landed under a day 20 days back are left to the
@@ -57,7 +66,7 @@ def _landing_sweep_done(deployment) -> bool:
     """
     data = deployment.graphql(SENSOR_CURSORS)["repositoriesOrError"]
     sensors = {s["name"]: s for repo in data["nodes"] for s in repo["sensors"]}
-    ticks = sensors[f"{SPEC.name}_landing_sensor"]["sensorState"]["ticks"]
+    ticks = sensors[f"{source}_landing_sensor"]["sensorState"]["ticks"]
     cursor = next((t["cursor"] for t in ticks if t["cursor"]), None)
     if cursor is None:
         return False
@@ -137,9 +146,10 @@ def test_an_operator_materializes_a_bad_day_from_the_asset_page_and_sees_the_fai
             browser.close()
 
 
-def _first_visit(page: Page, deployment, screens: Screens) -> None:
+def _first_visit(page: Page, deployment, screens: Screens, shot: bool = True) -> None:
     """Open the UI; Dagster's "Join the Dagster community" dialog, shown on a first visit to a
-    local instance, is skipped the way a person skips it."""
+    local instance, is skipped the way a person skips it (with a screenshot unless ``shot`` is
+    false)."""
     screens.doing("first_visit")
     first_visit = deployment.graphql(SHOULD_SHOW_NUX)["shouldShowNux"]
     page.goto(deployment.url)
@@ -148,7 +158,8 @@ def _first_visit(page: Page, deployment, screens: Screens) -> None:
     if first_visit:  # not when an earlier browser test of the session has skipped it already
         expect(dialog).to_be_visible()
         expect(dialog.get_by_text("Sign up for the Dagster newsletter")).to_be_visible()
-        screens.shot("community_dialog")
+        if shot:
+            screens.shot("community_dialog")
         dialog.get_by_role("button", name="Skip", exact=True).click()
         expect(dialog).to_be_hidden()
         # Skipping is remembered by the instance, not only by this browser.
@@ -292,3 +303,247 @@ def _failed_quality_check(page: Page, partition: str, run_prefix: str, rows: int
     assert _metadata(pane, "failing_rows") == failing
     assert _metadata(pane, "rows_checked") == str(rows)
     screens.shot("quality_check_partition_failed")
+
+
+# The second test: a date range backfilled from the asset page, the landing sensor's ticks and
+# cursor, and the asset's plots and freshness. Days no other UI test lands (see DAYS_AGO).
+LOGS = get_source("equipment_logs")
+LOGS_ASSET = " / ".join(LOGS.asset_key_path)
+LOGS_SENSOR = f"{LOGS.name}_landing_sensor"
+BACKFILL_DAYS_AGO = (30, 29, 28)
+BACKFILL_DATA = GenerateOptions(files=1, rows_per_file=100)
+# Numeric materialization metadata (assets.report_metadata) the operator watches.
+PLOTTED = ("records", "records_per_second", "files_processed", "files_failed", "bytes", "seconds")
+
+BACKFILL = """
+query Backfill($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { status numPartitions
+      runs(limit: 20) { runId status tags { key value } } }
+  }
+}
+"""
+FRESHNESS = """
+query Freshness($key: AssetKeyInput!) {
+  assetNodeOrError(assetKey: $key) {
+    ... on AssetNode { freshnessStatusInfo { freshnessStatus } }
+  }
+}
+"""
+
+
+def test_an_operator_backfills_a_date_range_and_reads_the_sensor_the_plots_and_freshness(
+        live, artifacts):
+    deployment, landing = live
+    today = datetime.now(UTC).date()
+    days = [today - timedelta(days=n) for n in BACKFILL_DAYS_AGO]
+    first, last = days[0].isoformat(), days[-1].isoformat()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport=VIEWPORT, timezone_id="UTC", locale="en-US")
+        page = context.new_page()
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        expect.set_options(timeout=UI_TIMEOUT_MS)
+        screens = Screens(page, artifacts / "ui", "operator")
+        try:
+            with screens.recording():
+                _first_visit(page, deployment, screens, shot=False)
+
+                # Three days land under date prefixes the landing sensor no longer lists once
+                # its first sweep is done: they wait for the operator's backfill.
+                screens.doing("landing_three_days")
+                wait_until("the equipment_logs landing sensor's first sweep",
+                           lambda: _landing_sweep_done(deployment, LOGS.name), deployment,
+                           timeout=120)
+                landed = {day.isoformat(): sum(landing.land_generated(
+                    LOGS.name, day, options=BACKFILL_DATA).values()) for day in days}
+
+                page.goto(f"{deployment.url}/assets/{'/'.join(LOGS.asset_key_path)}")  # bookmark
+                backfill_id = _launch_range_backfill(page, first, last, screens)
+                _watch_the_backfill(page, deployment, backfill_id, first, last, screens)
+                _bronze_has(deployment, landed)
+                _landing_sensor_page(page, deployment, screens)
+                _freshness_and_plots(page, deployment, screens)
+        finally:
+            expect.set_options(timeout=None)
+            context.close()
+            browser.close()
+
+
+def _launch_range_backfill(page: Page, first: str, last: str, screens: Screens) -> str:
+    """On the bronze asset's page: Materialize… -> type the range ``[first...last]`` (Dagster's
+    partition syntax) -> Launch backfill. Returns the backfill's id, from the toast."""
+    screens.doing("backfill_dialog")
+    expect(page.get_by_text(LOGS.name, exact=True).first).to_be_visible()
+    page.get_by_role("button", name=re.compile(r"Materialize…$")).click()
+    dialog = page.get_by_role("dialog").filter(
+        has_text=f"Launch runs to materialize {LOGS_ASSET}")
+    expect(dialog).to_be_visible()
+    # The dialog's one text box (its placeholder changes once there is a selection).
+    keys = dialog.get_by_role("textbox")
+    expect(keys).to_have_attribute("placeholder", "No matching partitions")
+    keys.fill(f"[{first}...{last}]")
+    keys.press("Enter")
+    expect(dialog.get_by_text("3 partitions", exact=True)).to_be_visible()
+    expect(keys).to_have_value(f"[{first}...{last}]")
+    # The asset's BackfillPolicy.single_run: the whole range in one run.
+    expect(dialog.get_by_text("Backfills all partitions in a single run.")).to_be_visible()
+    launch = dialog.get_by_role("button", name="Launch backfill", exact=True)
+    expect(launch).to_be_enabled()
+    screens.shot("backfill_range_dialog")
+    launch.click()
+
+    toast = page.get_by_text(re.compile(r"^Created backfill \w+$"))
+    expect(toast).to_be_visible()
+    return toast.inner_text().split()[-1]
+
+
+def _watch_the_backfill(page: Page, deployment, backfill_id: str, first: str, last: str,
+                        screens: Screens) -> None:
+    """The toast's View opens the backfill: it succeeds with the three days materialized, by
+    one run (Runs tab)."""
+    screens.doing("backfill")
+    page.get_by_role("link", name="View", exact=True).click()
+    page.mouse.move(0, 0)  # the toast stays while the pointer is on it
+    expect(page).to_have_url(re.compile(f"/runs/b/{backfill_id}"))
+    details = _innermost(page, "Created", "Duration", "Partition selection", "Status")
+    status = details.get_by_text(re.compile(r"^(Succeeded|Completed|Failed|Canceled)$"))
+    try:
+        expect(status).to_be_visible(timeout=RUN_TIMEOUT_MS)  # the page refreshes itself
+    except AssertionError:
+        pytest.fail(f"backfill {backfill_id} did not finish within {RUN_TIMEOUT_MS // 1000} s"
+                    f"\n{deployment.tail()}")
+    assert status.inner_text() == "Succeeded", deployment.tail()
+    # The range as launched, either as a range or as its three keys.
+    selection = details.inner_text()
+    assert f"{first}...{last}" in selection or all(
+        day in selection for day in (first, last)), selection
+    # Overview tab: the asset's row counts the partitions targeted, in progress, succeeded
+    # and failed.
+    asset = page.get_by_role("link", name=LOGS_ASSET).first
+    row = asset.locator("xpath=ancestor::div[count(div) = 5][1]")
+    counts = [row.locator(":scope > div").nth(i).inner_text().strip() for i in range(1, 5)]
+    assert counts == ["3", "0", "3", "0"], counts
+    screens.shot("backfill_succeeded")
+
+    page.get_by_role("tab", name="Runs", exact=True).click()
+    runs = page.get_by_role("link", name=re.compile(r"^(run )?[0-9a-f]{8}$"))  # "run" icon
+    expect(runs.first).to_be_visible()
+    expect(runs).to_have_count(1)
+    expect(page.get_by_text("Success", exact=True).first).to_be_visible()
+    screens.shot("backfill_one_run")
+
+    # The instance agrees: three partitions, one run over the range, launched from the UI.
+    state = deployment.graphql(BACKFILL, {"id": backfill_id})["partitionBackfillOrError"]
+    assert state["status"] == "COMPLETED_SUCCESS", state
+    assert state["numPartitions"] == 3, state
+    (run,) = state["runs"]
+    assert run["runId"].startswith(runs.inner_text().split()[-1])
+    tags = {t["key"]: t["value"] for t in run["tags"]}
+    assert (tags["dagster/asset_partition_range_start"],
+            tags["dagster/asset_partition_range_end"]) == (first, last)
+    assert tags.get("dagster/from_ui") == "true"
+
+
+def _bronze_has(deployment, landed: dict[str, int]) -> None:
+    """Every landed row is in the bronze table, under its own day."""
+    table = DeltaTable(str(deployment.root / "lakehouse" / "manufacturing_bronze" / LOGS.name))
+    column = LOGS.partition_column
+    days = Counter(str(row[column])
+                   for row in table.to_pyarrow_table(columns=[column]).to_pylist())
+    assert {day: days[day] for day in landed} == landed
+
+
+def _landing_sensor_page(page: Page, deployment, screens: Screens) -> None:
+    """Automation -> the landing sensor: its cursor is readable JSON (in the page and in the
+    Edit cursor dialog, left unchanged), and a skipped tick says why nothing ran."""
+    screens.doing("sensor_page")
+    page.get_by_role("link", name=re.compile(r"Automation$")).first.click()
+    page.get_by_role("link", name=re.compile(LOGS_SENSOR)).first.click()
+    expect(page).to_have_title(re.compile(f"Sensors \\| {LOGS_SENSOR}"))
+    expect(page.get_by_text(f"Lists new objects under {LOGS.landing_prefix}/")).to_be_visible()
+    cursor_row = page.get_by_role("row").filter(
+        has=page.get_by_role("cell", name="Cursor", exact=True))
+    shown = cursor_row.get_by_text(re.compile(r'^\{".*\}$'))
+    expect(shown).to_be_visible()
+    _readable_cursor(shown.inner_text())
+    screens.shot("sensor_cursor")
+
+    screens.doing("sensor_cursor_dialog")
+    cursor_row.get_by_role("button", name="Edit").click()
+    dialog = page.get_by_role("dialog").filter(has_text=f"Edit {LOGS_SENSOR} cursor")
+    expect(dialog).to_be_visible()
+    _readable_cursor(dialog.get_by_role("textbox").input_value())
+    screens.shot("sensor_cursor_dialog")
+    dialog.get_by_role("button", name="Cancel", exact=True).click()  # nothing is changed
+    expect(dialog).to_be_hidden()
+
+    # The tick history: a skipped tick (0 runs requested) opens with its skip reason.
+    screens.doing("sensor_skip_reason")
+    page.get_by_role("button", name="0 runs requested", exact=True).first.click()
+    tick = page.get_by_role("dialog").filter(has_text=f"Tick for {LOGS_SENSOR}")
+    reason = tick.get_by_text("Skip reason:").locator("xpath=..")
+    expect(reason).to_be_visible()
+    # Nothing new since the high-water mark, or only files the ledger has as committed.
+    assert re.match(r"Skip reason: (No new objects since .+: |\d+ new objects, \d+ already "
+                    r"committed: 0 run\(s\) for 0 partition\(s\); )listed \d+ objects under \d+ "
+                    rf"date prefixes of s3://\S+/{LOGS.landing_prefix}/", reason.inner_text()), (
+        reason.inner_text())
+    screens.shot("sensor_skip_reason")
+    tick.get_by_role("button", name="Close", exact=True).click()
+    expect(tick).to_be_hidden()
+
+
+def _freshness(deployment) -> str | None:
+    node = deployment.graphql(FRESHNESS, {"key": {"path": LOGS.asset_key_path}})
+    info = node["assetNodeOrError"].get("freshnessStatusInfo") or {}
+    return info.get("freshnessStatus")
+
+
+def _readable_cursor(text: str) -> None:
+    """The landing sensor's cursor as the UI shows it: JSON with the high-water mark and the
+    sweep's progress (its last completed sweep)."""
+    cursor = json.loads(text)
+    assert {"high_water", "seen", "sweep"} <= set(cursor), cursor
+    assert cursor["sweep"].get("last_completed_at"), cursor
+
+
+def _freshness_and_plots(page: Page, deployment, screens: Screens) -> None:
+    """The asset's Overview: the freshness policy passes (the backfill's run materialized it
+    just now), with its 15-minute window; the Metadata section's Plots draw the monitoring
+    figures of the three materialized days."""
+    screens.doing("freshness")
+    # The freshness daemon evaluates every 30 s; the page shows what it last decided.
+    wait_until("the freshness daemon's evaluation after the backfill",
+               lambda: _freshness(deployment) == "HEALTHY", deployment, timeout=120)
+    page.goto(f"{deployment.url}/assets/{'/'.join(LOGS.asset_key_path)}")  # bookmark
+    expect(page.get_by_role("tab", name="Overview")).to_be_visible()
+    window = page.get_by_text(
+        f"Fails if more than {LOGS.freshness_minutes} minutes since last materialization")
+    expect(window).to_be_visible()
+    policy = _innermost(page, "Freshness policy", "Passing",
+                        f"Fails if more than {LOGS.freshness_minutes} minutes since last "
+                        "materialization")
+    expect(policy).to_be_visible()
+    expect(page.get_by_text("Passing", exact=True).first).to_be_visible()
+    window.scroll_into_view_if_needed()
+    screens.shot("asset_freshness")
+
+    screens.doing("plots")
+    # The Metadata section's Table | Plots toggle (a button's name starts with its icon's).
+    page.get_by_role("button", name=re.compile(r"(^|\s)Plots$")).click()
+    for label in PLOTTED:
+        expect(page.get_by_text(label, exact=True)).to_be_visible()
+    expect(page.get_by_text("When graphing values by partition")).to_be_visible()
+    plots = page.locator("canvas")
+    assert plots.count() >= len(PLOTTED)
+    page.get_by_text("records", exact=True).scroll_into_view_if_needed()
+    screens.shot("asset_plots_by_partition")
+    page.get_by_role("button", name=re.compile(r"(^|\s)Events$")).click()  # by time
+    expect(page.get_by_text("When graphing values by partition")).to_have_count(0)
+    for label in PLOTTED:
+        expect(page.get_by_text(label, exact=True)).to_be_visible()
+    page.get_by_text("records", exact=True).scroll_into_view_if_needed()
+    screens.shot("asset_plots_by_event")
