@@ -33,6 +33,29 @@ def chromium_path() -> str:
     return path
 
 
+@contextmanager
+def browser_page(folder: Path, prefix: str, timeout_ms: int) -> Iterator[tuple]:
+    """A page of a fresh headless Chromium (UTC, en-US, ``VIEWPORT``) with ``timeout_ms`` for
+    every action and ``expect``, and its ``Screens`` under ``folder``, recording: yields
+    ``(page, screens)``; closes the browser and resets ``expect`` afterwards."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport=VIEWPORT, timezone_id="UTC", locale="en-US")
+        page = context.new_page()
+        page.set_default_timeout(timeout_ms)
+        expect.set_options(timeout=timeout_ms)
+        screens = Screens(page, folder, prefix)
+        try:
+            with screens.recording():
+                yield page, screens
+        finally:
+            expect.set_options(timeout=None)
+            context.close()
+            browser.close()
+
+
 class Screens:
     """Numbered screenshots under ``folder`` (``<prefix>_<nn>_<name>.png``); ``recording``
     saves the page (``<prefix>_FAILED_<step>.png``, its HTML as ``.html``) and a Playwright trace

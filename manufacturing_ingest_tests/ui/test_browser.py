@@ -24,12 +24,12 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 from deltalake import DeltaTable
-from playwright.sync_api import Locator, Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect
 
 from manufacturing_ingest.catalog import CATALOG, get_source
 from manufacturing_ingest.generate import GenerateOptions
 from manufacturing_ingest_tests.live_ui import wait_until
-from manufacturing_ingest_tests.ui.browser import CHROMIUM_ARGS, VIEWPORT, Screens, chromium_path
+from manufacturing_ingest_tests.ui.browser import Screens, browser_page
 
 pytestmark = [pytest.mark.spark, pytest.mark.subprocess]
 
@@ -117,33 +117,21 @@ def test_an_operator_materializes_a_bad_day_from_the_asset_page_and_sees_the_fai
         assert [d["path"] for d in bronze["dependencyKeys"]] == [["raw", source]]
         assert nodes[f"raw/{source}"]["groupName"] == "landing"
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport=VIEWPORT, timezone_id="UTC", locale="en-US")
-        page = context.new_page()
-        page.set_default_timeout(UI_TIMEOUT_MS)
-        expect.set_options(timeout=UI_TIMEOUT_MS)
-        screens = Screens(page, artifacts / "ui", "browser")
-        try:
-            with screens.recording():
-                _first_visit(page, deployment, screens)
-                _asset_lineage(page, screens)
+    with browser_page(artifacts / "ui", "browser", UI_TIMEOUT_MS) as (page, screens):
+        _first_visit(page, deployment, screens)
+        _asset_lineage(page, screens)
 
-                screens.doing("landing_bad_data")
-                wait_until("the landing sensor's first sweep", lambda: _landing_sweep_done(
-                    deployment), deployment, timeout=120)
-                landed = landing.land_generated(SPEC.name, day, options=BAD)
-                rows = sum(landed.values())
+        screens.doing("landing_bad_data")
+        wait_until("the landing sensor's first sweep", lambda: _landing_sweep_done(
+            deployment), deployment, timeout=120)
+        landed = landing.land_generated(SPEC.name, day, options=BAD)
+        rows = sum(landed.values())
 
-                page.goto(f"{deployment.url}/assets/{'/'.join(SPEC.asset_key_path)}")  # bookmark
-                run_prefix = _materialize_partition(page, partition, screens)
-                _watch_the_run(page, deployment, instance, partition, run_prefix, screens)
-                _partition_materialized(page, partition, run_prefix, rows, screens)
-                _failed_quality_check(page, partition, run_prefix, rows, screens)
-        finally:
-            expect.set_options(timeout=None)
-            context.close()
-            browser.close()
+        page.goto(f"{deployment.url}/assets/{'/'.join(SPEC.asset_key_path)}")  # bookmark
+        run_prefix = _materialize_partition(page, partition, screens)
+        _watch_the_run(page, deployment, instance, partition, run_prefix, screens)
+        _partition_materialized(page, partition, run_prefix, rows, screens)
+        _failed_quality_check(page, partition, run_prefix, rows, screens)
 
 
 def _first_visit(page: Page, deployment, screens: Screens, shot: bool = True) -> None:
@@ -340,36 +328,24 @@ def test_an_operator_backfills_a_date_range_and_reads_the_sensor_the_plots_and_f
     days = [today - timedelta(days=n) for n in BACKFILL_DAYS_AGO]
     first, last = days[0].isoformat(), days[-1].isoformat()
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport=VIEWPORT, timezone_id="UTC", locale="en-US")
-        page = context.new_page()
-        page.set_default_timeout(UI_TIMEOUT_MS)
-        expect.set_options(timeout=UI_TIMEOUT_MS)
-        screens = Screens(page, artifacts / "ui", "operator")
-        try:
-            with screens.recording():
-                _first_visit(page, deployment, screens, shot=False)
+    with browser_page(artifacts / "ui", "operator", UI_TIMEOUT_MS) as (page, screens):
+        _first_visit(page, deployment, screens, shot=False)
 
-                # Three days land under date prefixes the landing sensor no longer lists once
-                # its first sweep is done: they wait for the operator's backfill.
-                screens.doing("landing_three_days")
-                wait_until("the equipment_logs landing sensor's first sweep",
-                           lambda: _landing_sweep_done(deployment, LOGS.name), deployment,
-                           timeout=120)
-                landed = {day.isoformat(): sum(landing.land_generated(
-                    LOGS.name, day, options=BACKFILL_DATA).values()) for day in days}
+        # Three days land under date prefixes the landing sensor no longer lists once
+        # its first sweep is done: they wait for the operator's backfill.
+        screens.doing("landing_three_days")
+        wait_until("the equipment_logs landing sensor's first sweep",
+                   lambda: _landing_sweep_done(deployment, LOGS.name), deployment,
+                   timeout=120)
+        landed = {day.isoformat(): sum(landing.land_generated(
+            LOGS.name, day, options=BACKFILL_DATA).values()) for day in days}
 
-                page.goto(f"{deployment.url}/assets/{'/'.join(LOGS.asset_key_path)}")  # bookmark
-                backfill_id = _launch_range_backfill(page, first, last, screens)
-                _watch_the_backfill(page, deployment, backfill_id, first, last, screens)
-                _bronze_has(deployment, landed)
-                _landing_sensor_page(page, deployment, screens)
-                _freshness_and_plots(page, deployment, screens)
-        finally:
-            expect.set_options(timeout=None)
-            context.close()
-            browser.close()
+        page.goto(f"{deployment.url}/assets/{'/'.join(LOGS.asset_key_path)}")  # bookmark
+        backfill_id = _launch_range_backfill(page, first, last, screens)
+        _watch_the_backfill(page, deployment, backfill_id, first, last, screens)
+        _bronze_has(deployment, landed)
+        _landing_sensor_page(page, deployment, screens)
+        _freshness_and_plots(page, deployment, screens)
 
 
 def _launch_range_backfill(page: Page, first: str, last: str, screens: Screens) -> str:
