@@ -16,7 +16,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -25,6 +25,7 @@ import pytest
 
 from manufacturing_ingest.catalog import get_source
 from manufacturing_ingest.orchestration.sensors import landing_sensor_name
+from manufacturing_ingest_tests.clock import clear_of_midnight
 from manufacturing_ingest_tests.daemon import BIN, Daemon, wait_for
 from manufacturing_ingest_tests.postgres_server import PostgresServer
 from manufacturing_ingest_tests.samples import sensor_csv
@@ -87,9 +88,10 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
     with pytest.MonkeyPatch.context() as patch:
         for name, value in server.env().items():
             patch.setenv(name, value)
+        # Yesterday as the daemon's sensor will see it, minutes later, in the last test.
+        yesterday = (clear_of_midnight(timedelta(minutes=10)) - timedelta(days=1)).date()
         try:
-            yield Deployment(root, home, env, server,
-                             day=(datetime.now(UTC) - timedelta(days=1)).date())
+            yield Deployment(root, home, env, server, day=yesterday)
         finally:
             server.stop()
 

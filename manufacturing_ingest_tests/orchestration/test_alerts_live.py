@@ -13,7 +13,7 @@ import os
 import textwrap
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import dagster as dg
 import pytest
@@ -22,6 +22,7 @@ from manufacturing_ingest.catalog import get_source
 from manufacturing_ingest.orchestration.alerts import ALERT_SENSOR, AlertCursor, AlertJournal
 from manufacturing_ingest.settings import SMTP_PASSWORD_VAR, WEBHOOK_URL_VAR
 from manufacturing_ingest_tests.alerting.observations import SMTP_PASSWORD, SMTP_USER, WEBHOOK_TOKEN
+from manufacturing_ingest_tests.clock import clear_of_midnight
 from manufacturing_ingest_tests.daemon import BIN, Daemon, wait_for
 from manufacturing_ingest_tests.samples import sensor_csv
 
@@ -88,7 +89,8 @@ def test_a_live_daemon_alerts_once_per_change_and_survives_a_restart(daemon, web
     stale = f"[ERROR] Freshness failed: freshness of {TABLE}"
     fresh_again = f"[INFO] Recovered: freshness of {TABLE}"
     instance = dg.DagsterInstance.from_config(str(tmp_path / "dagster_home"))
-    day = datetime.now(UTC) - timedelta(days=1)  # every sample reading lies in the past
+    # Every sample reading lies in the past; the sensor must see the same yesterday throughout.
+    day = clear_of_midnight(timedelta(minutes=10)) - timedelta(days=1)
     landing = tmp_path / "landing" / SENSOR.landing_prefix / f"{day:%Y/%m/%d}"
 
     # The landing folder does not exist: the landing sensor's ticks fail, and someone is told.

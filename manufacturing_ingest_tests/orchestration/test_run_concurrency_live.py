@@ -15,6 +15,7 @@ import pytest
 
 from manufacturing_ingest.catalog import get_source
 from manufacturing_ingest.generate import GenerateOptions, generate
+from manufacturing_ingest_tests.clock import clear_of_midnight
 from manufacturing_ingest_tests.daemon import BIN, Daemon, wait_for
 
 pytestmark = [pytest.mark.spark, pytest.mark.subprocess]
@@ -34,7 +35,7 @@ def test_two_runs_of_one_table_never_overlap_under_the_shipped_instance(tmp_path
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")  # what `make dev` does
-    day = (datetime.now(UTC) - timedelta(days=1)).date()
+    day = (clear_of_midnight(timedelta(minutes=8)) - timedelta(days=1)).date()
     now = datetime.now(UTC).timestamp()
     for hour in (1, 5):  # two hours apart: two ranges, so two runs from one tick
         for path in generate(tmp_path / "landing", "quality_metrics", day, hour,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -24,16 +25,29 @@ from manufacturing_ingest.orchestration.resources import (
 from manufacturing_ingest.orchestration.sensors import (
     landing_sensor,
 )
+from manufacturing_ingest_tests.clock import clear_of_midnight
 from manufacturing_ingest_tests.samples import numbered_sensor_csv, sensor_csv
 from manufacturing_ingest_tests.sensor_results import spans
 
 pytestmark = pytest.mark.s3
 
+SPEC = get_source("sensor_data")
+SENSOR = landing_sensor(SPEC)
+# Set per test by `_today`: the day the sensor's own clock will see.
 TODAY = datetime.now(UTC)
 csv = partial(sensor_csv, day=TODAY)
 DAY_PREFIX = f"raw/sensor-data/{TODAY:%Y/%m/%d}"
-SPEC = get_source("sensor_data")
-SENSOR = landing_sensor(SPEC)
+
+
+@pytest.fixture(autouse=True)
+def _today(monkeypatch):
+    """Today, taken when the test starts and clear of midnight UTC for its length (the module
+    is imported up to half an hour before its tests run)."""
+    today = clear_of_midnight()
+    module = sys.modules[__name__]
+    monkeypatch.setattr(module, "TODAY", today)
+    monkeypatch.setattr(module, "csv", partial(sensor_csv, day=today))
+    monkeypatch.setattr(module, "DAY_PREFIX", f"raw/sensor-data/{today:%Y/%m/%d}")
 
 
 def tick(bucket, cursor: str | None = None, lakehouse: str = "/nonexistent/lakehouse"):
@@ -106,9 +120,10 @@ def test_markers_in_flight_files_and_folder_keys_are_ignored(bucket):
 
 @pytest.mark.spark
 def test_sensor_tick_starts_the_run_that_lands_the_rows(bucket, spark, tmp_path):
-    day = f"raw/sensor-data/{TODAY:%Y/%m/%d}"
-    bucket.put(f"{day}/a.csv", numbered_sensor_csv("a", 30, TODAY))
-    bucket.put(f"{day}/b.csv.gz", gzip.compress(numbered_sensor_csv("b", 20, TODAY).encode()))
+    yesterday = TODAY - timedelta(days=1)  # readings at 01:xx: in the past at any hour
+    day = f"raw/sensor-data/{yesterday:%Y/%m/%d}"
+    bucket.put(f"{day}/a.csv", numbered_sensor_csv("a", 30, yesterday))
+    bucket.put(f"{day}/b.csv.gz", gzip.compress(numbered_sensor_csv("b", 20, yesterday).encode()))
     bucket.put(f"{day}/_SUCCESS", b"")
     resources = {
         "spark": SparkResource(master="local[2]"), "step_launcher": InProcessStep(),
@@ -118,7 +133,7 @@ def test_sensor_tick_starts_the_run_that_lands_the_rows(bucket, spark, tmp_path)
     result = SENSOR(dg.build_sensor_context(resources=resources,
                                              instance=dg.DagsterInstance.ephemeral()))
     (request,) = result.run_requests
-    assert spans(result) == {(f"{TODAY:%Y-%m-%d}", f"{TODAY:%Y-%m-%d}"): 2}
+    assert spans(result) == {(f"{yesterday:%Y-%m-%d}", f"{yesterday:%Y-%m-%d}"): 2}
 
     bronze, check = bronze_asset(SPEC), backlog_check(SPEC)
     run = dg.materialize([bronze, check, *landing_assets(CATALOG.values())],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,11 +10,18 @@ import pytest
 from manufacturing_ingest.catalog import get_source
 from manufacturing_ingest.landing.s3 import S3LandingZone
 from manufacturing_ingest.quality.backlog import landing_backlog
+from manufacturing_ingest_tests.clock import clear_of_midnight
 from manufacturing_ingest_tests.samples import numbered_sensor_csv
 
 pytestmark = pytest.mark.s3
 
-TODAY = datetime.now(UTC)
+TODAY = datetime.now(UTC)  # set per test by `_today`
+
+
+@pytest.fixture(autouse=True)
+def _today(monkeypatch):
+    """Today, taken when the test starts and clear of midnight UTC for its length."""
+    monkeypatch.setattr(sys.modules[__name__], "TODAY", clear_of_midnight())
 
 
 def test_backlog_check_fails_when_an_object_waits_over_an_hour(bucket, tmp_path):

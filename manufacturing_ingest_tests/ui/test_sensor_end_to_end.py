@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gzip
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import dagster as dg
 import pytest
@@ -20,6 +20,7 @@ from deltalake import DeltaTable
 from manufacturing_ingest.catalog import get_source
 from manufacturing_ingest.generate import GenerateOptions
 from manufacturing_ingest.orchestration.sensors import RANGE_START_TAG
+from manufacturing_ingest_tests.clock import clear_of_midnight
 from manufacturing_ingest_tests.live_ui import wait_until
 from manufacturing_ingest_tests.ui.conftest import LANDING_INTERVAL_SECONDS
 
@@ -71,7 +72,8 @@ def _bronze_rows(deployment, partition: str) -> dict[str, int]:
 def test_a_landed_file_is_ingested_on_the_next_tick_and_a_bad_file_is_alerted(live, ui_webhook):
     deployment, landing = live
     instance = deployment.instance()
-    day = (datetime.now(UTC) - timedelta(days=1)).date()  # every reading lies in the past
+    # Every reading lies in the past; the sensor must see the same yesterday throughout.
+    day = (clear_of_midnight(timedelta(minutes=10)) - timedelta(days=1)).date()
     partition = day.isoformat()
     before = {r.dagster_run.run_id for r in _sensor_runs(instance, partition)}
 
