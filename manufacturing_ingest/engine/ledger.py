@@ -226,7 +226,12 @@ def read_events(path: str, source: str, partition_keys: list[str]) -> list[Ledge
         return []
     dataset = table.to_pyarrow_dataset()
     expression = (pc.field("source") == source) & pc.field("partition_key").isin(partition_keys)
-    return [LedgerEvent.from_row(e) for e in dataset.to_table(filter=expression).to_pylist()]
+    # One thread: Arrow's scanner threads can outlive the scan, and a process that exits with
+    # them alive aborts in Arrow's teardown ("terminate called without an active exception",
+    # exit 134) after its work is done: more than half of the CLI and run processes that read
+    # the ledger did. A partition's events are a few thousand rows; threads buy nothing here.
+    rows = dataset.to_table(filter=expression, use_threads=False).to_pylist()
+    return [LedgerEvent.from_row(e) for e in rows]
 
 
 def claims_of(events: list[LedgerEvent]) -> dict[str, tuple[Claim, ClaimOutcome]]:
