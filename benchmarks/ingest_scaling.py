@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="fresh processes per size; medians are reported (1)")
     parser.add_argument("--regenerate", action="store_true",
                         help="write the landing files again even if they are already there")
+    parser.add_argument("--driver-memory", default=None,
+                        help="the JVM heap of every measured process "
+                             "(MANUFACTURING_SPARK_DRIVER_MEMORY; default: the project's, 4g)")
     parser.add_argument("--work", default=str(DEFAULT_WORK),
                         help="scratch folder (benchmarks/.work/scaling)")
     parser.add_argument("--results", default=str(DEFAULT_RESULTS),
@@ -85,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     git_dirty = bool(_git("status", "--porcelain", "--", "manufacturing_ingest", "pyproject.toml"))
     load_start = round(os.getloadavg()[0], 2)
 
+    if args.driver_memory:
+        os.environ["MANUFACTURING_SPARK_DRIVER_MEMORY"] = args.driver_memory  # the children's
+    driver_memory = os.environ.get("MANUFACTURING_SPARK_DRIVER_MEMORY", "4g")
     landed = {}
     for rows in sizes:
         root = work / f"landing-{rows}"
@@ -137,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_start": load_start,
         "load_average_end": round(os.getloadavg()[0], 2),
         "command": f"python benchmarks/ingest_scaling.py --rows {args.rows} "
-                   f"--rows-per-file {args.rows_per_file} --repeats {args.repeats}",
+                   f"--rows-per-file {args.rows_per_file} --repeats {args.repeats} "
+                   f"--driver-memory {driver_memory}",
+        "driver_memory": driver_memory,
         "git_commit": git_commit,
         "git_dirty": git_dirty,
         "machine": runs[sizes[0]][0]["machine"],
@@ -213,7 +221,8 @@ def child(landing: Path, lakehouse: Path, out: Path) -> int:
 def print_summary(r: dict) -> None:
     print()
     print(f"ingest scaling: sensor_data CSV, each size ingested by the bronze asset in its own "
-          f"fresh process; medians of {len(next(iter(r['sizes'].values()))['runs'])} run(s)")
+          f"fresh process (driver heap {r.get('driver_memory', '4g')}); medians of "
+          f"{len(next(iter(r['sizes'].values()))['runs'])} run(s)")
     header = (f"{'rows':>12} {'files':>6} {'MB':>7} {'ingest s':>9} {'engine s':>9} "
               f"{'rows/s':>10} {'peak RSS MB':>12} {'in ingest':>10}  JVM/Python/workers")
     print(header)
