@@ -26,7 +26,11 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from manufacturing_ingest.engine.delta import append_with_retry, is_missing_table
+from manufacturing_ingest.engine.delta import (
+    append_with_retry,
+    is_missing_table,
+    local_table_folder,
+)
 from manufacturing_ingest.landing import LandedObject
 
 LEDGER_SCHEMA = T.StructType(
@@ -165,6 +169,12 @@ class FileLedger:
         self.path = path
 
     def events(self, source: str, partition_keys: list[str] | None = None) -> list[LedgerEvent]:
+        local = local_table_folder(self.path)
+        if local is not None and partition_keys is not None:
+            # In-process (delta-rs): the same snapshot a Spark job would read, without the job;
+            # about 0.08 s against 0.75 s, a cost every batch pays before it can plan.
+            return read_events(local, source, partition_keys)
+
         def read():
             df = self.spark.read.format("delta").load(self.path).where(F.col("source") == source)
             if partition_keys is not None:
