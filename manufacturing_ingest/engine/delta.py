@@ -81,10 +81,10 @@ def sql_string(value: str) -> str:
 def local_table_folder(path: str) -> str | None:
     """``path`` as a folder of this machine when a Delta table is there, else None.
 
-    Only then may this process read (or append to) the table itself, with delta-rs, instead of
-    asking Spark: a Spark job per look costs 0.4-0.8 s, which every small batch pays several
-    times. With Spark Connect a local-looking path names the *server's* disk, and a folder
-    missing here says nothing about the table there, so anything else goes to Spark.
+    Only then may this process read the table itself, with delta-rs, instead of asking Spark:
+    a Spark job per look costs 0.4-0.8 s, which every small batch pays several times. With
+    Spark Connect a local-looking path names the *server's* disk, and a folder missing here
+    says nothing about the table there, so anything else goes to Spark.
     """
     if "://" in path and not path.startswith("file://"):
         return None  # an object store, or a catalog name (no "://", but no folder either)
