@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from deltalake import write_deltalake
 
+from manufacturing_ingest.engine.delta import local_table_folder
 from manufacturing_ingest.engine.ledger import EventKind, LedgerEvent, _arrow_rows, read_events
 
 READ_AND_EXIT = """
@@ -39,3 +40,16 @@ def test_a_process_that_reads_the_ledger_exits_cleanly(tmp_path):
                                capture_output=True, text=True, timeout=120) for _ in range(8)]
     assert [(r.returncode, r.stdout.strip()) for r in outcomes] == [(0, "40")] * 8, \
         [r.stderr[-500:] for r in outcomes if r.returncode]
+
+
+def test_only_a_delta_table_folder_of_this_machine_is_read_in_process(tmp_path):
+    """With Spark Connect a local-looking lakehouse path may name the server's disk: a folder
+    missing here must go to Spark, never read as an empty ledger (every file would look new)."""
+    _ledger(tmp_path / "ledger", 5)
+    here = str(tmp_path / "ledger")
+    assert local_table_folder(here) == here
+    assert local_table_folder(f"file://{here}") == here
+    assert local_table_folder(str(tmp_path / "on-the-server-only")) is None
+    assert local_table_folder(str(tmp_path)) is None  # a folder, but no Delta table
+    assert local_table_folder("s3://lakehouse/_manufacturing_ingest/file_ledger") is None
+    assert local_table_folder("main.manufacturing_bronze.sensor_data") is None
