@@ -27,6 +27,7 @@ import dagster as dg
 
 from manufacturing_ingest.alerting import AlertBook, DeliveryReport
 from manufacturing_ingest.catalog import SourceSpec
+from manufacturing_ingest.orchestration.names import ALERT_SENSOR
 from manufacturing_ingest.orchestration.resources import AlertSinksResource
 from manufacturing_ingest.orchestration.watch import Watcher, Watermarks
 
@@ -34,7 +35,6 @@ __all__ = ["ALERT_SENSOR", "AlertCursor", "AlertJournal", "alert_sensor"]
 
 logger = logging.getLogger(__name__)
 
-ALERT_SENSOR = "alert_sensor"
 _FORMAT = 1
 
 

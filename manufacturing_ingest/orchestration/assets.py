@@ -22,11 +22,16 @@ from manufacturing_ingest.engine.ingest import BronzeIngestor, log_progress
 from manufacturing_ingest.engine.progress import ProgressEvent
 from manufacturing_ingest.engine.report import IngestReport
 from manufacturing_ingest.orchestration.checks import (
-    QUALITY_CHECK,
-    SCHEMA_DRIFT_CHECK,
     batch_check_specs,
     drift_evaluations,
     quality_evaluations,
+)
+from manufacturing_ingest.orchestration.names import (
+    QUALITY_CHECK,
+    SCHEMA_DRIFT_CHECK,
+    bronze_asset_key,
+    bronze_op_name,
+    raw_asset_key,
 )
 from manufacturing_ingest.orchestration.resources import (
     LakehouseResource,
@@ -47,7 +52,7 @@ class BronzeIngestConfig(dg.Config):
 
 def landing_asset(spec: SourceSpec) -> dg.AssetSpec:
     return dg.AssetSpec(
-        key=spec.landing_asset_key_path,
+        key=raw_asset_key(spec),
         description=f"Files landed under {spec.landing_prefix}/ ({', '.join(spec.formats)}).",
         group_name="landing",
         kinds={"s3"},
@@ -73,17 +78,17 @@ def bronze_pool(spec: SourceSpec) -> str:
 
 
 def bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
-    key = dg.AssetKey(spec.asset_key_path)
+    key = bronze_asset_key(spec)
 
     # A multi_asset only for ``can_subset``: it makes the check outputs optional, so the step can
     # report one evaluation per partition of a range run (see checks.py), and lets an operator
     # deselect the checks.
     @dg.multi_asset(
-        name="__".join(spec.asset_key_path),
+        name=bronze_op_name(spec),
         specs=[dg.AssetSpec(
             key=key,
             description=spec.description,
-            deps=[spec.landing_asset_key_path],
+            deps=[raw_asset_key(spec)],
             group_name="bronze",
             kinds={"spark", "delta"},
             freshness_policy=dg.FreshnessPolicy.time_window(

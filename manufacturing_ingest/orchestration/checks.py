@@ -14,22 +14,21 @@ import dagster as dg
 
 from manufacturing_ingest.catalog import SourceSpec
 from manufacturing_ingest.landing.sweep import SweepFindings
+from manufacturing_ingest.orchestration.names import (
+    BACKLOG_CHECK,
+    QUALITY_CHECK,
+    SCHEMA_DRIFT_CHECK,
+    bronze_asset_key,
+)
 from manufacturing_ingest.orchestration.resources import LakehouseResource, LandingZoneResource
 from manufacturing_ingest.quality.backlog import BACKLOG_WINDOW, landing_backlog
 from manufacturing_ingest.quality.drift import SchemaDrift
 from manufacturing_ingest.quality.evaluate import PartitionQuality, Verdict
 
-BACKLOG_CHECK = "landing_backlog"
-QUALITY_CHECK = "quality"
-SCHEMA_DRIFT_CHECK = "schema_drift"
-# Checks with one result per partition (evaluated in the bronze step), and of the whole asset.
-PARTITION_CHECKS = (QUALITY_CHECK, SCHEMA_DRIFT_CHECK)
-ASSET_CHECKS = (BACKLOG_CHECK,)
-
 
 def backlog_check(spec: SourceSpec) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=dg.AssetKey(spec.asset_key_path),
+        asset=bronze_asset_key(spec),
         name=BACKLOG_CHECK,
         description=(
             f"Fails when an object landed under {spec.landing_prefix}/ has waited more than "
@@ -76,7 +75,7 @@ _SEVERITY = {Verdict.WARN: dg.AssetCheckSeverity.WARN, Verdict.ERROR: dg.AssetCh
 
 def batch_check_specs(spec: SourceSpec) -> list[dg.AssetCheckSpec]:
     """The checks a bronze asset evaluates in its own step, on the rows it just committed."""
-    key = dg.AssetKey(spec.asset_key_path)
+    key = bronze_asset_key(spec)
     rules = spec.quality
     partitions = spec.partitions.dagster_partitions()
     with warnings.catch_warnings():
@@ -169,7 +168,7 @@ def _evaluation(spec: SourceSpec, name: str, partition_key: str, verdict: Verdic
     # One evaluation per partition: an AssetCheckResult yielded from a range run would record
     # a single result with no partition (see README, "Quality checks").
     return dg.AssetCheckEvaluation(
-        asset_key=dg.AssetKey(spec.asset_key_path),
+        asset_key=bronze_asset_key(spec),
         check_name=name,
         passed=verdict is Verdict.PASSED,
         severity=_SEVERITY.get(verdict, dg.AssetCheckSeverity.ERROR),  # a pass: Dagster's default

@@ -2,10 +2,12 @@
 
 import dagster as dg
 
+from manufacturing_ingest.orchestration.names import BACKLOG_CHECKS_JOB
+
 
 def backlog_checks_job(checks: list[dg.AssetChecksDefinition]):
     return dg.define_asset_job(
-        "landing_backlog_checks",
+        BACKLOG_CHECKS_JOB,
         selection=dg.AssetSelection.checks(*checks),
         description="Backlog checks of every source, without ingesting anything.",
     )

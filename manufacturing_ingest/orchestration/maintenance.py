@@ -24,10 +24,14 @@ from manufacturing_ingest.engine.maintenance import (
     maintain_bookkeeping,
     maintain_source,
 )
+from manufacturing_ingest.orchestration.names import (
+    MAINTENANCE_JOB,
+    MAINTENANCE_OP,
+    bronze_asset_key,
+)
 from manufacturing_ingest.orchestration.resources import LakehouseResource, SparkSessionResource
 from manufacturing_ingest.settings import MaintenanceSettings
 
-MAINTENANCE_JOB = "table_maintenance"
 # One maintenance run at a time (dagster.yaml: each pool runs one at a time); it is not in the
 # bronze tables' pools, so ingestion never waits for it (Delta keeps the two apart).
 MAINTENANCE_POOL = "manufacturing_ingest.maintenance"
@@ -72,7 +76,7 @@ class TableMaintenanceConfig(dg.Config):
 def default_config(maintenance: MaintenanceSettings) -> dict:
     """The job's run config from the settings, so a scheduled run uses them (also on a cluster,
     where the settings are not in the environment)."""
-    return {"ops": {"maintain_tables": {"config": {
+    return {"ops": {MAINTENANCE_OP: {"config": {
         "target_file_mb": maintenance.target_file_mb,
         "zorder": maintenance.zorder,
         "vacuum_retention_hours": float(maintenance.vacuum_retention_hours),
@@ -86,7 +90,7 @@ def observation(spec: SourceSpec, step: Compaction) -> dg.AssetObservation:
     """A bronze partition's file figures as an observation of its asset."""
     metadata: dict = {**step.after.metadata(), "compacted": step.compacted,
                       "file_count_before": step.before.files}
-    return dg.AssetObservation(asset_key=dg.AssetKey(spec.asset_key_path),
+    return dg.AssetObservation(asset_key=bronze_asset_key(spec),
                                partition=step.before.partition, metadata=metadata)
 
 
@@ -107,7 +111,7 @@ def maintenance_job(specs: Iterable[SourceSpec], maintenance: MaintenanceSetting
                     ) -> dg.JobDefinition:
     catalog = {spec.name: spec for spec in specs}
 
-    @dg.op(name="maintain_tables", pool=MAINTENANCE_POOL,
+    @dg.op(name=MAINTENANCE_OP, pool=MAINTENANCE_POOL,
            out=dg.Out(dg.Nothing),
            description="Compact closed partitions of the bronze tables and the bookkeeping "
                        "tables, then VACUUM them.")

@@ -13,15 +13,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
-from dagster._core.event_api import PartitionKeyFilter
-from dagster._core.storage.asset_check_execution_record import (
-    COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
-)
 
 from manufacturing_ingest.alerting import DeliveryReport, send_test_alert
 from manufacturing_ingest.catalog import SourceSpec
 from manufacturing_ingest.errors import ConfigurationError
-from manufacturing_ingest.orchestration.checks import ASSET_CHECKS, PARTITION_CHECKS
+from manufacturing_ingest.orchestration.dagster_internals import latest_completed_check
+from manufacturing_ingest.orchestration.names import (
+    ASSET_CHECKS,
+    PARTITION_CHECKS,
+    bronze_check_key,
+)
 from manufacturing_ingest.orchestration.resources import AlertSinksResource, alert_sinks_resource
 from manufacturing_ingest.orchestration.runs import partition_keys
 from manufacturing_ingest.settings import Settings
@@ -62,21 +63,15 @@ def latest_check_results(instance: dg.DagsterInstance, spec: SourceSpec,
     """The latest result of every check of ``spec`` on the partitions ``first`` … ``last``
     (a day of an hourly source is its 24 hours), then the asset-wide checks."""
     keys = partition_keys(spec, *spec.partitions.widen(first, last))
-    asset = dg.AssetKey(spec.asset_key_path)
     wanted = [(name, key) for key in keys for name in PARTITION_CHECKS]
     wanted += [(name, None) for name in ASSET_CHECKS]
     results = []
     for name, partition in wanted:
-        records = instance.event_log_storage.get_asset_check_execution_history(
-            dg.AssetCheckKey(asset, name), limit=1,
-            partition_filter=PartitionKeyFilter(key=partition),
-            status=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,  # not one still running
-        )
-        record = next(iter(records), None)
-        event = record.event.dagster_event if record and record.event else None
-        evaluation = event.event_specific_data if event else None
-        if not isinstance(evaluation, dg.AssetCheckEvaluation):
+        # Completed executions only: not one still running.
+        latest = latest_completed_check(instance, bronze_check_key(spec, name), partition)
+        if latest is None:
             continue  # never evaluated
+        record, evaluation = latest
         results.append(CheckResult(
             check=name,
             partition=partition,

@@ -16,6 +16,13 @@ from manufacturing_ingest.engine.lakehouse import Lakehouse
 from manufacturing_ingest.errors import ConfigurationError, InvalidPartitionError
 from manufacturing_ingest.landing import landing_zone_for
 from manufacturing_ingest.orchestration import build_definitions
+from manufacturing_ingest.orchestration.names import (
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    asset_path,
+    bronze_asset_key,
+    bronze_op_name,
+)
 from manufacturing_ingest.settings import Environment, Settings
 
 log = logging.getLogger("manufacturing_ingest")
@@ -62,9 +69,9 @@ def databricks_runs_elsewhere(source_names: list[str], first: str, last: str | N
         start, end = spec.partitions.widen(first, last)
         partition = f"--partition {start}" if start == end else f"--partition-range {start}...{end}"
         command = ("dagster asset materialize -m manufacturing_ingest.definitions --select "
-                   f"{'/'.join(spec.asset_key_path)} {partition}")
+                   f"{asset_path(spec)} {partition}")
         if reprocess:
-            ops = {"__".join(spec.asset_key_path): {"config": {"reprocess": True}}}
+            ops = {bronze_op_name(spec): {"config": {"reprocess": True}}}
             command += f" --config-json '{json.dumps({'ops': ops})}'"
         commands.append(f"'{command}'")
     return ConfigurationError(
@@ -95,21 +102,20 @@ def materialize_partitions(settings: Settings, source_names: list[str], first: s
     results = []
     for name, (spec, keys) in ranges.items():
         start, end = keys[0], keys[-1]
-        key = dg.AssetKey(spec.asset_key_path)
+        key = bronze_asset_key(spec)
         asset = next(a for a in defs.assets or []
                      if isinstance(a, dg.AssetsDefinition) and a.key == key)
         if reprocess and len(keys) != 1:
             raise ConfigurationError("--reprocess rebuilds one partition; give one --partition")
         log.info("%s: ingesting %d partition(s) %s … %s", name, len(keys), start, end)
         began = time.monotonic()
-        op_name = "__".join(spec.asset_key_path)
+        op_name = bronze_op_name(spec)
         result = dg.materialize(
             [asset, *landing],
             selection=[asset.key],
             instance=instance,
             resources=defs.resources,
-            tags={"dagster/asset_partition_range_start": keys[0],
-                  "dagster/asset_partition_range_end": keys[-1]},
+            tags={RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]},
             run_config={
                 "ops": {op_name: {"config": {"reprocess": reprocess}}},
                 # The engine's own progress lines go to stderr and a failure is raised to the

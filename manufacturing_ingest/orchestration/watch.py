@@ -13,8 +13,8 @@ Five kinds of subject, each read the cheapest way the instance allows:
   its batch commits, so the run itself succeeds): one alert per run, naming the files.
 - **landing-sensor ticks**: the latest finished tick of each running landing sensor.
 
-Dagster 1.13 exposes some of these reads only through ``dagster._core`` (pinned version); they
-are all in this module.
+Dagster 1.13 has public types for none of these reads' results (freshness states, tick and
+check-execution statuses); they come from its private modules through ``dagster_internals``.
 """
 
 from __future__ import annotations
@@ -24,18 +24,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-from dagster._core.definitions.freshness import FreshnessState
-from dagster._core.event_api import PartitionKeyFilter
-from dagster._core.scheduler.instigation import InstigatorType, TickStatus
-from dagster._core.storage.asset_check_execution_record import (
-    COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
-    AssetCheckExecutionRecordStatus,
-)
 
 from manufacturing_ingest.alerting import AlertKind, Figure, Observation, Severity
 from manufacturing_ingest.catalog import SourceSpec
-from manufacturing_ingest.orchestration.checks import ASSET_CHECKS, PARTITION_CHECKS
-from manufacturing_ingest.orchestration.sensors import landing_sensor_name
+from manufacturing_ingest.orchestration.dagster_internals import (
+    AssetCheckExecutionRecordStatus,
+    FreshnessState,
+    InstigatorType,
+    TickStatus,
+    latest_completed_check,
+)
+from manufacturing_ingest.orchestration.names import (
+    ASSET_CHECKS,
+    PARTITION_CHECKS,
+    PARTITION_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    asset_path,
+    bronze_asset_key,
+    bronze_check_key,
+    landing_sensor_name,
+)
 
 __all__ = ["RUN_LOOKBACK", "WATCHED_CHECKS", "Watcher", "Watermarks", "check_subject"]
 
@@ -86,7 +95,7 @@ class Watcher:
         ]
 
     def checks(self, marks: Watermarks, failing: set[str]) -> list[Observation]:
-        keys = [dg.AssetCheckKey(dg.AssetKey(spec.asset_key_path), name)
+        keys = [bronze_check_key(spec, name)
                 for spec in self.specs.values() for name in WATCHED_CHECKS]
         storage = self.instance.event_log_storage
         infos = storage.get_asset_check_partition_info(keys, after_storage_id=marks.checks_after)
@@ -103,15 +112,10 @@ class Watcher:
             is_failing = status is AssetCheckExecutionRecordStatus.FAILED
             if not is_failing and subject not in failing:
                 continue  # passing and never alerted: nothing to say, nothing to read
-            records = storage.get_asset_check_execution_history(
-                info.check_key, limit=1, status=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
-                partition_filter=PartitionKeyFilter(key=info.partition_key))
-            if not records or records[0].event is None or records[0].event.dagster_event is None:
+            latest = latest_completed_check(self.instance, info.check_key, info.partition_key)
+            if latest is None:
                 continue
-            record = records[0]
-            evaluation = record.event.dagster_event.event_specific_data
-            if not isinstance(evaluation, dg.AssetCheckEvaluation):
-                continue
+            record, evaluation = latest
             observations.append(Observation(
                 subject=subject,
                 failing=not evaluation.passed,
@@ -130,7 +134,7 @@ class Watcher:
         return observations
 
     def freshness(self, now: datetime) -> list[Observation]:
-        keys = [dg.AssetKey(spec.asset_key_path) for spec in self.specs.values()]
+        keys = [bronze_asset_key(spec) for spec in self.specs.values()]
         records = self.instance.get_freshness_state_records(keys)
         observations = []
         for key, record in records.items():
@@ -180,8 +184,8 @@ class Watcher:
             if not specs:
                 continue
             tags = run.tags
-            first = tags.get("dagster/asset_partition_range_start") or tags.get("dagster/partition")
-            last = tags.get("dagster/asset_partition_range_end") or first
+            first = tags.get(RANGE_START_TAG) or tags.get(PARTITION_TAG)
+            last = tags.get(RANGE_END_TAG) or first
             partition = (first if first == last else f"{first}…{last}") if first else None
             tables = ", ".join(spec.table_name for spec in specs)
             observations.append(Observation(
@@ -206,7 +210,7 @@ class Watcher:
         by_run: dict[tuple[str, str], list] = {}
         for asset, spec in self.specs.items():
             records = self.instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=dg.AssetKey(spec.asset_key_path),
+                dg.AssetRecordsFilter(asset_key=bronze_asset_key(spec),
                                       after_storage_id=marks.files_after),
                 limit=_MATERIALIZATIONS_PER_TICK, ascending=True).records
             for record in records:
@@ -303,11 +307,11 @@ class Watcher:
 
 
 def _asset(spec: SourceSpec) -> str:
-    return "/".join(spec.asset_key_path)
+    return asset_path(spec)
 
 
 def _asset_of(key: dg.AssetKey) -> str:
-    return "/".join(key.path)
+    return key.to_user_string()
 
 
 def _error_text(error) -> str:

@@ -159,7 +159,7 @@ def test_a_live_daemon_alerts_once_per_change_and_survives_a_restart(daemon, web
 
 
 def _alert_state(instance: dg.DagsterInstance):
-    from dagster._core.scheduler.instigation import InstigatorType
+    from manufacturing_ingest.orchestration.dagster_internals import InstigatorType
 
     for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
         if state.instigator_name == ALERT_SENSOR:

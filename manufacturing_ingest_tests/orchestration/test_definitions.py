@@ -52,6 +52,27 @@ def test_asset_keys_partitions_and_lineage_are_the_contract():
         assert node.backfill_policy == dg.BackfillPolicy.single_run()
 
 
+def test_names_the_instance_keeps_are_stable():
+    # Runs, check results, sensor cursors and schedules in an instance refer to these names;
+    # renaming one orphans what the instance holds (orchestration/names.py spells them).
+    defs = importlib.import_module("manufacturing_ingest.definitions").defs
+    graph = defs.resolve_asset_graph()
+    sources = ("sensor_data", "equipment_logs", "quality_metrics")
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
+        *(f"manufacturing_bronze/{s}" for s in sources), *(f"raw/{s}" for s in sources)}
+    assert {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys} == {
+        (f"manufacturing_bronze/{s}", check)
+        for s in sources for check in ("quality", "schema_drift", "landing_backlog")}
+    assert {a.node_def.name for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)} \
+        == {f"manufacturing_bronze__{s}" for s in sources}
+    assert {s.name for s in defs.sensors or []} == {
+        "alert_sensor", *(f"{s}_landing_sensor" for s in sources)}
+    assert {j.name for j in defs.jobs or []} == {"landing_backlog_checks", "table_maintenance"}
+    assert {s.name for s in defs.schedules or []} == {"landing_backlog_checks_schedule",
+                                                     "table_maintenance_schedule"}
+    assert {n.name for n in defs.get_job_def("table_maintenance").nodes} == {"maintain_tables"}
+
+
 def test_resource_keys_are_the_same_in_every_environment(monkeypatch):
     from manufacturing_ingest.orchestration.resources import resources_for
     from manufacturing_ingest.settings import Settings

@@ -1,0 +1,80 @@
+"""Everything this project takes from Dagster's private modules (``dagster._*``), in one place.
+
+The project pins ``dagster==1.13.27``; none of these names is exported by ``import dagster as
+dg`` in that version, and a Dagster upgrade may move or change any of them. Nothing else in the
+package imports ``dagster._``, and ``test_dagster_internals.py`` (in
+``manufacturing_ingest_tests/orchestration/``) pins each name and the behaviour the code relies
+on, so an upgrade breaks that one test loudly instead of an alert sensor tick in production.
+
+Why each is needed (all read the Dagster instance; Dagster 1.13 writes these, but has no public
+type to compare them with):
+
+- ``FreshnessState``: the state in ``instance.get_freshness_state_records`` (what the
+  FreshnessDaemon wrote); the alert sensor treats ``FAIL`` as failing and ``PASS`` as passing.
+- ``InstigatorType`` and ``TickStatus``: ``instance.all_instigator_state(instigator_type=SENSOR)``
+  lists the landing sensors; a tick's ``STARTED`` / ``FAILURE`` status tells a running tick from
+  a failed one.
+- ``AssetCheckExecutionRecordStatus`` and ``COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES``:
+  the status of a stored check execution (``PLANNED`` is still running); the completed set
+  filters out executions still running.
+- ``PartitionKeyFilter``: the only way to ask the event-log storage for one partition's check
+  history (``get_asset_check_execution_history(partition_filter=...)``); ``key=None`` asks for the
+  executions without a partition (the asset-wide ``landing_backlog`` check).
+
+The same code also calls instance and storage methods that Dagster does not mark public (no
+import needed, so they are not here): ``instance.event_log_storage``
+(``get_asset_check_partition_info``, ``get_asset_check_execution_history``,
+``get_concurrency_keys``, ``initialize_concurrency_limit_to_default``), ``instance.run_storage``
+(``get_cursor_values``, ``set_cursor_values``: the key-value store), and
+``instance.get_freshness_state_records``, ``all_instigator_state``, ``get_ticks``, ``all_logs``,
+``global_op_concurrency_default_limit``. The test pins their names and the keyword arguments
+passed to them too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dagster as dg
+from dagster._core.definitions.freshness import FreshnessState
+from dagster._core.event_api import PartitionKeyFilter
+from dagster._core.scheduler.instigation import InstigatorType, TickStatus
+from dagster._core.storage.asset_check_execution_record import (
+    COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
+    AssetCheckExecutionRecord,
+    AssetCheckExecutionRecordStatus,
+)
+
+__all__ = [
+    "COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES",
+    "DAGSTER_VERSION",
+    "AssetCheckExecutionRecord",
+    "AssetCheckExecutionRecordStatus",
+    "FreshnessState",
+    "InstigatorType",
+    "PartitionKeyFilter",
+    "TickStatus",
+    "latest_completed_check",
+]
+
+# The version these imports were checked against (pyproject.toml pins it).
+DAGSTER_VERSION = "1.13.27"
+
+
+def latest_completed_check(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey,
+                           partition: str | None
+                           ) -> tuple[AssetCheckExecutionRecord, dg.AssetCheckEvaluation] | None:
+    """The latest completed execution of ``check_key`` on ``partition`` (None: the executions
+    without a partition) and its evaluation; None if it has none (never evaluated, or still
+    running)."""
+    records: Sequence[AssetCheckExecutionRecord] = (
+        instance.event_log_storage.get_asset_check_execution_history(
+            check_key, limit=1, status=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
+            partition_filter=PartitionKeyFilter(key=partition)))
+    record = next(iter(records), None)
+    if record is None or record.event is None or record.event.dagster_event is None:
+        return None
+    evaluation = record.event.dagster_event.event_specific_data
+    if not isinstance(evaluation, dg.AssetCheckEvaluation):
+        return None
+    return record, evaluation
