@@ -17,6 +17,9 @@ Notifications are at-least-once and unordered, so:
 
 The reconciliation sweep (``sweep.py``) still runs behind it, for anything a notification never
 told (events lost to a misconfigured filter, objects that landed before the queue existed).
+
+``find_notified`` is one tick of it: delete, drain, then ``merge_notified`` (a pure function)
+turns the old cursor and what the drain found into the new objects and the cursor to save.
 """
 
 from __future__ import annotations
@@ -26,17 +29,19 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from manufacturing_ingest.catalog import SourceSpec
-from manufacturing_ingest.errors import LandingZoneError
-from manufacturing_ingest.landing.base import LandedObject
+from manufacturing_ingest.errors import ConfigurationError, LandingZoneError
+from manufacturing_ingest.landing.base import LandedObject, LandingZone, ignore_reason
 from manufacturing_ingest.landing.s3 import RETRY_CONFIG, S3LandingZone, explain
+from manufacturing_ingest.landing.scan import Found, LandingCursor
 
-__all__ = ["MAX_MESSAGES_PER_TICK", "Drained", "NotificationQueue", "visibility_timeout"]
+__all__ = ["MAX_MESSAGES_PER_TICK", "Drained", "NotificationQueue", "Notified", "find_notified",
+           "merge_notified", "visibility_timeout"]
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +179,65 @@ class NotificationQueue:
             raise LandingZoneError(f"{what} {self.queue_url}: {hint} ({exc})") from exc
         except (NoCredentialsError, BotoCoreError) as exc:
             raise explain(exc, f"{what} {self.queue_url}") from exc
+
+
+@dataclass(frozen=True)
+class Notified:
+    """What one drain adds to the landing sensor's cursor (``merge_notified``)."""
+
+    new_objects: list[LandedObject]  # oldest first
+    cursor: LandingCursor
+    repeated: int  # notifications of an object already in the drain or in the cursor
+    ignored: int  # markers or in-flight files
+
+
+def merge_notified(cursor: LandingCursor, drained: Drained, now: datetime,
+                   lookback: timedelta) -> Notified:
+    """The objects of ``drained`` that ``cursor`` has not seen, and the cursor to save after
+    them: their fingerprints added (stamped ``now``), fingerprints older than ``lookback``
+    dropped, the high-water mark moved on, and the receipt handles of every message read kept
+    for the next tick to delete. Pure: ``cursor`` and ``drained`` are left unchanged."""
+    horizon = (now - lookback).timestamp()
+    seen = {mark: at for mark, at in cursor.seen.items() if at >= horizon}
+    new: list[LandedObject] = []
+    repeated = drained.duplicates
+    ignored = 0
+    for obj in sorted(drained.objects, key=lambda o: (o.last_modified, o.key)):
+        if ignore_reason(obj):
+            ignored += 1
+        elif obj.fingerprint in seen:
+            repeated += 1  # notifications are at-least-once
+        else:
+            seen[obj.fingerprint] = now.timestamp()
+            new.append(obj)
+    high_water = max([o.last_modified for o in new]
+                     + ([cursor.high_water] if cursor.high_water else []), default=None)
+    next_cursor = LandingCursor(high_water=high_water, seen=seen,
+                                misfiled_scan_at=cursor.misfiled_scan_at, sweep=cursor.sweep,
+                                delete=list(drained.handles))
+    return Notified(new, next_cursor, repeated, ignored)
+
+
+def find_notified(spec: SourceSpec, zone: LandingZone, queue_url: str, cursor: LandingCursor,
+                  now: datetime, budget_seconds: float, visibility_seconds: int) -> Found:
+    """One tick in file notification mode: delete the messages the last tick requested runs
+    for, then drain the queue (no LIST) and merge what it told into the cursor."""
+    if not isinstance(zone, S3LandingZone):
+        raise ConfigurationError(f"{spec.name}: file notification mode ({queue_url}) needs an "
+                                 f"s3:// landing zone, not {zone.root_uri}")
+    queue = NotificationQueue(queue_url, zone)
+    stale = queue.delete(cursor.delete) if cursor.delete else 0
+    drained = queue.drain(spec, budget_seconds, visibility_seconds)
+    merged = merge_notified(cursor, drained, now, spec.sensor_lookback)
+    note = (f"{drained.messages} notifications from {queue_url} in {queue.requests} SQS "
+            f"requests, no LIST"
+            + (f"; deleted {len(cursor.delete) - stale} handled last tick" if cursor.delete
+               else "")
+            + (f", {merged.repeated} duplicate(s)" if merged.repeated else "")
+            + (f", {merged.ignored} markers or in-flight files ignored" if merged.ignored else "")
+            + (f", {drained.foreign} not about {spec.landing_prefix}/" if drained.foreign else "")
+            + (f", {drained.unreadable} unreadable" if drained.unreadable else ""))
+    return Found(merged.new_objects, merged.cursor, note, "No new objects")
 
 
 _SQS_FATAL = {

@@ -13,6 +13,7 @@ by the reconciliation sweep, ``sweep.py``), and deleting objects changes nothing
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -72,6 +73,35 @@ class LandingCursor:
 
     def with_sweep(self, sweep: SweepProgress) -> LandingCursor:
         return replace(self, sweep=sweep)
+
+
+def merge_sweep(cursor: LandingCursor, progress: SweepProgress,
+                swept: Mapping[str, Sequence[LandedObject]]
+                ) -> tuple[LandingCursor, dict[str, list[LandedObject]]]:
+    """The cursor a tick saves, from the cursor its listing (or its queue) left and what its
+    sweep step found not committed (``swept``, by partition); and the part of ``swept`` the tick
+    requests runs for itself: the objects that cursor has not seen. The listing or the queue
+    requests what it has seen; the others are seen from now on, so a listing or a late
+    notification that reaches them later starts no second run. ``cursor`` is left unchanged."""
+    seen = dict(cursor.seen)
+    late: dict[str, list[LandedObject]] = {}
+    for partition, objects in swept.items():
+        mine = [o for o in objects if o.fingerprint not in seen]
+        if mine:
+            late[partition] = mine
+            seen.update((o.fingerprint, o.last_modified.timestamp()) for o in mine)
+    return replace(cursor, seen=seen, sweep=progress), late
+
+
+@dataclass(frozen=True)
+class Found:
+    """New objects of one tick, by listing recent prefixes (``find_listed``) or by draining the
+    notification queue (``notifications.find_notified``), and the cursor to save after them."""
+
+    new_objects: list[LandedObject]
+    cursor: LandingCursor
+    note: str  # how they were found, for the SkipReason and the log
+    idle: str  # what the SkipReason says first when nothing is new
 
 
 @dataclass
@@ -157,3 +187,16 @@ def scan_landing(
         prefixes=prefixes,
         list_requests=getattr(zone, "list_requests", 0) - requests_before,
     )
+
+
+def find_listed(spec: SourceSpec, zone: LandingZone, cursor: LandingCursor,
+                now: datetime) -> Found:
+    """``scan_landing``, with what it did said in words for the landing sensor's tick."""
+    scan = scan_landing(spec, zone, cursor, now=now)
+    note = (f"listed {scan.listed} objects under {len(scan.prefixes)} date prefixes "
+            f"of {zone.root_uri}/{spec.landing_prefix}/"
+            + (f" in {scan.list_requests} LIST requests" if scan.list_requests else "")
+            + (f", {scan.ignored} markers or in-flight files ignored" if scan.ignored else ""))
+    since = (scan.cursor.high_water.isoformat() if scan.cursor.high_water
+             else "the lookback window")
+    return Found(scan.new_objects, scan.cursor, note, f"No new objects since {since}")

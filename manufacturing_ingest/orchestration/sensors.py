@@ -13,37 +13,57 @@ inject resources.
 import hashlib
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
 from manufacturing_ingest.catalog import SourceSpec
 from manufacturing_ingest.engine.ledger import FileState, FileStatus, file_states, read_events
-from manufacturing_ingest.errors import ConfigurationError
-from manufacturing_ingest.landing import LandedObject, LandingZone, ignore_reason, partition_key_of
-from manufacturing_ingest.landing.notifications import NotificationQueue, visibility_timeout
-from manufacturing_ingest.landing.scan import LandingCursor, scan_landing
+from manufacturing_ingest.landing import LandedObject, partition_key_of
+from manufacturing_ingest.landing.notifications import find_notified, visibility_timeout
+from manufacturing_ingest.landing.scan import LandingCursor, find_listed, merge_sweep
 from manufacturing_ingest.landing.sweep import SweepFindings, SweepStep, sweep_step
 from manufacturing_ingest.orchestration.assets import bronze_pool
+from manufacturing_ingest.orchestration.names import (
+    NEW_OBJECTS_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    bronze_asset_key,
+    landing_sensor_name,
+)
 from manufacturing_ingest.orchestration.resources import LakehouseResource, LandingZoneResource
 
-
-def landing_sensor_name(spec: SourceSpec) -> str:
-    return f"{spec.name}_landing_sensor"
-
-
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
-NEW_OBJECTS_TAG = "manufacturing_ingest/new_objects"
+# Importable from here, where the tests and benchmarks of the sensor have always found them.
+__all__ = ["NEW_OBJECTS_TAG", "RANGE_END_TAG", "RANGE_START_TAG", "contiguous_ranges",
+           "landing_sensor", "landing_sensor_name", "landing_sensors"]
 
 
 def landing_sensor(spec: SourceSpec, interval_seconds: int = 60, sweep_budget_seconds: float = 20,
                    clock: Callable[[], datetime] | None = None) -> dg.SensorDefinition:
     """The sensor of ``spec``: lists recent prefixes each tick, and sweeps the whole prefix every
     ``spec.sweep_interval`` for at most ``sweep_budget_seconds`` per tick. ``clock`` (UTC now)
-    is for tests of the sweep interval."""
-    bronze_key = dg.AssetKey(spec.asset_key_path)
+    is for tests of the sweep interval.
+
+    What a tick writes to the Dagster instance:
+
+    - its ``SensorResult``, which the daemon stores with the tick: ``RunRequest``s of the bronze
+      asset (run key ``<source>:<first>[..<last>]:<hash of the objects' keys and ETags>``, tags
+      ``dagster/asset_partition_range_start`` / ``_end`` and ``manufacturing_ingest/new_objects``)
+      or a ``SkipReason``, and always the new cursor (``LandingCursor``: high-water mark,
+      fingerprints seen, misfiled-scan time, sweep progress, and in notification mode the SQS
+      receipt handles to delete next tick);
+    - the sweep's findings, when a sweep step ran: ``SweepFindings`` in the instance's key-value
+      store (``manufacturing_ingest/sweep/<source>/findings``), which the ``landing_backlog``
+      check reads;
+    - the table's concurrency pool (``bronze_pool``) at the instance's default limit, once, if
+      the instance sets a default and does not know the pool yet;
+    - log lines of the tick (a summary, and objects of partitions the asset does not have).
+
+    It records no asset events (no materializations, observations or check results). Outside
+    the instance it only reads (the landing zone, the file ledger), except in notification mode,
+    where it deletes the SQS messages the previous tick's saved cursor names.
+    """
+    bronze_key = bronze_asset_key(spec)
     partitions = spec.partitions.dagster_partitions()
     now_of = clock or (lambda: datetime.now(UTC))
 
@@ -70,10 +90,10 @@ def landing_sensor(spec: SourceSpec, interval_seconds: int = 60, sweep_budget_se
         started = time.monotonic()
         queue_url = landing.queue_url(spec.name)
         if queue_url:
-            found = _notified(spec, zone, queue_url, cursor, now, sweep_budget_seconds,
-                              visibility_timeout(interval_seconds))
+            found = find_notified(spec, zone, queue_url, cursor, now, sweep_budget_seconds,
+                                  visibility_timeout(interval_seconds))
         else:
-            found = _listed(spec, zone, cursor, now)
+            found = find_listed(spec, zone, cursor, now)
         # The drain and the sweep share the tick's budget; the sweep lists one object at least.
         budget = max(0.0, sweep_budget_seconds - (time.monotonic() - started))
         sweep = sweep_step(spec, zone, cursor.sweep, now, spec.sweep_interval, budget)
@@ -88,17 +108,11 @@ def landing_sensor(spec: SourceSpec, interval_seconds: int = 60, sweep_budget_se
             _record_findings(context.instance, spec, sweep, swept_pending)
         # What the recent listing (or the queue) has seen is its to request; the sweep asks for
         # the rest.
-        seen = found.cursor.seen
-        late = 0
-        for key, objects in swept_pending.items():
-            mine = [o for o in objects if o.fingerprint not in seen]
-            if mine:
-                pending[key] = [*pending.get(key, []), *mine]
-                late += len(mine)
-                # Seen now: a listing or a notification that reaches it later (it landed during
-                # this tick, or its event is late) starts no second run.
-                seen.update((o.fingerprint, o.last_modified.timestamp()) for o in mine)
-        next_cursor = found.cursor.with_sweep(sweep.progress).encode()
+        merged, late_objects = merge_sweep(found.cursor, sweep.progress, swept_pending)
+        for key, objects in late_objects.items():
+            pending[key] = [*pending.get(key, []), *objects]
+        late = sum(len(objects) for objects in late_objects.values())
+        next_cursor = merged.encode()
         if not found.new_objects and not late:
             return dg.SensorResult(
                 skip_reason=dg.SkipReason(f"{found.idle}: {found.note}." + sweep_note),
@@ -124,68 +138,6 @@ def landing_sensor(spec: SourceSpec, interval_seconds: int = 60, sweep_budget_se
         return dg.SensorResult(run_requests=requests, cursor=next_cursor)
 
     return _sensor
-
-
-@dataclass(frozen=True)
-class _Found:
-    """New objects, by listing recent prefixes or by draining the notification queue."""
-
-    new_objects: list[LandedObject]
-    cursor: LandingCursor
-    note: str  # how they were found, for the SkipReason and the log
-    idle: str  # what the SkipReason says first when nothing is new
-
-
-def _listed(spec: SourceSpec, zone: LandingZone, cursor: LandingCursor,
-            now: datetime) -> _Found:
-    scan = scan_landing(spec, zone, cursor, now=now)
-    note = (f"listed {scan.listed} objects under {len(scan.prefixes)} date prefixes "
-            f"of {zone.root_uri}/{spec.landing_prefix}/"
-            + (f" in {scan.list_requests} LIST requests" if scan.list_requests else "")
-            + (f", {scan.ignored} markers or in-flight files ignored" if scan.ignored else ""))
-    since = (scan.cursor.high_water.isoformat() if scan.cursor.high_water
-             else "the lookback window")
-    return _Found(scan.new_objects, scan.cursor, note, f"No new objects since {since}")
-
-
-def _notified(spec: SourceSpec, zone: LandingZone, queue_url: str, cursor: LandingCursor,
-              now: datetime, budget_seconds: float, visibility_seconds: int) -> _Found:
-    """Delete the messages the last tick requested runs for, then drain the queue: no LIST."""
-    from manufacturing_ingest.landing.s3 import S3LandingZone
-
-    if not isinstance(zone, S3LandingZone):
-        raise ConfigurationError(f"{spec.name}: file notification mode ({queue_url}) needs an "
-                                 f"s3:// landing zone, not {zone.root_uri}")
-    queue = NotificationQueue(queue_url, zone)
-    stale = queue.delete(cursor.delete) if cursor.delete else 0
-    drained = queue.drain(spec, budget_seconds, visibility_seconds)
-    horizon = (now - spec.sensor_lookback).timestamp()
-    seen = {mark: at for mark, at in cursor.seen.items() if at >= horizon}
-    new: list[LandedObject] = []
-    repeated = drained.duplicates
-    ignored = 0
-    for obj in sorted(drained.objects, key=lambda o: (o.last_modified, o.key)):
-        if ignore_reason(obj):
-            ignored += 1
-        elif obj.fingerprint in seen:
-            repeated += 1  # notifications are at-least-once
-        else:
-            seen[obj.fingerprint] = now.timestamp()
-            new.append(obj)
-    high_water = max([o.last_modified for o in new]
-                     + ([cursor.high_water] if cursor.high_water else []), default=None)
-    note = (f"{drained.messages} notifications from {queue_url} in {queue.requests} SQS "
-            f"requests, no LIST"
-            + (f"; deleted {len(cursor.delete) - stale} handled last tick" if cursor.delete
-               else "")
-            + (f", {repeated} duplicate(s)" if repeated else "")
-            + (f", {ignored} markers or in-flight files ignored" if ignored else "")
-            + (f", {drained.foreign} not about {spec.landing_prefix}/" if drained.foreign else "")
-            + (f", {drained.unreadable} unreadable" if drained.unreadable else ""))
-    next_cursor = LandingCursor(high_water=high_water, seen=seen,
-                                misfiled_scan_at=cursor.misfiled_scan_at, sweep=cursor.sweep,
-                                delete=drained.handles)
-    return _Found(new, next_cursor, note, "No new objects")
 
 
 def _by_partition(context: dg.SensorEvaluationContext, spec: SourceSpec, partitions,
