@@ -130,7 +130,7 @@ def bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
 
         session = spark.get_session()
         partition_keys = list(context.partition_keys)
-        read_mode = ReadMode(landing.read_mode)
+        read_mode = landing.read_mode
         if read_mode is ReadMode.AUTOLOADER and not config.reprocess:
             # Every new file of the source, whatever the run's partitions; the checks judge
             # what landed in the run's partitions.

@@ -92,12 +92,16 @@ class LandingZoneResource(dg.ConfigurableResource):
     S3 credentials come from the standard AWS chain of the process running the step;
     ``role_arn`` (optional) is assumed on top of them. ``queue_urls``: the SQS queue of each
     source in file notification mode (its landing sensor drains the queue instead of listing).
+    ``read_mode``: how a bronze step reads the files (``MANUFACTURING_READ_MODE``, see
+    settings.py); an enum in the config too, so a wrong value fails config validation with the
+    allowed ones (in run config Dagster spells them by member name: ``STAGED``, ``DIRECT``,
+    ``AUTOLOADER``).
     """
 
     url: str
     role_arn: str = ""
     queue_urls: dict[str, str] = {}
-    read_mode: str = ReadMode.STAGED.value  # staged | direct (see settings.py)
+    read_mode: ReadMode = ReadMode.STAGED
 
     def zone(self) -> LandingZone:
         return landing_zone_for(self.url, role_arn=self.role_arn or None)
@@ -229,7 +233,7 @@ def resources_for(settings: Settings) -> dict[str, Any]:
     """The resources of ``settings.env``, always under the keys in ``RESOURCE_KEYS``."""
     landing = LandingZoneResource(url=settings.landing_url, role_arn=settings.s3_role_arn,
                                   queue_urls=dict(settings.queue_urls),
-                                  read_mode=settings.read_mode.value)
+                                  read_mode=settings.read_mode)
     lakehouse = LakehouseResource(url=settings.lakehouse_url, catalog=settings.catalog)
     alerts = alert_sinks_resource(settings.alerts)
     step_launcher: Any = InProcessStep()

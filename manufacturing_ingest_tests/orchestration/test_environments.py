@@ -16,10 +16,11 @@ from manufacturing_ingest.orchestration.resources import (
     RESOURCE_KEYS,
     ClusterSparkResource,
     InProcessStep,
+    LandingZoneResource,
     SparkResource,
     resources_for,
 )
-from manufacturing_ingest.settings import Settings
+from manufacturing_ingest.settings import ReadMode, Settings
 
 # Placeholders: loading definitions reads no secret and calls no workspace.
 DATABRICKS = {
@@ -86,6 +87,38 @@ def test_on_the_cluster_the_step_runs_where_it_is_with_the_clusters_session():
     assert tuple(on_cluster) == RESOURCE_KEYS
     assert isinstance(on_cluster["step_launcher"], InProcessStep)
     assert isinstance(on_cluster["spark"], ClusterSparkResource)
+
+
+def test_the_read_mode_reaches_the_landing_resource_as_its_enum():
+    # The variable keeps its spelling; the resource holds the enum, not a string to re-parse.
+    local = resources_for(Settings.from_env({"MANUFACTURING_READ_MODE": "direct"}))["landing"]
+    assert local.read_mode is ReadMode.DIRECT
+    assert resources_for(Settings.from_env(DATABRICKS))["landing"].read_mode is ReadMode.DIRECT
+    assert resources_for(Settings.from_env({}))["landing"].read_mode is ReadMode.STAGED
+
+
+def test_a_wrong_read_mode_in_config_fails_validation_with_the_allowed_values():
+    with pytest.raises(Exception, match="'staged', 'direct' or 'autoloader'"):
+        LandingZoneResource(url="/landing", read_mode="streaming")
+
+    @dg.asset(required_resource_keys={"landing"})
+    def mode(context) -> str:  # not annotated: this module postpones annotations
+        read_mode = context.resources.landing.read_mode
+        assert isinstance(read_mode, ReadMode)
+        return read_mode.value
+
+    def run(value: str):
+        config = {"url": "/landing", "read_mode": value}
+        return dg.materialize([mode],
+                              resources={"landing": LandingZoneResource.configure_at_launch()},
+                              run_config={"resources": {"landing": {"config": config}}})
+
+    with pytest.raises(dg.DagsterInvalidConfigError, match="not in enum type ReadMode") as error:
+        run("streaming")
+    allowed = error.value.errors[0].error_data.config_type_snap.enum_values
+    assert [v.value for v in allowed] == ["STAGED", "DIRECT", "AUTOLOADER"]
+    # In run config Dagster spells an enum by its member names; the asset gets the enum.
+    assert run("DIRECT").output_for_node("mode") == "direct"
 
 
 def test_definitions_load_in_every_environment_with_the_same_surface():
