@@ -255,7 +255,7 @@ def _rows(_args, settings: Settings) -> int:
     spark, lakehouse = _spark(settings), _lakehouse(settings)
     print(f"{'table':40} {'rows':>12}  location")
     for spec in CATALOG.values():
-        path = lakehouse.table_path(spec)
+        path = lakehouse.table(spec)
         count = delta.read_table(spark, path).count() if delta.is_table(spark, path) else 0
         print(f"{spec.table_name:40} {count:>12}  {path}")
     return 0
@@ -265,7 +265,7 @@ def _history(args, settings: Settings) -> int:
     from manufacturing_ingest.engine import delta
 
     spec = get_source(args.source)
-    spark, path = _spark(settings), _lakehouse(settings).table_path(spec)
+    spark, path = _spark(settings), _lakehouse(settings).table(spec)
     if not delta.is_table(spark, path):
         print(f"{spec.table_name} has no table yet at {path}")
         return 0

@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 
 from manufacturing_ingest.catalog import INGESTED_AT_COLUMN, SOURCE_FILE_COLUMN
 from manufacturing_ingest.engine import delta
+from manufacturing_ingest.engine.delta import TableRef
 from manufacturing_ingest.engine.read import BatchFile
 
 
@@ -22,11 +23,11 @@ def rows_from_inspection(files: list[BatchFile], commit: dict) -> dict[str, int]
     return {f.obj.uri: f.inspection.expected_rows for f in files}
 
 
-def count_rows(spark: SparkSession, table_path: str, uris: list[str], version: int,
+def count_rows(spark: SparkSession, table: TableRef, uris: list[str], version: int,
                ingested_at: datetime | None) -> dict[str, int]:
     """Rows each file put into commit ``version`` (a scan of the new rows only)."""
     rows = (
-        delta.read_table(spark, table_path, version)
+        delta.read_table(spark, table, version)
         .where(F.col(SOURCE_FILE_COLUMN).isin(uris))
     )
     if ingested_at is not None:  # with statistics on _ingested_at: only the new files

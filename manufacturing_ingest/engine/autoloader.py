@@ -40,9 +40,11 @@ from manufacturing_ingest.catalog import (
     SourceSpec,
 )
 from manufacturing_ingest.engine import delta
+from manufacturing_ingest.engine.delta import TableRef
 from manufacturing_ingest.engine.lakehouse import Lakehouse
 from manufacturing_ingest.engine.ledger import EventKind, FileLedger, LedgerEvent
-from manufacturing_ingest.engine.report import FileOutcome, IngestReport, Outcome
+from manufacturing_ingest.engine.protocol import record_stream_commit
+from manufacturing_ingest.engine.report import FileOutcome, IngestMode, IngestReport, Outcome
 from manufacturing_ingest.landing import LandedObject
 from manufacturing_ingest.partitioning import Grain, PartitionScheme
 
@@ -159,12 +161,12 @@ class MicroBatchCommit:
     """``foreachBatch`` of one stream: an idempotent Delta append, then the ledger."""
 
     def __init__(self, spark: SparkSession, spec: SourceSpec, file_format: FileFormat,
-                 table_path: str, ledger: FileLedger, landing_uri: str, run_id: str,
+                 table: TableRef, ledger: FileLedger, landing_uri: str, run_id: str,
                  on_commit: Callable[[list[LedgerEvent]], None] = lambda events: None):
         self.spark = spark
         self.spec = spec
         self.app_id = f"{spec.ledger_app_id}/autoloader/{file_format}"
-        self.table_path = table_path
+        self.table = table
         self.ledger = ledger
         self.landing_root = landing_uri.rstrip("/") + "/"
         self.run_id = run_id
@@ -175,25 +177,25 @@ class MicroBatchCommit:
                                self.spec.partition_column).count().collect())
         if not files:
             return
-        metadata = {"source": self.spec.name, "mode": "autoloader", "stream": self.app_id,
-                    "autoloader_batch": batch_id, "files": len(files)}
+        metadata = {"source": self.spec.name, "mode": IngestMode.AUTOLOADER.value,
+                    "stream": self.app_id, "autoloader_batch": batch_id, "files": len(files)}
         rows = batch.drop(_FILE_SIZE, _FILE_MODIFIED)
         writer = (rows.write.format("delta").mode("append")
                   .option("mergeSchema", "true")
                   .option("txnAppId", self.app_id).option("txnVersion", str(batch_id))
                   .option("userMetadata", json.dumps(metadata, sort_keys=True))
                   .partitionBy(self.spec.partition_column))
-        before = delta.table_version(self.spark, self.table_path)
+        before = delta.table_version(self.spark, self.table)
         if before < 0:
-            delta.create_named_table(rows, self.table_path, self.spec.partition_column, {})
-        delta.save_table(writer, self.table_path)
+            delta.create_named_table(rows, self.table, self.spec.partition_column, {})
+        delta.save_table(writer, self.table)
         events = [self._committed(row) for row in files]
         # Recorded either way: a replayed micro-batch (skipped by Delta) was committed by a run
         # that may have died before its ledger entry. Only a commit of this call is reported.
-        self.ledger.append(events)
+        record_stream_commit(self.ledger, events)
         if any(c["userMetadata"].get("stream") == self.app_id
                and c["userMetadata"].get("autoloader_batch") == batch_id
-               for c in delta.commits_after(self.spark, self.table_path, before)):
+               for c in delta.commits_after(self.spark, self.table, before)):
             self.on_commit(events)
 
     def _committed(self, row) -> LedgerEvent:
@@ -221,7 +223,7 @@ class AutoLoaderIngestor:
         self.spark = spark
         self.spec = spec
         self.landing_uri = landing_uri
-        self.table_path = lakehouse.table_path(spec)
+        self.table = lakehouse.table(spec)
         self.ledger = FileLedger(spark, lakehouse.ledger_path)
         self.layout = AutoLoaderLayout(lakehouse.root)
 
@@ -232,7 +234,7 @@ class AutoLoaderIngestor:
         ingested_at = datetime.now(UTC)
         committed: list[LedgerEvent] = []
         for file_format in self.spec.formats:
-            commit = MicroBatchCommit(self.spark, self.spec, file_format, self.table_path,
+            commit = MicroBatchCommit(self.spark, self.spec, file_format, self.table,
                                       self.ledger, self.landing_uri, run_id,
                                       on_commit=committed.extend)
             stream = bronze_stream(self.spark, self.spec, file_format, self.landing_uri,
@@ -249,12 +251,13 @@ class AutoLoaderIngestor:
                ingested_at: datetime, seconds: float) -> IngestReport:
         touched = sorted({e.partition_key for e in committed})
         report = IngestReport(source=self.spec.name, partition_keys=touched or partition_keys,
-                              mode="autoloader", table_path=self.table_path, seconds=seconds)
+                              mode=IngestMode.AUTOLOADER, table=self.table,
+                              seconds=seconds)
         report.outcomes = [FileOutcome(e.object_uri, e.partition_key, Outcome.COMMITTED,
                                        rows=e.rows or 0, size=e.size) for e in committed]
         if committed:
             report.ingested_at = ingested_at
-            report.delta_version = delta.table_version(self.spark, self.table_path)
+            report.delta_version = delta.table_version(self.spark, self.table)
             now = datetime.now(UTC)
             latencies = [(now - e.last_modified).total_seconds() for e in committed
                          if e.last_modified]

@@ -8,6 +8,7 @@ reach and Delta's classes have other names.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,26 +29,77 @@ _NOT_A_TABLE = ("DELTA_TABLE_ONLY_OPERATION", "DELTA_MISSING_DELTA_TABLE", "PATH
 _HISTORY_PAGE = 20
 
 
-def is_named(table: str) -> bool:
-    """Whether ``table`` is a catalog name (``catalog.schema.table``) rather than a path."""
-    return "/" not in table and ":" not in table
+@dataclass(frozen=True)
+class TableRef:
+    """A Delta table, by where it is: a folder or URL (``path``) or a catalog name
+    (``name``, ``catalog.schema.table``). Which of the two is said when it is made, never
+    guessed from the string: a catalog table's name and a path can look alike.
+
+    Every function here takes a ``TableRef``, or a plain string, which is always a path.
+    """
+
+    path: str | None = None
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.name is None):
+            raise ValueError("a table is either a path or a catalog name")
+
+    @classmethod
+    def at(cls, path: str) -> TableRef:
+        return cls(path=path)
+
+    @classmethod
+    def named(cls, name: str) -> TableRef:
+        return cls(name=name)
+
+    @property
+    def is_named(self) -> bool:
+        return self.name is not None
+
+    @property
+    def sql(self) -> str:
+        """As a SQL table reference: ``delta.`<path>``` or ```catalog`.`schema`.`table```."""
+        if self.name is not None:
+            return ".".join("`" + part.replace("`", "``") + "`" for part in self.name.split("."))
+        return "delta.`" + str(self.path).replace("`", "``") + "`"
+
+    def local_folder(self) -> str | None:
+        """The table's folder on this machine, when it is a path table there (see
+        ``local_table_folder``); None for a catalog table."""
+        return None if self.path is None else local_table_folder(self.path)
+
+    def __str__(self) -> str:
+        return self.path if self.path is not None else str(self.name)
 
 
-def table_ref(table: str) -> str:
-    """``table`` (a path or a catalog name) as a SQL table reference: ``delta.`<path>``` or
-    ```catalog`.`schema`.`table```."""
-    if is_named(table):
-        return ".".join("`" + part.replace("`", "``") + "`" for part in table.split("."))
-    return "delta.`" + table.replace("`", "``") + "`"
+def as_table(table: TableRef | str) -> TableRef:
+    """``table`` as a ``TableRef``; a string is a path."""
+    return table if isinstance(table, TableRef) else TableRef.at(table)
 
 
-def read_table(spark: SparkSession, table: str, version: int | None = None) -> DataFrame:
+def table_ref(table: TableRef | str) -> str:
+    """``table`` as a SQL table reference (see ``TableRef.sql``)."""
+    return as_table(table).sql
+
+
+def table_location(spark: SparkSession, table: TableRef | str) -> str:
+    """Where the table's files are: its path, or for a catalog table the location the catalog
+    gives (``DESCRIBE DETAIL``)."""
+    table = as_table(table)
+    if table.path is not None:
+        return table.path
+    return str(spark.sql(f"DESCRIBE DETAIL {table.sql}").first()["location"])
+
+
+def read_table(spark: SparkSession, table: TableRef | str, version: int | None = None
+               ) -> DataFrame:
     """The rows of ``table`` (a path or a catalog name), at ``version`` when given."""
     at = f" VERSION AS OF {int(version)}" if version is not None else ""
     return spark.sql(f"SELECT * FROM {table_ref(table)}{at}")
 
 
-def create_named_table(df: DataFrame, table: str, partition_column: str,
+def create_named_table(df: DataFrame, table: TableRef | str, partition_column: str,
                        properties: dict[str, str]) -> None:
     """Create catalog table ``table`` empty, with ``df``'s columns, when it does not exist yet.
 
@@ -55,22 +107,24 @@ def create_named_table(df: DataFrame, table: str, partition_column: str,
     ``txnVersion`` and ``userMetadata``: the exactly-once protocol would not find its commit.
     So the table is created first and every batch is an append. Paths need none of this.
     """
-    if not is_named(table):
+    table = as_table(table)
+    if table.name is None:
         return
     try:
         (df.limit(0).write.format("delta").options(**properties)
-         .partitionBy(partition_column).mode("ignore").saveAsTable(table))
+         .partitionBy(partition_column).mode("ignore").saveAsTable(table.name))
     except AnalysisException as exc:
         if "TABLE_OR_VIEW_ALREADY_EXISTS" not in str(exc) and "already exists" not in str(exc):
             raise
 
 
-def save_table(writer: DataFrameWriter, table: str) -> None:
+def save_table(writer: DataFrameWriter, table: TableRef | str) -> None:
     """Write to ``table``: a catalog name through the catalog, a path directly."""
-    if is_named(table):
-        writer.saveAsTable(table)
+    table = as_table(table)
+    if table.name is not None:
+        writer.saveAsTable(table.name)
     else:
-        writer.save(table)
+        writer.save(table.path)
 
 
 def sql_string(value: str) -> str:
@@ -95,12 +149,14 @@ def local_table_folder(path: str) -> str | None:
 _HISTORY_FIELDS = ("version", "timestamp", "operation", "operationMetrics", "userMetadata")
 
 
-def _history(spark: SparkSession, path: str, limit: int | None) -> list[dict[str, Any]] | None:
+def _history(spark: SparkSession, table: TableRef | str, limit: int | None
+             ) -> list[dict[str, Any]] | None:
     """The newest ``limit`` commits (all with None), newest first; None when no table is there."""
-    local = local_table_folder(path)
+    table = as_table(table)
+    local = table.local_folder()
     commits = _local_history(local, limit) if local is not None else None
     if commits is None:
-        query = f"DESCRIBE HISTORY {table_ref(path)}" + (f" LIMIT {int(limit)}" if limit else "")
+        query = f"DESCRIBE HISTORY {table.sql}" + (f" LIMIT {int(limit)}" if limit else "")
         try:
             rows = spark.sql(query).select(*_HISTORY_FIELDS).collect()
         except AnalysisException as exc:
@@ -138,7 +194,7 @@ def _local_history(folder: str, limit: int | None) -> list[dict[str, Any]] | Non
     } for c in raw]
 
 
-def _pages(spark: SparkSession, path: str):
+def _pages(spark: SparkSession, path: TableRef | str):
     """Ever longer views of the history, newest first, each one consistent in itself, with
     whether it holds all of the history there is (an empty view: no table)."""
     limit = _HISTORY_PAGE
@@ -154,11 +210,11 @@ def _pages(spark: SparkSession, path: str):
         limit *= 10
 
 
-def is_table(spark: SparkSession, path: str) -> bool:
+def is_table(spark: SparkSession, path: TableRef | str) -> bool:
     return _history(spark, path, 1) is not None
 
 
-def table_state(spark: SparkSession, path: str) -> tuple[int, int]:
+def table_state(spark: SparkSession, path: TableRef | str) -> tuple[int, int]:
     """(table version, ``batch_version`` of the engine's newest commit); -1s when absent.
 
     Every bronze commit of the engine carries its ``batch_version`` in ``userMetadata``, the
@@ -177,12 +233,12 @@ def table_state(spark: SparkSession, path: str) -> tuple[int, int]:
     raise AssertionError("the last view of the history is whole")
 
 
-def table_version(spark: SparkSession, path: str) -> int:
+def table_version(spark: SparkSession, path: TableRef | str) -> int:
     commits = _history(spark, path, 1)
     return int(commits[0]["version"]) if commits else -1
 
 
-def commits_after(spark: SparkSession, path: str, version: int) -> list[dict[str, Any]]:
+def commits_after(spark: SparkSession, path: TableRef | str, version: int) -> list[dict[str, Any]]:
     """Commit infos of versions after ``version``, newest first, ``userMetadata`` decoded."""
     for commits, whole in _pages(spark, path):
         if whole or int(commits[-1]["version"]) <= version + 1:
@@ -195,7 +251,7 @@ def is_missing_table(exc: BaseException) -> bool:
     return isinstance(exc, AnalysisException) and any(name in str(exc) for name in _NOT_A_TABLE)
 
 
-def table_types(spark: SparkSession, path: str) -> dict[str, str]:
+def table_types(spark: SparkSession, path: TableRef | str) -> dict[str, str]:
     """Column name → catalog type of an existing table (empty when the table does not exist)."""
     # One analysis of the table, not a probe of its history first: each look at a table loads
     # its snapshot, and small batches pay that per look.

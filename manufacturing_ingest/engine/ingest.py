@@ -13,6 +13,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,19 +33,17 @@ from manufacturing_ingest.engine.inspect import (
 )
 from manufacturing_ingest.engine.isolation import find_unreadable, read_setting_aside
 from manufacturing_ingest.engine.lakehouse import Lakehouse
-from manufacturing_ingest.engine.ledger import (
-    ClaimOutcome,
-    EventKind,
-    FileLedger,
-    FileStatus,
-    LedgerEvent,
-    claims_of,
-    file_states,
-)
+from manufacturing_ingest.engine.ledger import FileLedger, FileStatus
 from manufacturing_ingest.engine.progress import Phase, Progress, ProgressEvent
-from manufacturing_ingest.engine.protocol import Batch, Commit, CommitProtocol, WriteFailed
+from manufacturing_ingest.engine.protocol import (
+    Batch,
+    Commit,
+    CommitProtocol,
+    Plan,
+    WriteFailed,
+)
 from manufacturing_ingest.engine.read import BatchFile, FailedFile
-from manufacturing_ingest.engine.report import FileOutcome, IngestReport, Outcome
+from manufacturing_ingest.engine.report import FileOutcome, IngestMode, IngestReport, Outcome
 from manufacturing_ingest.engine.schema_log import SchemaLog
 from manufacturing_ingest.engine.staging import spark_can_address, spark_safe_path
 from manufacturing_ingest.landing import (
@@ -88,10 +87,11 @@ class BronzeIngestor:
         self.spec = spec
         self.landing = landing
         self.lakehouse = lakehouse
-        self.table_path = lakehouse.table_path(spec)
-        self.ledger = FileLedger(spark, lakehouse.ledger_path)
+        self.table = lakehouse.table(spec)
         self.progress = progress or log_progress
-        self.protocol = CommitProtocol(spark, spec, self.table_path, self.ledger, self.progress,
+        # The protocol is the one writer of the ledger (see protocol.py).
+        self.protocol = CommitProtocol(spark, spec, self.table,
+                                       FileLedger(spark, lakehouse.ledger_path), self.progress,
                                        stable=landing.unchanged)
         self.schema_log = SchemaLog(spark, lakehouse.schema_log_path)
         self.staging_dir = staging_dir or Path(tempfile.gettempdir()) / "manufacturing_ingest"
@@ -117,8 +117,8 @@ class BronzeIngestor:
         report = IngestReport(
             source=self.spec.name,
             partition_keys=list(partition_keys),
-            mode="reprocess" if reprocess else "incremental",
-            table_path=self.table_path,
+            mode=IngestMode.REPROCESS if reprocess else IngestMode.INCREMENTAL,
+            table=self.table,
         )
         candidates = []
         for obj in self.landing.partition_objects(self.spec, partition_keys):
@@ -152,92 +152,93 @@ class BronzeIngestor:
 
     def _attempt(self, report: IngestReport, candidates: list[LandedObject], reprocess: bool,
                  run_id: str, staging: Path) -> bool:
-        """Plan and commit once; False when the batch must be planned again."""
-        spec = self.spec
-        state = self.protocol.table_state()  # before the ledger (see protocol.py)
-        events = self.ledger.events(spec.name, report.partition_keys)
-        events += self.protocol.settle(events, state.txn, run_id)
-        states = file_states(events)
+        """Plan and commit once; False when the batch must be planned again.
 
+        The steps, each named below: plan (the protocol reads the table, then the ledger, and
+        settles what earlier runs left), pick the files still to do, inspect them on the
+        driver, read and commit the readable ones, close (the protocol records the files
+        without rows and settles claims left behind), report.
+        """
+        plan = self.protocol.plan(report.partition_keys, run_id)
+        todo = self._still_to_do(report, candidates, plan, reprocess)
+        if not todo:
+            self._emit(Phase.NOTHING_NEW)
+            return True
+        ready, empty, failed = self._inspect(todo, staging)
+        for f in failed:
+            self._emit(Phase.FILE_FAILED, uri=f.obj.uri, error=f.error)
+        written = self._write(report, ready, plan, run_id, staging) if ready else _Written()
+        if written is None:
+            return False
+        failed += written.failed
+        self.protocol.close(plan, written.commit, failed, empty, run_id)
+        self._record(report, written.ready, empty, failed, written)
+        return True
+
+    def _still_to_do(self, report: IngestReport, candidates: list[LandedObject], plan: Plan,
+                     reprocess: bool) -> list[LandedObject]:
+        """The candidates to read: all of them on a reprocess, else those not yet committed
+        (reported as skipped)."""
+        states = plan.files()
         report.outcomes = [o for o in report.outcomes if o.status is Outcome.IGNORED]
         todo: list[LandedObject] = []
         for obj in candidates:
             known = states.get((obj.key, obj.etag))
             if known is not None and known.status is FileStatus.COMMITTED and not reprocess:
                 report.outcomes.append(FileOutcome(
-                    obj.uri, known.partition_key or partition_key_of(spec, obj),
+                    obj.uri, known.partition_key or partition_key_of(self.spec, obj),
                     Outcome.SKIPPED, rows=known.rows or 0, note="already committed"))
             else:
                 todo.append(obj)
-        if not todo:
-            self._emit(Phase.NOTHING_NEW)
-            return True
+        return todo
 
-        ready, empty, failed = self._inspect(todo, staging)
-        for f in failed:
+    def _write(self, report: IngestReport, ready: list[BatchFile], plan: Plan, run_id: str,
+               staging: Path) -> _Written | None:
+        """Read the ready files into one frame and commit it through the protocol; None when
+        the batch must be planned again (another run won its version, or Spark found files
+        it cannot read, now set aside)."""
+        spec = self.spec
+        ingested_at = datetime.now(UTC)  # with the URI, identifies this batch's rows
+        table_types = delta.table_types(self.spark, self.table)
+        frame, unreadable = read_setting_aside(
+            self.spark, spec, ready, table_types, ingested_at, staging,
+            localize=lambda f: (f.path if isinstance(f.path, Path)
+                                else self.landing.local_path(f.obj, staging)))
+        set_aside = {u.obj.uri for u in unreadable}
+        ready = [f for f in ready if f.obj.uri not in set_aside]
+        if frame is None:
+            return _Written(ready=ready, failed=unreadable)
+        batch = Batch(ready, frame, ingested_at, report.mode,
+                      spec.partitions.sql_literal(report.partition_keys[0])
+                      if report.mode is IngestMode.REPROCESS else None)
+        try:
+            commit = self.protocol.commit(batch, plan, run_id)
+        except WriteFailed:
+            found = find_unreadable(self.spark, spec, ready, table_types, ingested_at)
+            if not found:
+                raise
+            self._spark_failures.update(found)
+            self._emit(Phase.SET_ASIDE, files=len(found))
+            return None
+        if commit is None:
+            return None
+        for f in commit.unstable:
             self._emit(Phase.FILE_FAILED, uri=f.obj.uri, error=f.error)
-
-        commit: Commit | None = None
-        columns_missing: list[str] = []
-        new_columns: dict[str, str] = {}
-        if ready:
-            ingested_at = datetime.now(UTC)  # with the URI, identifies this batch's rows
-            table_types = delta.table_types(self.spark, self.table_path)
-            frame, unreadable = read_setting_aside(
-                self.spark, spec, ready, table_types, ingested_at, staging,
-                localize=lambda f: (f.path if isinstance(f.path, Path)
-                                    else self.landing.local_path(f.obj, staging)))
-            failed += unreadable
-            ready = [f for f in ready if f.obj.uri not in {u.obj.uri for u in unreadable}]
-            if frame is not None:
-                batch = Batch(
-                    ready, frame, ingested_at, report.mode,
-                    spec.partitions.sql_literal(report.partition_keys[0]) if reprocess else None,
-                )
-                try:
-                    commit = self.protocol.commit(batch, state, run_id)
-                except WriteFailed:
-                    found = find_unreadable(self.spark, spec, ready, table_types, ingested_at)
-                    if not found:
-                        raise
-                    self._spark_failures.update(found)
-                    self._emit(Phase.SET_ASIDE, files=len(found))
-                    return False
-                if commit is None:
-                    return False
-                for f in commit.unstable:
-                    self._emit(Phase.FILE_FAILED, uri=f.obj.uri, error=f.error)
-                failed += commit.unstable
-                unstable = {f.obj.uri for f in commit.unstable}
-                ready = [f for f in ready if f.obj.uri not in unstable]
-                report.ingested_at = ingested_at
-                new_columns, columns_missing = frame.new_columns, frame.missing_columns
-                if new_columns:
-                    self._emit(Phase.SCHEMA_EVOLVED, columns=", ".join(
-                        f"{k} {v}" for k, v in new_columns.items()))
-                    self.schema_log.record(spec.name, new_columns, frame.new_column_files,
-                                           commit.version, commit.claim_id)
-        self.ledger.append(
-            [self._file_event(EventKind.FAILED, f.obj, f.partition_key, run_id, error=f.error)
-             for f in failed]
-            + [self._file_event(EventKind.COMMITTED, f.obj, f.partition_key, run_id, rows=0,
-                                note=f.inspection.note) for f in empty]
-        )
-        if commit is not None and any(
-            outcome is ClaimOutcome.PENDING and claim.batch_version <= state.txn + 1
-            and claim.claim_id != commit.claim_id
-            for claim, outcome in claims_of(events).values()
-        ):
-            # A claim of a run that died before its commit now sits below the table's version:
-            # settle it now rather than leave it pending until the next run.
-            self.protocol.settle(self.ledger.events(spec.name, report.partition_keys),
-                                 state.txn + 1, run_id)
-        self._record(report, ready, empty, failed, commit, new_columns, columns_missing)
-        return True
+        unstable = {f.obj.uri for f in commit.unstable}
+        report.ingested_at = ingested_at
+        if frame.new_columns:
+            self._emit(Phase.SCHEMA_EVOLVED, columns=", ".join(
+                f"{k} {v}" for k, v in frame.new_columns.items()))
+            self.schema_log.record(spec.name, frame.new_columns, frame.new_column_files,
+                                   commit.version, commit.claim_id)
+        return _Written(commit=commit, ready=[f for f in ready if f.obj.uri not in unstable],
+                        failed=unreadable + commit.unstable, new_columns=frame.new_columns,
+                        columns_missing=frame.missing_columns)
 
     def _record(self, report: IngestReport, ready: list[BatchFile], empty: list[BatchFile],
-                failed: list[FailedFile], commit: Commit | None, new_columns: dict[str, str],
-                columns_missing: list[str]) -> None:
+                failed: list[FailedFile], written: _Written) -> None:
+        """Each file's outcome and the batch's figures, into the report."""
+        commit = written.commit
         commit_time = datetime.now(UTC)
         rows = commit.rows if commit else {}
         report.outcomes += [
@@ -257,8 +258,8 @@ class BronzeIngestor:
             report.claim_id = commit.claim_id
             report.batch_version = commit.batch_version
             report.write_seconds = commit.write_seconds
-            report.schema_changes = new_columns
-            report.columns_missing_in_files = columns_missing
+            report.schema_changes = written.new_columns
+            report.columns_missing_in_files = written.columns_missing
         latencies = [(commit_time - f.obj.last_modified).total_seconds() for f in ready + empty]
         if latencies:
             report.landing_to_commit_seconds_max = max(latencies)
@@ -322,9 +323,17 @@ class BronzeIngestor:
                                            obj.file_format, obj.compression)
         return self.landing.spark_location(obj), inspection
 
-    def _file_event(self, kind: EventKind, obj: LandedObject, partition_key: str, run_id: str,
-                    **fields) -> LedgerEvent:
-        return LedgerEvent.for_object(self.spec.name, kind, obj, partition_key, run_id, **fields)
+
+@dataclass
+class _Written:
+    """What reading and committing the ready files gave: the commit (None when no file had
+    readable rows), the files whose rows it holds, the files that failed on the way."""
+
+    commit: Commit | None = None
+    ready: list[BatchFile] = field(default_factory=list)
+    failed: list[FailedFile] = field(default_factory=list)
+    new_columns: dict[str, str] = field(default_factory=dict)
+    columns_missing: list[str] = field(default_factory=list)
 
 
 def _describe(keys: list[str]) -> str:

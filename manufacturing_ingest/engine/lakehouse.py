@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from manufacturing_ingest.catalog import SourceSpec
+from manufacturing_ingest.engine.delta import TableRef
 from manufacturing_ingest.errors import ConfigurationError
 
 
@@ -21,12 +22,20 @@ class Lakehouse:
     root: str
     catalog: str = ""
 
-    def table_path(self, spec: SourceSpec) -> str:
-        """Where bronze table ``manufacturing_bronze.X`` is: the Delta directory
-        ``<root>/manufacturing_bronze/X``, or the catalog table ``<catalog>.manufacturing_bronze.X``
-        (every engine function takes either)."""
+    def table(self, spec: SourceSpec) -> TableRef:
+        """Bronze table ``manufacturing_bronze.X``: the Delta directory
+        ``<root>/manufacturing_bronze/X``, or the catalog table
+        ``<catalog>.manufacturing_bronze.X`` (every engine function takes either)."""
         if self.catalog:
-            return f"{self.catalog}.{spec.table_name}"
+            return TableRef.named(f"{self.catalog}.{spec.table_name}")
+        return TableRef.at(self.table_path(spec))
+
+    def table_path(self, spec: SourceSpec) -> str:
+        """The Delta directory ``<root>/manufacturing_bronze/X`` of a lakehouse of path tables
+        (what a Delta reader such as delta-rs opens); see ``table`` for the engine's handle."""
+        if self.catalog:
+            raise ValueError(f"{spec.table_name} is the catalog table "
+                             f"{self.catalog}.{spec.table_name}, not a path")
         return f"{self.root}/{spec.table_name.replace('.', '/')}"
 
     @property

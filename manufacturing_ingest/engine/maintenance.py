@@ -34,6 +34,7 @@ from pyspark.sql import SparkSession
 
 from manufacturing_ingest.catalog import SourceSpec
 from manufacturing_ingest.engine import delta
+from manufacturing_ingest.engine.delta import TableRef
 from manufacturing_ingest.engine.lakehouse import Lakehouse
 from manufacturing_ingest.engine.progress import human_size
 from manufacturing_ingest.retry import Backoff
@@ -171,7 +172,7 @@ class TableReport:
         return sum(c.after.files for c in self.compactions)
 
 
-def file_stats(spark: SparkSession, table: str, partition_column: str | None,
+def file_stats(spark: SparkSession, table: TableRef | str, partition_column: str | None,
                small_file_bytes: int, where: str = "") -> dict[str, FileStats]:
     """Files, small files and bytes per value of ``partition_column`` (as text) of ``table``.
 
@@ -193,7 +194,7 @@ def file_stats(spark: SparkSession, table: str, partition_column: str | None,
             for r in rows}
 
 
-def partition_file_stats(spark: SparkSession, spec: SourceSpec, table: str,
+def partition_file_stats(spark: SparkSession, spec: SourceSpec, table: TableRef | str,
                          small_file_bytes: int, since: datetime | None = None,
                          until: datetime | None = None) -> dict[str, FileStats]:
     """``file_stats`` of a bronze table keyed by partition key, for partitions starting in
@@ -243,7 +244,7 @@ def _session_conf(spark: SparkSession, conf: dict[str, str | None]) -> Iterator[
                 spark.conf.set(key, value)
 
 
-def optimize(spark: SparkSession, table: str, options: MaintenanceOptions,
+def optimize(spark: SparkSession, table: TableRef | str, options: MaintenanceOptions,
              where: str = "", zorder_by: tuple[str, ...] = ()) -> tuple[int, int]:
     """``OPTIMIZE table [WHERE …] [ZORDER BY …]`` toward the target file size, retried when a
     concurrent commit wins; (files removed, files added)."""
@@ -263,7 +264,7 @@ def optimize(spark: SparkSession, table: str, options: MaintenanceOptions,
     return int(metrics["numFilesRemoved"] or 0), int(metrics["numFilesAdded"] or 0)
 
 
-def vacuum(spark: SparkSession, table: str, options: MaintenanceOptions) -> Vacuum:
+def vacuum(spark: SparkSession, table: TableRef | str, options: MaintenanceOptions) -> Vacuum:
     """``VACUUM table RETAIN <retention> HOURS``: files no version within the retention reads
     are deleted (in a dry run, only counted)."""
     hours = options.vacuum_retention / timedelta(hours=1)
@@ -286,7 +287,7 @@ def vacuum(spark: SparkSession, table: str, options: MaintenanceOptions) -> Vacu
     return Vacuum(table, hours, deleted, options.dry_run, time.monotonic() - started)
 
 
-def _vacuumed_files(spark: SparkSession, table: str, version: int) -> int:
+def _vacuumed_files(spark: SparkSession, table: TableRef | str, version: int) -> int:
     """Files the VACUUM after ``version`` deleted, from its ``VACUUM END`` commit."""
     for commit in delta.commits_after(spark, table, version):
         if commit["operation"] == "VACUUM END":
@@ -294,7 +295,7 @@ def _vacuumed_files(spark: SparkSession, table: str, version: int) -> int:
     return 0  # no VACUUM commits (Delta's vacuum logging turned off): unknown, none claimed
 
 
-def compact_partitions(spark: SparkSession, spec: SourceSpec, table: str,
+def compact_partitions(spark: SparkSession, spec: SourceSpec, table: TableRef | str,
                        options: MaintenanceOptions, now: datetime | None = None,
                        since: datetime | None = None, on_step: OnStep | None = None
                        ) -> list[Compaction]:
@@ -325,7 +326,7 @@ def compact_partitions(spark: SparkSession, spec: SourceSpec, table: str,
     return results
 
 
-def compact_table(spark: SparkSession, table: str, partition_column: str | None,
+def compact_table(spark: SparkSession, table: TableRef | str, partition_column: str | None,
                   options: MaintenanceOptions, on_step: OnStep | None = None
                   ) -> list[Compaction]:
     """Compact a bookkeeping table whole (every row kept; OPTIMIZE only rewrites files)."""
@@ -355,8 +356,8 @@ def maintain_source(spark: SparkSession, spec: SourceSpec, lakehouse: Lakehouse,
                     since: datetime | None = None, on_step: OnStep | None = None
                     ) -> TableReport:
     """Compact the closed partitions of one bronze table, then VACUUM it."""
-    table = lakehouse.table_path(spec)
-    report = TableReport(table, spec.name)
+    table = lakehouse.table(spec)
+    report = TableReport(str(table), spec.name)
     if not delta.is_table(spark, table):
         return report
     report.compactions = compact_partitions(spark, spec, table, options, now, since, on_step)

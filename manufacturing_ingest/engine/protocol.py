@@ -12,8 +12,15 @@ How exactly-once holds, across crashes, retries and concurrent runs:
 4. Look for the claim id in the new commits. Found: mark the files committed. Not found (another
    run took version t+1 first, or the write was skipped as a replay): abandon the claim and plan
    again from step 1.
+5. Record the files that carry no rows (unreadable: ``failed``, retried next run; empty:
+   ``committed`` with 0 rows), and settle the claims of dead runs that now sit below the table's
+   version.
 
 A process killed anywhere leaves at most a pending claim, which step 2 settles on the next run.
+
+This module is the only writer of the ledger: every ``claimed``, ``committed``, ``failed`` and
+``abandoned`` event is recorded here, by ``CommitProtocol`` (steps 1 to 5, for the portable
+engine) or ``record_stream_commit`` (a writer with exactly-once of its own: Auto Loader).
 """
 
 from __future__ import annotations
@@ -30,15 +37,19 @@ from pyspark.sql import SparkSession
 from manufacturing_ingest.catalog import INGESTED_AT_COLUMN, SOURCE_FILE_COLUMN, SourceSpec
 from manufacturing_ingest.engine import delta
 from manufacturing_ingest.engine.accounting import count_rows, rows_from_inspection
+from manufacturing_ingest.engine.delta import TableRef
 from manufacturing_ingest.engine.ledger import (
     ClaimOutcome,
     EventKind,
     FileLedger,
+    FileState,
     LedgerEvent,
     claims_of,
+    file_states,
 )
 from manufacturing_ingest.engine.progress import Phase, Progress, ProgressEvent, human_size
 from manufacturing_ingest.engine.read import BatchFile, BatchFrame, FailedFile
+from manufacturing_ingest.engine.report import IngestMode
 from manufacturing_ingest.landing import LandedObject
 
 UNSTABLE = ("changed while Spark read it (still being written?); its rows were taken out "
@@ -54,13 +65,27 @@ class TableState:
 
 
 @dataclass(frozen=True)
+class Plan:
+    """What one attempt plans on (steps 1 and 2): the table's state, read before the ledger,
+    and the ledger's events for the partitions, settled claims included."""
+
+    partition_keys: list[str]
+    state: TableState
+    events: list[LedgerEvent]
+
+    def files(self) -> dict[tuple[str, str], FileState]:
+        """Where each (object key, ETag) of the partitions stands."""
+        return file_states(self.events)
+
+
+@dataclass(frozen=True)
 class Batch:
     """Files read into one frame, ready to be claimed and written as one commit."""
 
     files: list[BatchFile]
     frame: BatchFrame
     ingested_at: datetime
-    mode: str  # incremental | reprocess
+    mode: IngestMode
     replace_where: str | None = None  # the partition predicate of a reprocess
 
 
@@ -84,12 +109,12 @@ class WriteFailed(Exception):
 class CommitProtocol:
     """Claims, writes and settles batches of one source's bronze table."""
 
-    def __init__(self, spark: SparkSession, spec: SourceSpec, table_path: str,
+    def __init__(self, spark: SparkSession, spec: SourceSpec, table: TableRef,
                  ledger: FileLedger, progress: Progress,
                  stable: Callable[[LandedObject], bool] = lambda obj: True):
         self.spark = spark
         self.spec = spec
-        self.table_path = table_path
+        self.table = table
         self.ledger = ledger
         self.progress = progress
         self.stable = stable  # whether an object still has the identity it was listed with
@@ -108,10 +133,17 @@ class CommitProtocol:
         this engine takes the ledger's last committed batch instead, and, should Delta then
         skip a write as a replay, the version learnt from that (see ``commit``).
         """
-        version, txn = delta.table_state(self.spark, self.table_path)
+        version, txn = delta.table_state(self.spark, self.table)
         if version >= 0 and txn < 0:
             txn = self.ledger.last_committed_batch(self.spec.name)
         return TableState(version, max(txn, self._txn_floor))
+
+    def plan(self, partition_keys: list[str], run_id: str) -> Plan:
+        """Steps 1 and 2 for ``partition_keys``: the table's state, then the ledger, settled."""
+        state = self.table_state()
+        events = self.ledger.events(self.spec.name, partition_keys)
+        events += self.settle(events, state.txn, run_id)
+        return Plan(list(partition_keys), state, events)
 
     def settle(self, events: list[LedgerEvent], txn: int, run_id: str) -> list[LedgerEvent]:
         """Step 2: decide the claims that can no longer change (version <= txn), record them."""
@@ -123,7 +155,7 @@ class CommitProtocol:
             return []
         oldest = min(c.base_version for c in open_claims)
         commits = {c["userMetadata"].get("claim_id"): c
-                   for c in delta.commits_after(self.spark, self.table_path, oldest)}
+                   for c in delta.commits_after(self.spark, self.table, oldest)}
         claimed = {e.ident: e for e in events if e.event is EventKind.CLAIMED}
         now = datetime.now(UTC)
         settled: list[LedgerEvent] = []
@@ -138,7 +170,7 @@ class CommitProtocol:
             self._emit(Phase.CLAIM_RECOVERED, claim_id=claim.claim_id,
                        version=commit["version"])
             stamp = commit["userMetadata"].get("ingested_at")
-            rows = count_rows(self.spark, self.table_path, [e.object_uri for e in files],
+            rows = count_rows(self.spark, self.table, [e.object_uri for e in files],
                               commit["version"], datetime.fromisoformat(stamp) if stamp else None)
             settled += [e.but(event=EventKind.COMMITTED, run_id=run_id,
                               rows=rows.get(e.object_uri, 0), table_version=commit["version"],
@@ -146,28 +178,29 @@ class CommitProtocol:
         self.ledger.append(settled)
         return settled
 
-    def commit(self, batch: Batch, state: TableState, run_id: str) -> Commit | None:
+    def commit(self, batch: Batch, plan: Plan, run_id: str) -> Commit | None:
         """Steps 3 and 4; None when another run won the version (plan again)."""
         spec = self.spec
+        state = plan.state
         batch_version = state.txn + 1
         claim_id = f"{run_id}:{uuid.uuid4().hex[:12]}"
         claim_fields = {"claim_id": claim_id, "batch_version": batch_version}
         self.ledger.append([
             self._file_event(EventKind.CLAIMED, f, run_id, base_version=state.version,
-                             mode=batch.mode, **claim_fields)
+                             mode=batch.mode.value, **claim_fields)
             for f in batch.files
         ])
         metadata = {
             "claim_id": claim_id,
             "source": spec.name,
-            "mode": batch.mode,
+            "mode": batch.mode.value,
             "batch_version": batch_version,
             "files": len(batch.files),
             "added_columns": batch.frame.new_columns,
             "ingested_at": batch.ingested_at.isoformat(),
         }
         self._emit(Phase.CLAIMED, batch_version=batch_version, files=len(batch.files),
-                   size=human_size(sum(f.obj.size for f in batch.files)), table=self.table_path)
+                   size=human_size(sum(f.obj.size for f in batch.files)), table=str(self.table))
         writer = (
             batch.frame.df.write.format("delta")
             .option("mergeSchema", "true")
@@ -180,7 +213,7 @@ class CommitProtocol:
             # Table properties can only ride on the write that creates the table.
             properties = {"delta.dataSkippingStatsColumns": ",".join(stats_columns(spec))}
             writer = writer.options(**properties)
-            delta.create_named_table(batch.frame.df, self.table_path, spec.partition_column,
+            delta.create_named_table(batch.frame.df, self.table, spec.partition_column,
                                      properties)
         if batch.replace_where:
             writer = writer.mode("overwrite").option("replaceWhere", batch.replace_where)
@@ -188,7 +221,7 @@ class CommitProtocol:
             writer = writer.mode("append")
         write_started = time.monotonic()
         try:
-            delta.save_table(writer, self.table_path)
+            delta.save_table(writer, self.table)
         except Exception as exc:  # noqa: BLE001 - Delta's conflicts arrive as Py4J/Spark errors
             if not delta.is_write_conflict(exc):
                 self._abandon(batch, run_id, claim_fields)
@@ -196,7 +229,7 @@ class CommitProtocol:
             self._emit(Phase.WRITE_CONFLICT, batch_version=batch_version,
                        error=type(exc).__name__)
         write_seconds = time.monotonic() - write_started
-        after = delta.commits_after(self.spark, self.table_path, state.version)
+        after = delta.commits_after(self.spark, self.table, state.version)
         ours = [c for c in after if c["userMetadata"].get("claim_id") == claim_id]
         if not ours:
             if not after:
@@ -217,12 +250,12 @@ class CommitProtocol:
             # Idempotent, so a loss to a concurrent commit (a compaction of this partition)
             # is simply run again.
             delta.append_with_retry(lambda: self.spark.sql(
-                f"DELETE FROM {delta.table_ref(self.table_path)} "
+                f"DELETE FROM {delta.table_ref(self.table)} "
                 f"WHERE `{SOURCE_FILE_COLUMN}` IN ({uris}) "
                 f"AND `{INGESTED_AT_COLUMN}` = TIMESTAMP {stamp}"))
         rows = None if unstable else rows_from_inspection(files, ours[0])
         if rows is None:
-            rows = count_rows(self.spark, self.table_path, [f.obj.uri for f in files],
+            rows = count_rows(self.spark, self.table, [f.obj.uri for f in files],
                               version, batch.ingested_at)
         self.ledger.append([
             self._file_event(EventKind.COMMITTED, f, run_id, rows=rows.get(f.obj.uri, 0),
@@ -233,6 +266,26 @@ class CommitProtocol:
         return Commit(claim_id, batch_version, version, rows, write_seconds,
                       unstable=[FailedFile(f.obj, f.partition_key, UNSTABLE) for f in unstable])
 
+    def close(self, plan: Plan, commit: Commit | None, failed: list[FailedFile],
+              empty: list[BatchFile], run_id: str) -> None:
+        """Step 5: record the files without rows (``failed``: unreadable, retried next run;
+        ``empty``: committed with 0 rows), then settle the claims left behind."""
+        self.ledger.append(
+            [LedgerEvent.for_object(self.spec.name, EventKind.FAILED, f.obj, f.partition_key,
+                                    run_id, error=f.error) for f in failed]
+            + [self._file_event(EventKind.COMMITTED, f, run_id, rows=0, note=f.inspection.note)
+               for f in empty]
+        )
+        if commit is not None and any(
+            outcome is ClaimOutcome.PENDING and claim.batch_version <= plan.state.txn + 1
+            and claim.claim_id != commit.claim_id
+            for claim, outcome in claims_of(plan.events).values()
+        ):
+            # A claim of a run that died before its commit now sits below the table's version:
+            # settle it now rather than leave it pending until the next run.
+            self.settle(self.ledger.events(self.spec.name, plan.partition_keys),
+                        plan.state.txn + 1, run_id)
+
     def _abandon(self, batch: Batch, run_id: str, claim_fields: dict) -> None:
         self.ledger.append([self._file_event(EventKind.ABANDONED, f, run_id, **claim_fields)
                             for f in batch.files])
@@ -240,6 +293,16 @@ class CommitProtocol:
     def _file_event(self, kind: EventKind, f: BatchFile, run_id: str, **fields) -> LedgerEvent:
         return LedgerEvent.for_object(self.spec.name, kind, f.obj, f.partition_key, run_id,
                                       **fields)
+
+
+def record_stream_commit(ledger: FileLedger, events: list[LedgerEvent]) -> None:
+    """Record files a writer with exactly-once of its own committed (Auto Loader: the stream's
+    checkpoint and Delta's idempotent ``txnVersion``), so ``files``, the backlog check and the
+    landing sensors see them as for the portable engine. Recording again is harmless: a
+    committed file stays committed."""
+    if any(e.event is not EventKind.COMMITTED for e in events):
+        raise ValueError("a stream records only committed files")
+    ledger.append(events)
 
 
 def stats_columns(spec: SourceSpec) -> list[str]:

@@ -6,12 +6,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from manufacturing_ingest.engine.delta import TableRef
+
 
 class Outcome(StrEnum):
     COMMITTED = "committed"  # its rows are in bronze (0 rows for an empty file)
     FAILED = "failed"  # not readable; recorded in the ledger and retried next run
     SKIPPED = "skipped"  # committed by an earlier run
     IGNORED = "ignored"  # a marker or in-flight file, never data
+
+
+class IngestMode(StrEnum):
+    """How a batch was written; recorded in the ledger's claims and the commit's metadata."""
+
+    INCREMENTAL = "incremental"  # appends the files not yet committed
+    REPROCESS = "reprocess"  # rebuilds one partition (``replaceWhere``)
+    AUTOLOADER = "autoloader"  # Databricks Auto Loader streams (see autoloader.py)
 
 
 @dataclass(frozen=True)
@@ -37,8 +47,8 @@ class IngestReport:
 
     source: str
     partition_keys: list[str]
-    mode: str
-    table_path: str
+    mode: IngestMode
+    table: TableRef
     outcomes: list[FileOutcome] = field(default_factory=list)
     seconds: float = 0.0
     write_seconds: float = 0.0
@@ -56,6 +66,11 @@ class IngestReport:
     files_failed = _counted(Outcome.FAILED)
     files_skipped = _counted(Outcome.SKIPPED)
     files_ignored = _counted(Outcome.IGNORED)
+
+    @property
+    def table_path(self) -> str:
+        """The table as text: its path, or its catalog name."""
+        return str(self.table)
 
     @property
     def files_empty(self) -> int:

@@ -179,7 +179,7 @@ def report_metadata(report: IngestReport) -> dict[str, object]:
         "records_per_second": round(report.records_per_second, 1),
         "seconds": round(report.seconds, 2),
         "write_seconds": round(report.write_seconds, 2),
-        "mode": report.mode,
+        "mode": report.mode.value,
         "table_location": dg.MetadataValue.path(report.table_path),
     }
     if report.delta_version is not None:

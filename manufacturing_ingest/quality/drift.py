@@ -26,7 +26,7 @@ def schema_drift(spark: SparkSession, report: IngestReport) -> SchemaDrift | Non
     """What ``report``'s commit added to its table's columns; None when it added none."""
     if not report.schema_changes or report.delta_version is None:
         return None
-    schema = read_table(spark, report.table_path, report.delta_version).schema
+    schema = read_table(spark, report.table, report.delta_version).schema
     after = {f.name: catalog_type(f.dataType) for f in schema.fields}
     before = {name: kind for name, kind in after.items() if name not in report.schema_changes}
     return SchemaDrift(dict(report.schema_changes), before, after, report.delta_version)

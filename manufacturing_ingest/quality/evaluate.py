@@ -24,6 +24,7 @@ Who does what:
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -33,7 +34,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from manufacturing_ingest.catalog import INGESTED_AT_COLUMN, SOURCE_FILE_COLUMN, SourceSpec
-from manufacturing_ingest.engine.delta import read_table
+from manufacturing_ingest.engine.delta import TableRef, read_table, table_location
 from manufacturing_ingest.engine.report import IngestReport
 from manufacturing_ingest.quality.models import SchemaProblem, schema_problems
 from manufacturing_ingest.quality.rules import DUPLICATES_RULE, CompiledRule, row_rules
@@ -43,6 +44,8 @@ EXAMPLES_PER_RULE = 5
 # a longer-looking maximum is no longer an upper bound we can filter on.
 _STRING_STATS_PREFIX = 32
 _PARTITION_ID = "__partition_id"
+
+log = logging.getLogger("manufacturing_ingest.quality")
 
 
 class Verdict(StrEnum):
@@ -55,7 +58,7 @@ class Verdict(StrEnum):
 class CommittedBatch:
     """The rows one commit added: its table, version, ``_ingested_at`` stamp and partitions."""
 
-    table_path: str
+    table: TableRef
     delta_version: int
     ingested_at: datetime
     partition_keys: tuple[str, ...]
@@ -91,7 +94,7 @@ def committed_batch(report: IngestReport) -> CommittedBatch | None:
     """The rows ``report``'s run committed; None when it committed none."""
     if report.delta_version is None or report.ingested_at is None or not report.records:
         return None
-    return CommittedBatch(report.table_path, report.delta_version, report.ingested_at,
+    return CommittedBatch(report.table, report.delta_version, report.ingested_at,
                           tuple(report.partition_keys))
 
 
@@ -270,10 +273,14 @@ def _key_bounds(spark: SparkSession, batch: CommittedBatch, schema: T.StructType
                 keys: list[str]) -> dict[str, tuple[object, object]]:
     """The batch's min/max of each key column, from the statistics Delta wrote into the
     commit's log entry (no data is read); a column without usable statistics is unbounded."""
-    log_file = f"{batch.table_path.rstrip('/')}/_delta_log/{batch.delta_version:020d}.json"
     try:
+        # A catalog table's log is where the catalog keeps the table's files.
+        location = table_location(spark, batch.table).rstrip("/")
+        log_file = f"{location}/_delta_log/{batch.delta_version:020d}.json"
         lines = [row.value for row in spark.read.text(log_file).collect()]
-    except Exception:  # noqa: BLE001 - a log compacted away only costs the pruning
+    except Exception as exc:  # noqa: BLE001 - a log compacted away only costs the pruning
+        log.info("no key-range pruning for %s version %s: its log entry could not be read (%s)",
+                 batch.table, batch.delta_version, type(exc).__name__)
         return {}
     lows: dict[str, list] = {k: [] for k in keys}
     highs: dict[str, list] = {k: [] for k in keys}
@@ -354,7 +361,7 @@ def _examples(new: DataFrame, keys: list[str], rules: list[CompiledRule]
 
 
 def _table(spark: SparkSession, batch: CommittedBatch) -> DataFrame:
-    return read_table(spark, batch.table_path, batch.delta_version)
+    return read_table(spark, batch.table, batch.delta_version)
 
 
 def _stamp(batch: CommittedBatch) -> Column:

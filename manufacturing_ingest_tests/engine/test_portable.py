@@ -14,7 +14,8 @@ from manufacturing_ingest.engine import delta
 from manufacturing_ingest.engine.read import spark_uri
 from manufacturing_ingest_tests.samples import numbered_sensor_csv
 
-pytestmark = pytest.mark.spark
+# The whole module runs on Spark Connect too (`make test`'s second pass).
+pytestmark = [pytest.mark.spark, pytest.mark.connect]
 
 # Names Spark reads as they are (the engine links names with glob characters or ':' to plain
 # ones first) but whose URIs differ from the path: spaces, percent signs, reserved and non-ASCII
@@ -110,7 +111,17 @@ def test_bronze_tables_may_be_catalog_tables_by_name(lake, spark, tmp_path):
         lake.put("raw/sensor-data/2026/01/15/a.csv", numbered_sensor_csv("a", 10))
         first = ingest()
         name = "spark_catalog.manufacturing_bronze.sensor_data"
+        table = delta.TableRef.named(name)
         assert first.table_path == name and first.records == 10
+        assert first.table == table and table.sql == (
+            "`spark_catalog`.`manufacturing_bronze`.`sensor_data`")
+        # The quality check prunes by the commit's key statistics, found through the catalog's
+        # location of the table (a catalog name is not a folder to read a log from).
+        from manufacturing_ingest.quality.evaluate import _key_bounds, committed_batch
+
+        keys = get_source("sensor_data").key_columns
+        bounds = _key_bounds(spark, committed_batch(first), spark.table(name).schema, keys)
+        assert set(bounds) == set(keys) and all(low is not None for low, _ in bounds.values())
         # Created empty first: a first write by name would drop the idempotent-write options.
         assert spark.table(name).count() == 10 and first.attempts == 1
         lake.put("raw/sensor-data/2026/01/15/b.csv", numbered_sensor_csv("b", 5))
@@ -124,9 +135,9 @@ def test_bronze_tables_may_be_catalog_tables_by_name(lake, spark, tmp_path):
         assert {r[0] for r in rows.select("_source_file").distinct().collect()} == {
             (lake.landing_root / "raw/sensor-data/2026/01/15" / f).as_uri()
             for f in ("a.csv", "b.csv")}
-        location = spark.sql(f"DESCRIBE DETAIL {delta.table_ref(name)}").first()["location"]
+        location = spark.sql(f"DESCRIBE DETAIL {table.sql}").first()["location"]
         assert location.rstrip("/").endswith(f"{schema_location}/sensor_data")
-        assert [c["userMetadata"]["batch_version"] for c in delta.commits_after(spark, name, -1)
+        assert [c["userMetadata"]["batch_version"] for c in delta.commits_after(spark, table, -1)
                 if "batch_version" in c["userMetadata"]] == [2, 1, 0]
         # Nothing of the bronze table under the lakehouse root: only the bookkeeping.
         assert not (Path(lake.lakehouse.root) / "manufacturing_bronze").exists()
