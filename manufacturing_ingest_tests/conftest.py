@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,66 @@ from manufacturing_ingest.engine.report import IngestReport
 from manufacturing_ingest.landing import LocalLandingZone
 from manufacturing_ingest.settings import Settings
 
+# Every Spark the tests start (their own session, the Connect server, CLI and run subprocesses)
+# is small: two cores, a modest heap.
+os.environ.setdefault("MANUFACTURING_SPARK_MASTER", "local[2]")
+os.environ.setdefault("MANUFACTURING_SPARK_DRIVER_MEMORY", "2g")
+
+
+def _spark_defaults_outside_the_tree() -> None:
+    """Spark creates its catalog's warehouse folder (``spark-warehouse``) in the working
+    directory; every Spark the tests start (spark-submit reads ``$SPARK_CONF_DIR``) puts it in a
+    temporary folder instead, so no test writes into the working tree."""
+    if "SPARK_CONF_DIR" in os.environ:
+        return
+    folder = Path(tempfile.mkdtemp(prefix="manufacturing_ingest_tests_spark_"))
+    (folder / "spark-defaults.conf").write_text(
+        f"spark.sql.warehouse.dir {(folder / 'warehouse').as_uri()}\n")
+    os.environ["SPARK_CONF_DIR"] = str(folder)
+
+
+_spark_defaults_outside_the_tree()
+
+# Tests on a live deployment (webserver, daemon, browser), a PostgreSQL server or the
+# Databricks workspace stand-in: the folders and modules that hold them.
+E2E_FOLDERS = ("ui", "deployment", "databricks")
+E2E_MODULE_SUFFIX = "_live.py"
+# A test with none of these is a unit test: no JVM, no server process; `make check` runs those.
+HEAVY_MARKERS = ("spark", "subprocess", "s3", "e2e")
+# Under pytest-xdist (`make test` runs two workers) every live test goes to one worker, as one
+# group: its costly fixtures (the live deployment, the PostgreSQL server, the workspace
+# stand-in) start once, and live deployments, which mostly wait (daemon ticks, freshness
+# windows), never compete with each other for the two cores. The other worker starts with the
+# crash test's JVMs, then runs the CPU-bound Spark tests; whichever worker is free takes the rest.
+LIVE_GROUP = "live"
+_ORDER = ("e2e", "subprocess", "spark", "s3")
+
+
+def _rank(item) -> int:
+    return next((i for i, name in enumerate(_ORDER) if item.get_closest_marker(name)),
+                len(_ORDER))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Mark every test by what it starts, so `-m unit` (``make check``) selects the tests that
+    need no JVM and no server: ``spark`` for a test that takes the Spark session (directly or
+    through ``lake``) or the Spark Connect server, ``s3`` for one that takes the S3 server,
+    ``e2e`` for the live tests. Then group and order them for ``pytest -n 2``."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        path = Path(str(item.path))
+        if fixtures & {"spark", "spark_server"}:
+            item.add_marker(pytest.mark.spark)
+        if "moto_server" in fixtures:
+            item.add_marker(pytest.mark.s3)
+        if path.parent.name in E2E_FOLDERS or path.name.endswith(E2E_MODULE_SUFFIX):
+            item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.xdist_group(LIVE_GROUP))
+        if not any(item.get_closest_marker(name) for name in HEAVY_MARKERS):
+            item.add_marker(pytest.mark.unit)
+    items.sort(key=_rank)  # stable: a module's tests stay together and in order
+
 
 def pytest_addoption(parser):
     parser.addoption(
@@ -25,23 +86,33 @@ def pytest_addoption(parser):
 
 
 @pytest.fixture(scope="session")
-def spark(request, tmp_path_factory):
+def spark_server(tmp_path_factory):
+    """One warm Spark Connect server (``manufacturing-ingest spark-server``) for the session.
+
+    CLI and Dagster-run subprocesses connect to it (``MANUFACTURING_SPARK_REMOTE``), as runs
+    under ``make dev`` do, instead of each starting and warming a JVM of its own; with
+    ``--spark-connect`` the tests' own session is on it too. A test about a process's JVM dying
+    with it (the SIGKILL test) keeps a local session.
+    """
+    from manufacturing_ingest_tests.spark_connect import ConnectServer
+
+    server = ConnectServer(tmp_path_factory.mktemp("spark_connect") / "server.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def spark(request):
     from manufacturing_ingest.engine.spark import get_spark_session
 
-    os.environ.setdefault("MANUFACTURING_SPARK_MASTER", "local[2]")
-    os.environ.setdefault("MANUFACTURING_SPARK_DRIVER_MEMORY", "2g")
-    server = None
-    if request.config.getoption("--spark-connect"):
-        from manufacturing_ingest_tests.spark_connect import ConnectServer
-
-        server = ConnectServer(tmp_path_factory.mktemp("spark_connect") / "server.log")
+    connect = request.config.getoption("--spark-connect")
+    if connect:
         # Subprocesses (CLI runs, crash tests) connect to the same server.
-        os.environ["MANUFACTURING_SPARK_REMOTE"] = server.url
+        os.environ["MANUFACTURING_SPARK_REMOTE"] = request.getfixturevalue("spark_server").url
     session = get_spark_session(Settings.from_env().spark, app_name="manufacturing_ingest_tests")
     yield session
     session.stop()
-    if server is not None:
-        server.stop()
+    if connect:
         del os.environ["MANUFACTURING_SPARK_REMOTE"]
 
 

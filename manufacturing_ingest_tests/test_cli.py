@@ -21,10 +21,11 @@ def run(env, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.spark
 @pytest.mark.subprocess
-def test_generate_ingest_and_inspect(tmp_path: Path):
+def test_generate_ingest_and_inspect(tmp_path: Path, spark_server):
+    # Each command is its own process on the warm server (no JVM start per command).
     env = {**os.environ, "MANUFACTURING_LANDING_URL": str(tmp_path / "landing"),
            "MANUFACTURING_LAKEHOUSE_URL": str(tmp_path / "lakehouse"),
-           "MANUFACTURING_SPARK_MASTER": "local[2]", "MANUFACTURING_SPARK_DRIVER_MEMORY": "1g"}
+           "MANUFACTURING_SPARK_REMOTE": spark_server.url}
     env.pop("DAGSTER_HOME", None)
     generated = run(env, "generate", "--source", "sensor_data", "--date", "2026-01-15",
                     "--files", "3", "--rows", "40", "--gzip", "--extra-columns")

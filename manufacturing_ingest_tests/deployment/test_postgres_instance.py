@@ -65,7 +65,7 @@ class Deployment:
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory) -> Iterator[Deployment]:
+def deployment(tmp_path_factory, spark_server) -> Iterator[Deployment]:
     root = tmp_path_factory.mktemp("postgres_instance")
     home = root / "dagster_home"
     home.mkdir()
@@ -79,8 +79,7 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
         **server.env(),
         "MANUFACTURING_LANDING_URL": str(root / "landing"),
         "MANUFACTURING_LAKEHOUSE_URL": str(root / "lakehouse"),
-        "MANUFACTURING_SPARK_MASTER": "local[1]",
-        "MANUFACTURING_SPARK_DRIVER_MEMORY": "1g",
+        "MANUFACTURING_SPARK_REMOTE": spark_server.url,  # the warm server, as `make dev`
         "MANUFACTURING_LANDING_INTERVAL_SECONDS": "5",
     })
     # The instance is opened in this process too (DagsterInstance, the Daemon helper), and

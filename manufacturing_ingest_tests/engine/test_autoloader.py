@@ -80,6 +80,7 @@ def test_each_format_gets_the_options_of_a_bronze_stream(source, file_format):
     assert taken == {n for n in names if _landed(n).file_format == file_format}
 
 
+@pytest.mark.connect
 @pytest.mark.spark
 def test_cloud_files_is_a_databricks_format_the_local_session_does_not_have(spark, tmp_path):
     with pytest.raises(Exception, match="cloudFiles"):
@@ -87,6 +88,7 @@ def test_cloud_files_is_a_databricks_format_the_local_session_does_not_have(spar
             .schema("a STRING").load(str(tmp_path)).writeStream.format("noop").start()
 
 
+@pytest.mark.connect
 @pytest.mark.spark
 def test_a_micro_batch_commits_once_and_the_ledger_records_its_files(lake, spark):
     spec = get_source("sensor_data")

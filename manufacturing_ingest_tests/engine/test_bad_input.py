@@ -31,6 +31,7 @@ def test_empty_and_header_only_files_commit_zero_rows_with_a_note(lake):
     assert lake.ingest("sensor_data", "2026-01-15").files_skipped == 3
 
 
+@pytest.mark.connect
 def test_truncated_gzip_and_invalid_utf8_fail_with_reasons_and_good_files_land(lake):
     whole = gzip.compress((CSV_HEADER + sensor_lines(*map(str, range(200)))).encode())
     lake.put(f"{DAY_PREFIX}/cut.csv.gz", whole[:-30])
@@ -42,6 +43,7 @@ def test_truncated_gzip_and_invalid_utf8_fail_with_reasons_and_good_files_land(l
     assert "not valid UTF-8 at byte" in outcome(report, "latin1.csv").error
 
 
+@pytest.mark.connect
 def test_a_broken_json_line_is_kept_in_rescued_data(lake):
     good = {"sensor_id": "J1", "timestamp": "2026-01-15T10:00:00Z", "temperature": 20.5}
     lake.put(f"{DAY_PREFIX}/events.jsonl",
@@ -55,6 +57,7 @@ def test_a_broken_json_line_is_kept_in_rescued_data(lake):
         "_corrupt_record": '{"sensor_id": "J2", "temperature": 2'}
 
 
+@pytest.mark.connect
 def test_csv_with_reordered_and_extra_columns_is_matched_by_name(lake):
     lake.put(f"{DAY_PREFIX}/a.csv", CSV_HEADER + sensor_lines("A"))
     lake.put(f"{DAY_PREFIX}/b.csv",
@@ -78,6 +81,7 @@ def test_utf8_bom_and_crlf_line_endings(lake):
         == 2
 
 
+@pytest.mark.connect
 def test_non_numeric_values_in_numeric_columns_are_rescued(lake):
     lake.put(f"{DAY_PREFIX}/a.csv", CSV_HEADER
              + "P01,P01-L1,N1,2026-01-15T10:00:00Z,N/A,40%,101.3,--\n")
@@ -132,6 +136,7 @@ def test_short_whole_numbers_are_epoch_seconds_not_years(lake, text, expected):
     assert lake.table("sensor_data").first().timestamp.replace(tzinfo=UTC) == expected
 
 
+@pytest.mark.connect
 def test_ledger_row_counts_match_the_table_with_blank_and_whitespace_lines(lake):
     from deltalake import DeltaTable
 

@@ -26,7 +26,8 @@ from manufacturing_ingest.landing import LocalLandingZone
 from manufacturing_ingest.settings import ReadMode
 from manufacturing_ingest_tests.samples import numbered_sensor_csv
 
-pytestmark = pytest.mark.spark
+# The whole module runs on Spark Connect too (`make test`'s second pass).
+pytestmark = [pytest.mark.spark, pytest.mark.connect]
 
 DAY_PREFIX = "raw/sensor-data/2026/01/15"
 

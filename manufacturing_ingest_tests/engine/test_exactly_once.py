@@ -23,7 +23,8 @@ from manufacturing_ingest.engine.progress import Phase, ProgressEvent
 from manufacturing_ingest.generate import GenerateOptions, generate
 from manufacturing_ingest_tests.samples import DAY
 
-pytestmark = pytest.mark.spark
+# The whole module runs on Spark Connect too (`make test`'s second pass).
+pytestmark = [pytest.mark.spark, pytest.mark.connect]
 
 # The CLI reports each phase as a JSON line on stderr with --progress json.
 INGEST = [sys.executable, "-m", "manufacturing_ingest.cli", "--progress", "json", "ingest",

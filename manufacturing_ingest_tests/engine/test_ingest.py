@@ -16,6 +16,7 @@ from manufacturing_ingest_tests.samples import CSV_HEADER, DAY, sensor_rows
 pytestmark = pytest.mark.spark
 
 
+@pytest.mark.connect
 @pytest.mark.parametrize("source, fmt, compress, partition", [
     ("sensor_data", "csv", False, "2026-01-15"),
     ("sensor_data", "csv", True, "2026-01-15"),
@@ -45,6 +46,7 @@ def test_every_format_lands_every_row_typed(lake, source, fmt, compress, partiti
     assert types["_ingested_at"] == "timestamp"
 
 
+@pytest.mark.connect
 def test_incremental_run_takes_only_new_files_and_an_idle_rerun_commits_nothing(lake):
     lake.put("raw/sensor-data/2026/01/15/a.csv", CSV_HEADER + sensor_rows(10))
     first = lake.ingest("sensor_data", "2026-01-15")
@@ -74,6 +76,7 @@ def test_reuploaded_object_with_new_etag_is_new_data_unchanged_one_is_not(lake):
     assert lake.table("sensor_data").count() == 8
 
 
+@pytest.mark.connect
 def test_new_column_is_added_old_rows_read_null_and_the_change_is_recorded(lake):
     lake.put("raw/sensor-data/2026/01/15/a.csv", CSV_HEADER + sensor_rows(3))
     lake.ingest("sensor_data", "2026-01-15")
@@ -105,6 +108,7 @@ def test_a_column_missing_from_new_files_reads_null(lake):
     assert lake.table("sensor_data").where("vibration is null").count() == 3
 
 
+@pytest.mark.connect
 def test_values_that_do_not_fit_the_column_type_are_rescued_not_nulled(lake):
     lake.put("raw/sensor-data/2026/01/15/a.csv", CSV_HEADER
              + "P01,P01-L1,S1,2026-01-15T10:00:00Z,abc,41,101.2,1.5\n"
@@ -119,6 +123,7 @@ def test_values_that_do_not_fit_the_column_type_are_rescued_not_nulled(lake):
     assert rows["S3"]._rescued_data is None and rows["S3"].temperature == 20.5
 
 
+@pytest.mark.connect
 def test_unreadable_file_is_failed_with_its_error_and_retried_while_others_commit(lake):
     lake.put("raw/sensor-data/2026/01/15/good.csv", CSV_HEADER + sensor_rows(6))
     whole = gzip.compress((CSV_HEADER + sensor_rows(50)).encode())
@@ -138,6 +143,7 @@ def test_unreadable_file_is_failed_with_its_error_and_retried_while_others_commi
     assert lake.table("sensor_data").count() == 56
 
 
+@pytest.mark.connect
 def test_reprocess_rebuilds_one_partition_with_the_same_rows(lake):
     generate(lake.landing_root, "sensor_data", DAY, options=GenerateOptions(files=3,
                                                                             rows_per_file=40))
@@ -157,6 +163,7 @@ def test_reprocess_rebuilds_one_partition_with_the_same_rows(lake):
     assert DeltaTable(lake.table_path("sensor_data")).history(1)[0]["operation"] == "WRITE"
 
 
+@pytest.mark.connect
 def test_range_run_spreads_rows_over_their_own_partitions(lake):
     for hour in (9, 10, 11):
         generate(lake.landing_root, "quality_metrics", DAY, hour,

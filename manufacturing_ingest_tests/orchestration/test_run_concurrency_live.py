@@ -31,7 +31,7 @@ DEFINITIONS = textwrap.dedent("""
 """)
 
 
-def test_two_runs_of_one_table_never_overlap_under_the_shipped_instance(tmp_path):
+def test_two_runs_of_one_table_never_overlap_under_the_shipped_instance(tmp_path, spark_server):
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")  # what `make dev` does
@@ -47,8 +47,8 @@ def test_two_runs_of_one_table_never_overlap_under_the_shipped_instance(tmp_path
         "DAGSTER_HOME": str(home),
         "MANUFACTURING_LANDING_URL": str(tmp_path / "landing"),
         "MANUFACTURING_LAKEHOUSE_URL": str(tmp_path / "lakehouse"),
-        "MANUFACTURING_SPARK_MASTER": "local[1]",
-        "MANUFACTURING_SPARK_DRIVER_MEMORY": "1g",
+        # Each run is its own process on the warm server, as under `make dev`.
+        "MANUFACTURING_SPARK_REMOTE": spark_server.url,
     }
     env.pop("MANUFACTURING_ENV", None)
     daemon = Daemon(tmp_path, env, DEFINITIONS)

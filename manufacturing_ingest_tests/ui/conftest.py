@@ -72,10 +72,8 @@ def ui_webhook():
 
 
 @pytest.fixture(scope="session")
-def live(tmp_path_factory, moto_server, ui_webhook):
+def live(tmp_path_factory, moto_server, ui_webhook, spark_server):
     """The deployment; yields ``(LiveDagster, Landing)``."""
-    from manufacturing_ingest_tests.spark_connect import ConnectServer
-
     root = tmp_path_factory.mktemp("live_ui")
     aws = {
         "AWS_ENDPOINT_URL": moto_server.endpoint,
@@ -87,13 +85,12 @@ def live(tmp_path_factory, moto_server, ui_webhook):
         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
     }
     landing = Landing(moto_server.endpoint)
-    spark = ConnectServer(root / "spark-server.log")
     env = {
         **os.environ,
         **aws,
         "MANUFACTURING_LANDING_URL": landing.url,
         "MANUFACTURING_LAKEHOUSE_URL": str(root / "lakehouse"),
-        "MANUFACTURING_SPARK_REMOTE": spark.url,
+        "MANUFACTURING_SPARK_REMOTE": spark_server.url,
         "MANUFACTURING_LANDING_INTERVAL_SECONDS": str(LANDING_INTERVAL_SECONDS),
         "MANUFACTURING_ALERT_INTERVAL_SECONDS": "5",
         WEBHOOK_URL_VAR: ui_webhook.url,
@@ -106,7 +103,6 @@ def live(tmp_path_factory, moto_server, ui_webhook):
         yield deployment, landing
     finally:
         deployment.stop()
-        spark.stop()
 
 
 @pytest.fixture(scope="session")

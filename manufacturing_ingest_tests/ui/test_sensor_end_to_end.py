@@ -11,14 +11,14 @@ from datetime import timedelta
 
 import dagster as dg
 import pytest
-from dagster._core.event_api import PartitionKeyFilter
-from dagster._core.storage.asset_check_execution_record import (
-    COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
-)
 from deltalake import DeltaTable
 
 from manufacturing_ingest.catalog import get_source
 from manufacturing_ingest.generate import GenerateOptions
+from manufacturing_ingest.orchestration.dagster_internals import (
+    COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
+    PartitionKeyFilter,
+)
 from manufacturing_ingest.orchestration.sensors import RANGE_START_TAG
 from manufacturing_ingest_tests.clock import clear_of_midnight
 from manufacturing_ingest_tests.live_ui import wait_until
