@@ -1,8 +1,9 @@
 """The production instance config (deploy/dagster.yaml, copied unmodified into DAGSTER_HOME)
-against a real PostgreSQL server on loopback that only accepts TLS with a password: Dagster's
-CLI sees the Postgres storage, a bronze materialization run by ``dagster asset materialize`` and
-a landing-sensor tick of a live ``dagster-daemon`` are recorded in Postgres, and the password is
-written nowhere under DAGSTER_HOME.
+against a real PostgreSQL server on loopback that only accepts TLS with a password, and the S3
+API server for the compute logs: Dagster's CLI sees the Postgres storage, a bronze
+materialization run by ``dagster asset materialize`` and a landing-sensor tick of a live
+``dagster-daemon`` are recorded in Postgres, the run's step logs are in the compute-log bucket,
+and the password is written nowhere under DAGSTER_HOME nor in those logs.
 
 One Spark run (a fresh ``dagster asset materialize`` process); the server, the instance and that
 run are shared by the module's tests.
@@ -14,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -51,6 +53,8 @@ class Deployment:
     env: dict[str, str]
     server: PostgresServer
     day: date
+    compute_logs: object  # a boto3 S3 client on the S3 API server
+    bucket: str
 
     def dagster(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run([str(BIN / "dagster"), *args], cwd=self.root, env=self.env,
@@ -65,18 +69,29 @@ class Deployment:
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory, spark_server) -> Iterator[Deployment]:
+def deployment(tmp_path_factory, spark_server, moto_server) -> Iterator[Deployment]:
+    import boto3
+
     root = tmp_path_factory.mktemp("postgres_instance")
     home = root / "dagster_home"
     home.mkdir()
     shutil.copyfile(SHIPPED, home / "dagster.yaml")
     server = PostgresServer()
+    # The compute-log bucket on the S3 API server; credentials through AWS's standard variables.
+    bucket = f"dagster-compute-logs-{uuid.uuid4().hex[:8]}"
+    aws = {"AWS_ENDPOINT_URL": moto_server.endpoint, "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_EC2_METADATA_DISABLED": "true"}
+    client = boto3.client("s3", endpoint_url=moto_server.endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client.create_bucket(Bucket=bucket)
+    dagster_env = {**server.env(), "DAGSTER_COMPUTE_LOG_BUCKET": bucket, **aws}
     env = {name: value for name, value in os.environ.items()
            if not name.startswith(("MANUFACTURING_", "DAGSTER_"))}
     env.update({
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "DAGSTER_HOME": str(home),
-        **server.env(),
+        **dagster_env,
         "MANUFACTURING_LANDING_URL": str(root / "landing"),
         "MANUFACTURING_LAKEHOUSE_URL": str(root / "lakehouse"),
         "MANUFACTURING_SPARK_REMOTE": spark_server.url,  # the warm server, as `make dev`
@@ -85,12 +100,13 @@ def deployment(tmp_path_factory, spark_server) -> Iterator[Deployment]:
     # The instance is opened in this process too (DagsterInstance, the Daemon helper), and
     # dagster.yaml's `env:` fields are read from this process's environment.
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in server.env().items():
+        for name, value in dagster_env.items():
             patch.setenv(name, value)
         # Yesterday as the daemon's sensor will see it, minutes later, in the last test.
         yesterday = (clear_of_midnight(timedelta(minutes=10)) - timedelta(days=1)).date()
         try:
-            yield Deployment(root, home, env, server, day=yesterday)
+            yield Deployment(root, home, env, server, day=yesterday, compute_logs=client,
+                             bucket=bucket)
         finally:
             server.stop()
 
@@ -149,6 +165,26 @@ def test_a_materialization_is_recorded_in_postgres(deployment, materialized):
         assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.SUCCESS
 
 
+def test_the_steps_logs_are_in_the_compute_log_bucket_without_the_password(deployment,
+                                                                          materialized):
+    (run_id,) = deployment.query("SELECT run_id FROM runs")[0]
+    logs = _compute_logs(deployment)
+    ours = {key: body for key, body in logs.items() if f"/{run_id}/" in key}
+    assert {key.rsplit(".", 1)[-1] for key in ours} >= {"out", "err"}, sorted(logs)
+    for key in ours:
+        head = deployment.compute_logs.head_object(Bucket=deployment.bucket, Key=key)
+        assert head["ServerSideEncryption"] == "AES256", key
+    # The bronze step's lines, as the UI shows them under the step.
+    step = KEY.to_python_identifier()
+    text = b"".join(ours.values())
+    assert f'Finished execution of step "{step}"'.encode() in text, text[-3000:]
+    assert deployment.server.password.encode() not in text
+
+    # What the webserver reads the logs with.
+    with dg.DagsterInstance.from_config(str(deployment.home)) as instance:
+        assert type(instance.compute_log_manager).__name__ == "S3ComputeLogManager"
+
+
 def test_a_live_daemon_records_its_landing_sensor_tick_in_postgres(deployment, materialized):
     (deployment.root / "daemon").mkdir()
     daemon = Daemon(deployment.root / "daemon", deployment.env, DEFINITIONS)
@@ -173,11 +209,15 @@ def test_a_live_daemon_records_its_landing_sensor_tick_in_postgres(deployment, m
         assert ticks[-1].skip_reason == body["skip_reason"]
         assert len(instance.get_runs()) == 1, "the daemon started a run for a committed file"
 
-    # Everything Dagster wrote on this host: no password, only the variable's name.
-    files = [daemon.log, *(p for p in deployment.home.rglob("*") if p.is_file())]
-    assert len(files) > 2
-    for path in files:
-        assert deployment.server.password.encode() not in path.read_bytes(), path
+    # Everything Dagster wrote, on this host and in the compute-log bucket: no password, only
+    # the variable's name.
+    written = {str(path): path.read_bytes()
+               for path in [daemon.log, *(p for p in deployment.home.rglob("*") if p.is_file())]}
+    written |= {f"s3://{deployment.bucket}/{key}": body
+                for key, body in _compute_logs(deployment).items()}
+    assert len(written) > 2
+    for where, data in written.items():
+        assert deployment.server.password.encode() not in data, where
     assert "env: DAGSTER_PG_PASSWORD" in (deployment.home / "dagster.yaml").read_text()
 
 
@@ -189,3 +229,12 @@ def _finished_ticks(deployment: Deployment) -> list[tuple[str, dict]]:
     ticks = [(status, json.loads(body)) for status, body in rows]
     return [(status, body) for status, body in ticks
             if body.get("job_name") == LANDING_SENSOR and status != "STARTED"]
+
+
+def _compute_logs(deployment: Deployment) -> dict[str, bytes]:
+    """Every object under the compute-log prefix of the deployment's bucket, by key."""
+    client, bucket = deployment.compute_logs, deployment.bucket
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket,
+                                                             Prefix="dagster/compute-logs/")
+    return {o["Key"]: client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+            for page in pages for o in page.get("Contents", [])}
