@@ -4,7 +4,8 @@ Sensors have their own baselines, a daily temperature cycle and noise; equipment
 stop, status, alarm and maintenance events; quality batches are measured against spec limits.
 Anomalies (out-of-range and non-numeric values), duplicate rows, late files (older readings
 landing after the day), extra columns and gzip are all opt-in, so tests can ask for exactly the
-trouble they check.
+trouble they check. No reading is stamped after the moment it is generated: for today, files
+cover the time up to now, and windows that have not begun are not written.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from manufacturing_ingest.catalog import CATALOG, get_source
+from manufacturing_ingest.errors import UserError
 from manufacturing_ingest.partitioning import Grain
 
 PLANTS = ("P01", "P02", "P03")
@@ -54,15 +56,47 @@ class GenerateOptions:
     extra_columns: bool = False
     seed: int = 7
 
+    def __post_init__(self):
+        for name in ("files", "rows_per_file"):
+            if getattr(self, name) < 1:
+                raise GenerateError(f"{name} must be 1 or more, not {getattr(self, name)}")
+        if self.late_files < 0:
+            raise GenerateError(f"late_files must be 0 or more, not {self.late_files}")
+        for name in ("anomaly_rate", "duplicate_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise GenerateError(f"{name} is a share of rows between 0 and 1, "
+                                    f"not {getattr(self, name)}")
+
+
+class GenerateError(UserError, ValueError):
+    """Sample data that cannot be generated as asked."""
+
+
+# Readings end this long before the moment of generation: a sensor whose reading is moved on
+# by a millisecond (``_one_reading_per_sensor_and_ms``) still reads before it.
+_BEFORE_NOW = timedelta(seconds=1)
+
 
 def generate(landing_root: Path, source: str, day: date, hour: int | None = None,
-             options: GenerateOptions | None = None) -> list[Path]:
-    """Write sample files for one day (or one hour, for hourly sources); returns their paths."""
+             options: GenerateOptions | None = None, now: datetime | None = None) -> list[Path]:
+    """Write sample files for one day (or one hour, for hourly sources); returns their paths.
+
+    Nothing is stamped after ``now`` (default: the clock): on the current day a file's window
+    ends at ``now``, and windows (for hourly sources, partitions) that start later are not
+    written. A day or hour that has not begun is a ``GenerateError``.
+    """
     options = options or GenerateOptions()
+    now = now or datetime.now(UTC)
     spec = get_source(source)
     fmt = options.file_format or spec.formats[0]
     if fmt not in spec.formats:
-        raise ValueError(f"{source} takes {', '.join(spec.formats)}, not {fmt}")
+        raise GenerateError(f"{source} takes {', '.join(spec.formats)}, not {fmt}")
+    if hour is not None and not 0 <= hour <= 23:
+        raise GenerateError(f"hour is 0 to 23, not {hour}")
+    if datetime(day.year, day.month, day.day, hour or 0, tzinfo=UTC) >= now - _BEFORE_NOW:
+        what = f"{day} {hour:02d}:00" if hour is not None else str(day)
+        raise GenerateError(f"{what} UTC has not begun yet: sample readings are never stamped "
+                            f"after the moment they are generated ({now:%Y-%m-%d %H:%M} UTC)")
     rng = np.random.default_rng([options.seed, day.toordinal(), hour or 0,
                                  list(CATALOG).index(source)])
     day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
@@ -72,8 +106,11 @@ def generate(landing_root: Path, source: str, day: date, hour: int | None = None
     if hour is not None and spec.partitioning is Grain.HOURLY:
         starts = [spec.partitions.key_at(day_start.replace(hour=hour))]
     written: list[Path] = []
+    latest = now - _BEFORE_NOW
     for key in starts:
         start = spec.partitions.parse(key)
+        if start >= latest:
+            break  # this partition and the ones after it have not begun
         span = spec.partitions.step
         folder = landing_root / spec.landing_prefix / spec.partitions.prefix(key)
         folder.mkdir(parents=True, exist_ok=True)
@@ -83,7 +120,10 @@ def generate(landing_root: Path, source: str, day: date, hour: int | None = None
             window = span / options.files
             slot = index if not late else rng.integers(0, options.files)
             window_start = start + window * int(slot)
-            frame = _BUILDERS[source](rng, window_start, window, options.rows_per_file, options)
+            if window_start >= latest:
+                continue  # a window that has not begun
+            frame = _BUILDERS[source](rng, window_start, min(window, latest - window_start),
+                                      options.rows_per_file, options)
             frame = _with_trouble(rng, frame, spec.key_columns, options)
             name = f"{source.replace('_', '-')}-{window_start:%H%M}-{index:04d}"
             if late:
@@ -95,7 +135,7 @@ def generate(landing_root: Path, source: str, day: date, hour: int | None = None
             landed = window_start + window + timedelta(minutes=2)
             if late:
                 landed = start + span + timedelta(hours=2)
-            stamp = min(landed, datetime.now(UTC)).timestamp()  # never land in the future
+            stamp = min(landed, now).timestamp()  # never land in the future
             os.utime(path, (stamp, stamp))
             written.append(path)
     return written
