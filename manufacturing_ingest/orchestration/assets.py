@@ -118,7 +118,7 @@ def bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         # Never called here: when it is a step launcher (on Databricks), requiring it is what
         # makes Dagster send this step to a cluster; locally it is not one and nothing happens.
         step_launcher: dg.ResourceParam[object],
-    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation]:
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
         if key not in context.selected_asset_keys:
             # The checks judge what a materialization commits; without one there is nothing.
             context.log.info("bronze asset not selected: nothing ingested, nothing checked")
@@ -158,12 +158,29 @@ def bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             context.log.info(f"quality check of {report.records} new rows took "
                              f"{time.monotonic() - started:.1f} s")
             yield from quality_evaluations(spec, partition_keys, results)
+            yield _check_output(context, key, QUALITY_CHECK)
         if SCHEMA_DRIFT_CHECK in selected:
             committed = {o.partition_key for o in report.outcomes if o.rows}
             yield from drift_evaluations(spec, partition_keys, schema_drift(session, report),
                                          committed)
+            yield _check_output(context, key, SCHEMA_DRIFT_CHECK)
 
     return _bronze
+
+
+def _check_output(context: dg.AssetExecutionContext, asset_key: dg.AssetKey,
+                  check_name: str) -> dg.Output:
+    """The output Dagster expects of a check the step evaluated.
+
+    The evaluations are yielded per partition (``AssetCheckEvaluation``: an ``AssetCheckResult``
+    in a range run would record one result with no partition), and those do not count as the
+    check's output; without this, every run logs that the op "did not yield or return expected
+    outputs". It is what Dagster itself yields for an ``AssetCheckResult``: an ``Output`` of
+    None under the check's output name, which no IO manager stores.
+    """
+    name = context.assets_def.get_output_name_for_asset_check_key(
+        dg.AssetCheckKey(asset_key, check_name))
+    return dg.Output(None, output_name=name)
 
 
 def report_metadata(report: IngestReport) -> dict[str, object]:

@@ -48,6 +48,10 @@ def materialize(lake, instance, *, partition: str | None = None,
         },
     )
     assert result.success
+    # The step delivers every check output Dagster expects: no "did not yield or return
+    # expected outputs {…_quality, …_schema_drift}" line in a healthy run.
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert not [m for m in messages if "did not yield" in m], messages
     return result
 
 
