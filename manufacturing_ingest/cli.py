@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import tempfile
 from datetime import UTC, date, datetime, timedelta
@@ -20,7 +21,9 @@ log = logging.getLogger("manufacturing_ingest")
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    _show_progress(args.progress)
+    _show_progress(args.progress, args.verbose)
+    if args.verbose:
+        os.environ.setdefault("MANUFACTURING_SPARK_LOG_LEVEL", "WARN")
     try:
         settings = Settings.from_env()
         return args.func(args, settings) or 0
@@ -43,9 +46,10 @@ class _ProgressFormatter(logging.Formatter):
         return super().format(record)
 
 
-def _show_progress(mode: str) -> None:
-    """Progress lines of this package on stderr; other libraries only when they warn."""
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+def _show_progress(mode: str, verbose: bool = False) -> None:
+    """Progress lines of this package on stderr; other libraries only when they warn (with
+    ``--verbose``, from INFO)."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr)
     for old in [h for h in log.handlers if isinstance(h.formatter, _ProgressFormatter)]:
         log.removeHandler(old)  # main() called again in one process (tests, notebooks)
     handler = logging.StreamHandler(sys.stderr)
@@ -62,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--progress", choices=["text", "json"], default="text",
                         help="how the engine's progress is shown on stderr: text lines "
                              "(default) or one JSON object per event, for scripts")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show Spark's own WARN lines and other libraries' INFO lines "
+                             "(MANUFACTURING_SPARK_LOG_LEVEL=WARN unless it is set)")
     sub = parser.add_subparsers(required=True, metavar="command")
 
     gen = sub.add_parser("generate", help="write realistic sample files into the landing zone")

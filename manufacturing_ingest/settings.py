@@ -20,6 +20,9 @@ Checked in this order, each with a default that works on a laptop:
 - ``MANUFACTURING_SPARK_DRIVER_MEMORY``: driver heap for the local engine. Default ``4g``.
 - ``MANUFACTURING_SPARK_REMOTE``: a Spark Connect server (``sc://host:port``) the local engine
   uses instead of starting its own JVM; master, memory and jars are then the server's.
+- ``MANUFACTURING_SPARK_LOG_LEVEL``: the least severe of Spark's own log lines (log4j) the engine's
+  JVMs print on stderr: ``ERROR`` (default), ``WARN`` (``manufacturing-ingest --verbose``),
+  ``INFO``, ``DEBUG`` or ``OFF``.
 - ``MANUFACTURING_SPARK_JARS``: folder holding the Delta jars (``manufacturing-ingest
   fetch-jars`` fills it). Default ``<virtualenv>/share/manufacturing_ingest/jars``; when it
   holds no jars, Spark resolves them from Maven Central itself at start-up.
@@ -78,6 +81,17 @@ DATABRICKS_CLIENT_SECRET_VAR = "DATABRICKS_CLIENT_SECRET"
 DATABRICKS_RUNTIME_VAR = "DATABRICKS_RUNTIME_VERSION"
 
 
+SPARK_LOG_LEVELS = ("OFF", "FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE", "ALL")
+
+
+def _spark_log_level(value: str) -> str:
+    level = value.strip().upper()
+    if level not in SPARK_LOG_LEVELS:
+        raise ConfigurationError(
+            f"MANUFACTURING_SPARK_LOG_LEVEL={value!r} is not one of {', '.join(SPARK_LOG_LEVELS)}")
+    return level
+
+
 def _spark_remote(url: str) -> str:
     if url and not url.startswith("sc://"):
         raise ConfigurationError(
@@ -110,6 +124,7 @@ class SparkSettings:
     driver_memory: str = "4g"
     jars_dir: Path = field(default_factory=default_jars_dir)
     remote: str = ""  # a Spark Connect URL (sc://host:port); empty: start a local session
+    log_level: str = "ERROR"  # Spark's own log lines at this level and above, on stderr
 
 
 @dataclass(frozen=True)
@@ -421,6 +436,7 @@ class Settings:
                 driver_memory=environ.get("MANUFACTURING_SPARK_DRIVER_MEMORY") or "4g",
                 jars_dir=Path(environ.get("MANUFACTURING_SPARK_JARS") or default_jars_dir()),
                 remote=_spark_remote(environ.get("MANUFACTURING_SPARK_REMOTE") or ""),
+                log_level=_spark_log_level(environ.get("MANUFACTURING_SPARK_LOG_LEVEL") or "ERROR"),
             ),
             alerts=AlertSettings.from_env(environ),
             maintenance=MaintenanceSettings.from_env(environ, env),

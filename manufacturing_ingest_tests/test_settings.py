@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from urllib.parse import urlparse
+
 import pytest
 
 from manufacturing_ingest.settings import ConfigurationError, DatabricksAuth, ReadMode, Settings
@@ -87,6 +90,7 @@ def test_alert_settings_record_whether_secrets_are_set_never_their_values():
     ({"MANUFACTURING_READ_MODE": "autoloader"}, "autoloader needs MANUFACTURING_ENV=databricks"),
     ({"MANUFACTURING_SPARK_REMOTE": "127.0.0.1:15002"}, "expected a Spark Connect URL"),
     ({"MANUFACTURING_CATALOG": "main.manufacturing_bronze"}, "expected a catalog name"),
+    ({"MANUFACTURING_SPARK_LOG_LEVEL": "loud"}, "'loud' is not one of OFF, FATAL, ERROR, WARN"),
 ])
 def test_settings_that_cannot_work_are_refused(environ, says):
     with pytest.raises(ConfigurationError, match=says):
@@ -178,3 +182,16 @@ def test_on_a_databricks_cluster_the_step_needs_no_workspace_settings():
     settings = Settings.from_env({"MANUFACTURING_ENV": "databricks",
                                   "DATABRICKS_RUNTIME_VERSION": "17.3"})
     assert settings.on_databricks_cluster and settings.databricks is None
+
+
+def test_spark_logs_errors_only_unless_asked_and_the_jvm_is_told_so():
+    from manufacturing_ingest.engine.spark import session_conf
+
+    assert Settings.from_env({}).spark.log_level == "ERROR"
+    spark = Settings.from_env({"MANUFACTURING_SPARK_LOG_LEVEL": "warn"}).spark
+    assert spark.log_level == "WARN"
+    options = session_conf(spark)["spark.driver.extraJavaOptions"].split()
+    config = [o for o in options if o.startswith("-Dlog4j2.configurationFile=")]
+    assert len(config) == 1 and "-Dderby.system.home=/tmp/manufacturing_ingest_derby" in options
+    text = Path(urlparse(config[0].partition("=")[2]).path).read_text()
+    assert "rootLogger.level = WARN" in text and "target = SYSTEM_ERR" in text

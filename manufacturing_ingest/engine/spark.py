@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -41,9 +43,45 @@ LOCAL_SESSION_CONF = {
 }
 
 
+# Spark's own logging (log4j2) in the JVMs the engine starts: ``MANUFACTURING_SPARK_LOG_LEVEL``
+# and above, on stderr. The default, ERROR, keeps start-up WARN lines and log4j's banner out of
+# the CLI's and `make demo`'s output; `manufacturing-ingest --verbose` shows WARN.
+LOG4J2_PROPERTIES = """\
+# Written by manufacturing_ingest (engine/spark.py) for the Spark JVMs it starts.
+rootLogger.level = {level}
+rootLogger.appenderRef.stderr.ref = stderr
+# PySpark's JVM counts as a shell: without a level of its own for the class that starts it,
+# Spark prints "Setting default log level to WARN" and lowers the console threshold to WARN.
+logger.gateway.name = org.apache.spark.api.python.PythonGatewayServer
+logger.gateway.level = {level}
+logger.submit.name = org.apache.spark.deploy.SparkSubmit
+logger.submit.level = {level}
+appender.stderr.type = Console
+appender.stderr.name = stderr
+appender.stderr.target = SYSTEM_ERR
+appender.stderr.layout.type = PatternLayout
+appender.stderr.layout.pattern = %d{{HH:mm:ss}} %p %c{{1}}: %m%n%ex
+"""
+
+
+def log4j2_file(level: str) -> Path:
+    """A log4j2 configuration for the Spark JVMs at ``level``, written once per level."""
+    folder = Path(tempfile.gettempdir()) / "manufacturing_ingest"
+    path = folder / f"log4j2-{level.lower()}.properties"
+    text = LOG4J2_PROPERTIES.format(level=level)
+    if not path.is_file() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_suffix(f".{os.getpid()}.tmp")
+        scratch.write_text(text)
+        scratch.replace(path)  # atomic: concurrent runs never read half a file
+    return path
+
+
 def session_conf(settings: SparkSettings) -> dict[str, str]:
     """Every setting the local session starts with (benchmarks reuse it for a fair comparison)."""
     conf = {**DELTA_SESSION_CONF, **LOCAL_SESSION_CONF}
+    conf["spark.driver.extraJavaOptions"] += (
+        f" -Dlog4j2.configurationFile={log4j2_file(settings.log_level).as_uri()}")
     conf["spark.driver.memory"] = settings.driver_memory
     # Python workers (createDataFrame of ledger rows) run the interpreter of this environment.
     conf["spark.pyspark.python"] = sys.executable
@@ -74,9 +112,41 @@ def get_spark_session(settings: SparkSettings, app_name: str = "manufacturing_in
                 settings.jars_dir,
             )
             builder = configure_spark_with_delta_pip(builder)
-        session = builder.getOrCreate()
-        session.sparkContext.setLogLevel("ERROR")
+        with _jvm_stderr_filtered():
+            session = builder.getOrCreate()
+        session.sparkContext.setLogLevel(settings.log_level)
         return session
+
+
+# What the JVM itself prints on stderr at start, outside log4j: Spark 4 loads the incubating
+# Vector API module, and Java warns about it on every start.
+_JVM_NOISE = (b"WARNING: Using incubator modules:",)
+
+
+@contextmanager
+def _jvm_stderr_filtered():
+    """Start the JVM with a pipe as its stderr, relayed to this process's stderr by a daemon
+    thread without the lines in ``_JVM_NOISE``; everything else (log4j's lines at the chosen
+    level, crashes) passes unchanged. This process's stderr is its own again on return."""
+    read_end, write_end = os.pipe()
+    relay = threading.Thread(target=_relay, args=(read_end, os.dup(2)), daemon=True,
+                             name="spark-jvm-stderr")
+    relay.start()
+    saved = os.dup(2)
+    os.dup2(write_end, 2)  # the JVM, started now, inherits the pipe as its stderr
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(write_end)  # the JVM keeps its own copy; the relay ends when the JVM does
+
+
+def _relay(read_end: int, target: int) -> None:
+    with os.fdopen(read_end, "rb") as source, os.fdopen(target, "wb", buffering=0) as sink:
+        for line in source:
+            if not line.startswith(_JVM_NOISE):
+                sink.write(line)
 
 
 def connect_session(url: str, app_name: str = "manufacturing_ingest") -> SparkSession:

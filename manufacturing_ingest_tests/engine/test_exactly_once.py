@@ -158,6 +158,11 @@ def test_sigkill_at_random_points_then_rerun_lands_every_row_once(tmp_path: Path
 
     final = subprocess.run(INGEST, env=env, capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr[-3000:]
+    # Quiet by default: a script reading `--progress json` gets JSON lines only, no log4j
+    # banner and no Spark WARN line from the JVM the process started.
+    noise = [line for line in final.stderr.splitlines() if line.strip()
+             and not line.startswith("{")]
+    assert not noise, "\n".join(noise[:20])
     # Both recovery paths ran: a claim that reached bronze before the kill was recorded, and
     # a claim killed before its commit was abandoned and its files ingested again. On Spark
     # Connect the server finishes a write its killed client had sent, so there the random
