@@ -4,7 +4,8 @@
 setup:
 	./scripts/setup
 
-# Generate a sample day into .data/landing, ingest it into .data/lakehouse, print rows per table.
+# Two sample days into .data/landing, ingested into .data/lakehouse and checked; recorded in the
+# instance under .dagster_home, which `make dev` opens (the UI shows what the demo did).
 demo: setup
 	.venv/bin/manufacturing-ingest demo
 

@@ -99,8 +99,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="rebuild the partition from all landed files (replaceWhere)")
     ing.set_defaults(func=_ingest)
 
-    demo = sub.add_parser("demo", help="generate a sample day, ingest it, print rows per table")
-    demo.add_argument("--date", type=_date, default=None, help="day (default yesterday, UTC)")
+    demo = sub.add_parser("demo", help="two sample days (a clean one, then one with bad "
+                                       "readings) ingested and checked, recorded in the "
+                                       "Dagster instance make dev opens")
+    demo.add_argument("--date", type=_date, default=None,
+                      help="the bad day (default yesterday, UTC); the clean day is the one before")
     demo.set_defaults(func=_demo)
 
     rows = sub.add_parser("rows", help="rows per bronze table")
@@ -228,20 +231,43 @@ def _ingest(args, settings: Settings) -> int:
 
 
 def _demo(args, settings: Settings) -> int:
-    from manufacturing_ingest.orchestration.runs import materialize_partitions
+    import dagster as dg
 
-    day = args.date or _yesterday()
-    volumes = {"sensor_data": (12, 5000), "equipment_logs": (6, 2000), "quality_metrics": (1, 400)}
-    for source, (files, rows) in volumes.items():
-        _generate(argparse.Namespace(
-            source=source, date=day, hour=None, files=files, rows=rows, file_format=None,
-            gzip=False, anomaly_rate=0.01, duplicate_rate=0.0, late_files=0,
-            extra_columns=False, seed=7,
-        ), settings)
-    for r in materialize_partitions(settings, list(CATALOG), day.isoformat()):
-        print(f"{r.source}: ingested {r.metadata['records']} rows from "
-              f"{r.metadata['files_processed']} files in {r.seconds:.1f}s")
-    return _rows(args, settings)
+    from manufacturing_ingest.orchestration.demo import run_demo
+
+    home = _demo_home()
+    with dg.DagsterInstance.get() as instance:
+        today = args.date + timedelta(days=1) if args.date else None
+        summary = run_demo(settings, instance, today)
+    _rows(args, settings)
+    print()
+    failed = [(source, r) for source, results in summary.checks.items()
+              for r in results if not r.passed]
+    for source, results in summary.checks.items():
+        print(f"{source}: {len(results)} check results, "
+              f"{sum(not r.passed for r in results) or 'none'} failed")
+    for source, r in failed:
+        print(f"  {source} {r.check} {r.partition or ''} {r.severity}: {r.description}")
+    where = (f"{failed[0][0]} → Checks: {failed[0][1].check} failed on {failed[0][1].partition}"
+             if failed else "<source> → Checks: every check passed")
+    print(f"""
+Recorded in the Dagster instance at {home}. See it in the UI: `make dev`, then open
+{settings.alerts.ui_url} and look at
+  1. Assets → Lineage: raw/<source> → manufacturing_bronze/<source>, each materialized
+  2. manufacturing_bronze/{where}
+  3. manufacturing_bronze/sensor_data → Plots: rows, files and latency of each run""")
+    return 0
+
+
+def _demo_home() -> Path:
+    """The instance the demo records into: ``DAGSTER_HOME``, else ``.dagster_home`` here (what
+    ``make dev`` opens), with this folder's ``dagster.yaml`` if it has none."""
+    home = Path(os.environ.get("DAGSTER_HOME", "").strip() or ".dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists() and Path("dagster.yaml").is_file():
+        (home / "dagster.yaml").write_bytes(Path("dagster.yaml").read_bytes())
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
 
 
 def _spark(settings: Settings):
