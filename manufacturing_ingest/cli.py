@@ -248,6 +248,7 @@ def _demo(args, settings: Settings) -> int:
               f"{sum(not r.passed for r in results) or 'none'} failed")
     for source, r in failed:
         print(f"  {source} {r.check} {r.partition or ''} {r.severity}: {r.description}")
+    print(f"alert sensor: {summary.alerts}")
     where = (f"{failed[0][0]} → Checks: {failed[0][1].check} failed on {failed[0][1].partition}"
              if failed else "<source> → Checks: every check passed")
     print(f"""

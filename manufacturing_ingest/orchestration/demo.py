@@ -5,7 +5,8 @@ with the files that landed, every bronze asset materialized for both days with i
 the ``quality`` and ``schema_drift`` checks evaluated per partition, the ``landing_backlog``
 checks evaluated once. The first day is clean and passes every check; on the second, a share of
 the sensor readings are out of range, so that day's ``quality`` check fails with ERROR (above
-the 5 % limit), as a plant's bad day would.
+the 5 % limit), as a plant's bad day would, and the alert sensor, evaluated once, sends its
+alert to the JSON log line.
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ from manufacturing_ingest.catalog import CATALOG, SourceSpec
 from manufacturing_ingest.generate import GenerateOptions, generate
 from manufacturing_ingest.landing import LocalLandingZone, landing_zone_for
 from manufacturing_ingest.orchestration import build_definitions
-from manufacturing_ingest.orchestration.names import BACKLOG_CHECKS_JOB, raw_asset_key
+from manufacturing_ingest.orchestration.names import (
+    ALERT_SENSOR,
+    BACKLOG_CHECKS_JOB,
+    raw_asset_key,
+)
 from manufacturing_ingest.orchestration.report import CheckResult, latest_check_results
 from manufacturing_ingest.orchestration.runs import RunResult, materialize_partitions
 from manufacturing_ingest.settings import Settings
@@ -45,6 +50,7 @@ class DemoSummary:
     landed: dict[tuple[str, date], tuple[int, int]]  # (source, day) -> (files, bytes)
     runs: list[RunResult]
     checks: dict[str, list[CheckResult]]  # source -> latest results over the demo's days
+    alerts: str  # what the alert sensor's evaluation did (its tick summary)
 
 
 def demo_days(today: date) -> list[DemoDay]:
@@ -93,13 +99,26 @@ def run_demo(settings: Settings, instance: dg.DagsterInstance, today: date | Non
         say(f"{r.source}: ingested {r.metadata['records']} rows from "
             f"{r.metadata['files_processed']} files in {r.seconds:.1f}s")
 
-    backlog = build_definitions(settings).resolve_job_def(BACKLOG_CHECKS_JOB)
+    defs = build_definitions(settings)
+    backlog = defs.resolve_job_def(BACKLOG_CHECKS_JOB)
     # The check results are printed below; Dagster's event stream stays quiet.
     backlog.execute_in_process(instance=instance, raise_on_error=False, run_config={
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
     checks = {name: latest_check_results(instance, CATALOG[name], first, last)
               for name in CATALOG}
-    return DemoSummary([d.day for d in days], landed, runs, checks)
+    return DemoSummary([d.day for d in days], landed, runs, checks, _alert_once(defs, instance))
+
+
+def _alert_once(defs: dg.Definitions, instance: dg.DagsterInstance) -> str:
+    """One evaluation of the alert sensor, as the daemon's first tick would run it: the bad
+    day's failed check goes to the JSON alert log line (and to the webhook and email when they
+    are configured). It keeps the daemon's journal (the same repository and sensor), so the
+    first tick under ``make dev`` does not send the same alert again. Its tick summary."""
+    sensor = defs.resolve_sensor_def(ALERT_SENSOR)
+    context = dg.build_sensor_context(instance=instance,
+                                      resources={"alerts": defs.resources["alerts"]})
+    result = sensor(context)
+    return result.skip_reason.skip_message if result.skip_reason else ""
 
 
 def _land(zone, spec: SourceSpec, day: date, options: GenerateOptions) -> tuple[int, int]:

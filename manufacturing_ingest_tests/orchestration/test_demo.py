@@ -4,15 +4,19 @@ of every check, and observations of the raw assets."""
 
 from __future__ import annotations
 
-from contextlib import redirect_stdout
+import json
+import os
+from contextlib import redirect_stderr, redirect_stdout
 from datetime import UTC, datetime, timedelta
 from io import StringIO
+from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from manufacturing_ingest.catalog import CATALOG, get_source
 from manufacturing_ingest.cli import main
+from manufacturing_ingest.orchestration.alerts import alert_sensor
 from manufacturing_ingest.orchestration.demo import VOLUMES
 from manufacturing_ingest.orchestration.names import (
     BACKLOG_CHECK,
@@ -22,11 +26,15 @@ from manufacturing_ingest.orchestration.names import (
     raw_asset_key,
 )
 from manufacturing_ingest.orchestration.report import latest_check_results
+from manufacturing_ingest.orchestration.resources import AlertSinksResource
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, spark):
-    """One demo run (about a minute), shared by the module's tests: (home, stdout, days)."""
+    """One demo run (half a minute), shared by the module's tests:
+    (instance, stdout, stderr, days)."""
     root = tmp_path_factory.mktemp("demo")
     home = root / "dagster_home"
     home.mkdir()
@@ -34,15 +42,18 @@ def demo(tmp_path_factory, spark):
         patch.setenv("MANUFACTURING_LANDING_URL", str(root / "landing"))
         patch.setenv("MANUFACTURING_LAKEHOUSE_URL", str(root / "lakehouse"))
         patch.setenv("DAGSTER_HOME", str(home))
-        patch.chdir(root)
+        (root / "dagster.yaml").write_bytes((REPO / "dagster.yaml").read_bytes())
+        patch.chdir(root)  # as `make demo` runs it: beside the project's dagster.yaml
         today = datetime.now(UTC).date()
         days = [today - timedelta(days=2), today - timedelta(days=1)]
-        out = StringIO()
-        with redirect_stdout(out):
+        for name in [n for n in os.environ if n.startswith("MANUFACTURING_ALERT")]:
+            patch.delenv(name)  # the log line only: no webhook or mail from a test
+        out, err = StringIO(), StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
             code = main(["demo"])
-        assert code == 0, out.getvalue()
+        assert code == 0, out.getvalue() + err.getvalue()
         with dg.DagsterInstance.from_config(str(home)) as instance:
-            yield instance, out.getvalue(), days
+            yield instance, out.getvalue(), err.getvalue(), days
 
 
 def _partitions(spec, days) -> list[str]:
@@ -52,7 +63,7 @@ def _partitions(spec, days) -> list[str]:
 
 
 def test_every_bronze_partition_the_demo_wrote_is_materialized_in_the_instance(demo):
-    instance, _, days = demo
+    instance, _, _, days = demo
     for spec in CATALOG.values():
         expected = set(_partitions(spec, days))
         assert len(expected) == (48 if spec.name == "quality_metrics" else 2)
@@ -64,7 +75,7 @@ def test_every_bronze_partition_the_demo_wrote_is_materialized_in_the_instance(d
 
 
 def test_every_check_has_a_result_and_the_bad_day_fails_quality(demo):
-    instance, _, (good, bad) = demo
+    instance, _, _, (good, bad) = demo
     for spec in CATALOG.values():
         results = latest_check_results(instance, spec, good.isoformat(), bad.isoformat())
         seen = {(r.check, r.partition) for r in results}
@@ -81,7 +92,7 @@ def test_every_check_has_a_result_and_the_bad_day_fails_quality(demo):
 
 
 def test_the_raw_assets_are_observed_with_what_landed(demo):
-    instance, _, days = demo
+    instance, _, _, days = demo
     for spec in CATALOG.values():
         records = instance.fetch_observations(raw_asset_key(spec), limit=10).records
         observed = {r.asset_observation.metadata["day"].value:
@@ -92,9 +103,27 @@ def test_the_raw_assets_are_observed_with_what_landed(demo):
 
 
 def test_the_demo_says_where_to_look_and_prints_no_noise(demo):
-    _, out, (_, bad) = demo
+    _, out, err, (_, bad) = demo
     sensor = get_source("sensor_data")
     assert f"manufacturing_bronze/sensor_data → Checks: quality failed on {bad}" in out
     assert "http://127.0.0.1:3000" in out and "make dev" in out
     assert f"{sensor.table_name}" in out
     assert "did not yield" not in out and " WARN " not in out
+    # The instance is the project's (dagster.yaml copied in): no telemetry banner either.
+    assert "Telemetry" not in out + err
+    home = Path(demo[0].root_directory)
+    assert (home / "dagster.yaml").read_text() == (REPO / "dagster.yaml").read_text()
+
+
+def test_the_bad_days_alert_reaches_the_log_sink_once(demo):
+    _, out, err, (_, bad) = demo
+    lines = [json.loads(line[line.index("{"):]) for line in err.splitlines()
+             if '"alert_id"' in line]
+    assert [(a["asset"], a["check"], a["partition"], a["severity"]) for a in lines] == [
+        ("manufacturing_bronze/sensor_data", QUALITY_CHECK, bad.isoformat(), "error")], err[-3000:]
+    assert "1 new alerts" in out and "delivered 1 to log" in out
+
+    # The daemon's first tick under `make dev` (no cursor yet) finds the alert already sent.
+    first_tick = alert_sensor(list(CATALOG.values()))(dg.build_sensor_context(
+        instance=demo[0], resources={"alerts": AlertSinksResource()}))
+    assert "0 new alerts" in first_tick.skip_reason.skip_message, first_tick.skip_reason
