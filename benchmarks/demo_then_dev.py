@@ -60,15 +60,16 @@ def main() -> int:
 
     import dagster as dg
 
-    with dg.DagsterInstance.from_config(str(home)):
-        pass  # the instance's storage exists before two processes race to create it
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        # The demo's own runs (recorded in the instance): not the start-up's.
+        demo_runs = {run.run_id for run in instance.get_runs()}
     log = open(scratch / "dagster_dev.log", "wb")
     dev = subprocess.Popen(
         [str(BIN / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(free_port())],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     started = time.monotonic()
     try:
-        results = watch(home, started, args.watch)
+        results = watch(home, started, args.watch, demo_runs)
     finally:
         os.killpg(dev.pid, signal.SIGTERM)
         try:
@@ -76,7 +77,8 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             os.killpg(dev.pid, signal.SIGKILL)
         log.close()
-    results = {"demo_seconds": round(demo_seconds, 1), **results}
+    results = {"demo_seconds": round(demo_seconds, 1), "demo_runs_recorded": len(demo_runs),
+               **results}
     out = ROOT / "benchmarks" / "results" / "demo_then_dev.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
@@ -86,7 +88,8 @@ def main() -> int:
     return 0
 
 
-def watch(home: Path, started: float, seconds: float) -> dict:
+def watch(home: Path, started: float, seconds: float, demo_runs: set[str]) -> dict:
+    """The start-up's runs and sensor ticks (the demo's runs, ``demo_runs``, left out)."""
     import dagster as dg
     from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 
@@ -110,12 +113,12 @@ def watch(home: Path, started: float, seconds: float) -> dict:
                         f"{tick.status.value}: {tick.skip_reason or tick.error or ''}"[:300]
                         if tick.status is not TickStatus.SUCCESS
                         else f"SUCCESS: {len(tick.run_ids)} run(s)")
-            runs = instance.get_runs()
+            runs = [r for r in instance.get_runs() if r.run_id not in demo_runs]
             in_progress = sum(run.status in busy for run in runs)
             peak_in_progress = max(peak_in_progress, in_progress)
             if drained_at is None and len(first_ticks) == len(SENSORS) and not in_progress:
                 drained_at = time.monotonic() - started
-        runs = instance.get_runs()
+        runs = [r for r in instance.get_runs() if r.run_id not in demo_runs]
         return {
             "watched_seconds": round(time.monotonic() - started),
             "runs_launched": len(runs),
