@@ -54,10 +54,6 @@ class TableRef:
         return cls(name=name)
 
     @property
-    def is_named(self) -> bool:
-        return self.name is not None
-
-    @property
     def sql(self) -> str:
         """As a SQL table reference: ``delta.`<path>``` or ```catalog`.`schema`.`table```."""
         if self.name is not None:
