@@ -60,6 +60,17 @@ def landing_asset(spec: SourceSpec) -> dg.AssetSpec:
     )
 
 
+def landed_observation(spec: SourceSpec, files: int, size: int, partitions: Iterable[str],
+                       where: str) -> dg.AssetObservation:
+    """Files that landed for ``spec``, as an observation of its ``raw/<source>`` asset (the
+    landing sensor's ticks and the demo report them), so the UI shows when data arrived."""
+    return dg.AssetObservation(
+        asset_key=raw_asset_key(spec),
+        description=f"{files} new objects landed under {where}",
+        metadata={"files": files, "bytes": size, "partitions": ", ".join(sorted(partitions))},
+    )
+
+
 def column_schema(spec: SourceSpec) -> dg.TableSchema:
     columns = [dg.TableColumn(name, kind) for name, kind in spec.columns.items()]
     columns += [

@@ -23,10 +23,10 @@ from manufacturing_ingest.catalog import CATALOG, SourceSpec
 from manufacturing_ingest.generate import GenerateOptions, generate
 from manufacturing_ingest.landing import LocalLandingZone, landing_zone_for
 from manufacturing_ingest.orchestration import build_definitions
+from manufacturing_ingest.orchestration.assets import landed_observation
 from manufacturing_ingest.orchestration.names import (
     ALERT_SENSOR,
     BACKLOG_CHECKS_JOB,
-    raw_asset_key,
 )
 from manufacturing_ingest.orchestration.report import CheckResult, latest_check_results
 from manufacturing_ingest.orchestration.runs import RunResult, materialize_partitions
@@ -59,17 +59,6 @@ def demo_days(today: date) -> list[DemoDay]:
             DemoDay(today - timedelta(days=1), {"sensor_data": BAD_DAY_ANOMALY_RATE})]
 
 
-def landing_observation(spec: SourceSpec, day: date, files: int, size: int,
-                        location: str) -> dg.AssetObservation:
-    """What landed for ``spec`` on ``day``, as an observation of its ``raw/<source>`` asset."""
-    return dg.AssetObservation(
-        asset_key=raw_asset_key(spec),
-        description=f"{files} files landed for {day} under {location}",
-        metadata={"day": day.isoformat(), "files": files, "bytes": size,
-                  "location": dg.MetadataValue.path(location)},
-    )
-
-
 def run_demo(settings: Settings, instance: dg.DagsterInstance, today: date | None = None,
              say: Callable[[str], None] = print) -> DemoSummary:
     """Land two sample days, ingest them and check them, all recorded in ``instance``."""
@@ -88,8 +77,9 @@ def run_demo(settings: Settings, instance: dg.DagsterInstance, today: date | Non
             count, size = _land(zone, spec, demo_day.day, options)
             landed[(name, demo_day.day)] = (count, size)
             location = f"{zone.root_uri}/{spec.landing_prefix}/{demo_day.day:%Y/%m/%d}"
-            instance.report_runless_asset_event(
-                landing_observation(spec, demo_day.day, count, size, location))
+            instance.report_runless_asset_event(landed_observation(
+                spec, count, size, spec.partitions.keys_between(
+                    *spec.partitions.widen(demo_day.day.isoformat())), location))
         say(f"landed {sum(landed[(n, demo_day.day)][0] for n in VOLUMES)} files for "
             f"{demo_day.day}" + (" (bad sensor readings)" if demo_day.anomaly_rate else ""))
 

@@ -23,7 +23,7 @@ from manufacturing_ingest.landing import LandedObject, partition_key_of
 from manufacturing_ingest.landing.notifications import find_notified, visibility_timeout
 from manufacturing_ingest.landing.scan import LandingCursor, find_listed, merge_sweep
 from manufacturing_ingest.landing.sweep import SweepFindings, SweepStep, sweep_step
-from manufacturing_ingest.orchestration.assets import bronze_pool
+from manufacturing_ingest.orchestration.assets import bronze_pool, landed_observation
 from manufacturing_ingest.orchestration.names import (
     NEW_OBJECTS_TAG,
     RANGE_END_TAG,
@@ -57,9 +57,12 @@ def landing_sensor(spec: SourceSpec, interval_seconds: int = 60, sweep_budget_se
       check reads;
     - the table's concurrency pool (``bronze_pool``) at the instance's default limit, once, if
       the instance sets a default and does not know the pool yet;
-    - log lines of the tick (a summary, and objects of partitions the asset does not have).
+    - log lines of the tick (a summary, and objects of partitions the asset does not have);
+    - when the listing (or the queue) found new objects, an observation of ``raw/<source>``
+      (``asset_events``): how many, their bytes and partitions, so the UI shows when files
+      landed.
 
-    It records no asset events (no materializations, observations or check results). Outside
+    It records no other asset events (no materializations or check results). Outside
     the instance it only reads (the landing zone, the file ledger), except in notification mode,
     where it deletes the SQS messages the previous tick's saved cursor names.
     """
@@ -118,6 +121,10 @@ def landing_sensor(spec: SourceSpec, interval_seconds: int = 60, sweep_budget_se
                 skip_reason=dg.SkipReason(f"{found.idle}: {found.note}." + sweep_note),
                 cursor=next_cursor,
             )
+        landed = ([landed_observation(spec, len(found.new_objects),
+                                      sum(o.size for o in found.new_objects), recent,
+                                      f"{spec.landing_prefix}/")]
+                  if found.new_objects else [])
         sweep_id = _sweep_id(sweep) if late else ""
         requests = [
             dg.RunRequest(
@@ -134,10 +141,13 @@ def landing_sensor(spec: SourceSpec, interval_seconds: int = 60, sweep_budget_se
                    + sweep_note)
         context.log.info(summary)
         if not requests:
-            return dg.SensorResult(skip_reason=dg.SkipReason(summary), cursor=next_cursor)
-        return dg.SensorResult(run_requests=requests, cursor=next_cursor)
+            return dg.SensorResult(skip_reason=dg.SkipReason(summary), cursor=next_cursor,
+                                   asset_events=landed)
+        return dg.SensorResult(run_requests=requests, cursor=next_cursor, asset_events=landed)
 
     return _sensor
+
+
 
 
 def _by_partition(context: dg.SensorEvaluationContext, spec: SourceSpec, partitions,

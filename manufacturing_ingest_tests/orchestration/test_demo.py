@@ -95,11 +95,12 @@ def test_the_raw_assets_are_observed_with_what_landed(demo):
     instance, _, _, days = demo
     for spec in CATALOG.values():
         records = instance.fetch_observations(raw_asset_key(spec), limit=10).records
-        observed = {r.asset_observation.metadata["day"].value:
+        observed = {r.asset_observation.metadata["partitions"].value:
                     r.asset_observation.metadata["files"].value for r in records}
         files, _ = VOLUMES[spec.name]
         per_day = files * (24 if spec.name == "quality_metrics" else 1)
-        assert observed == {day.isoformat(): per_day for day in days}, spec.name
+        assert observed == {", ".join(_partitions(spec, [day])): per_day for day in days}, \
+            spec.name
 
 
 def test_the_demo_says_where_to_look_and_prints_no_noise(demo):

@@ -69,6 +69,12 @@ def test_objects_landed_in_the_same_second_are_all_found_once(bucket):
     first = tick(bucket)
     assert spans(first) == {(f"{TODAY:%Y-%m-%d}", f"{TODAY:%Y-%m-%d}"): 3}
     assert new_keys(first) == 3
+    # What landed is an observation of the raw asset, so the UI shows when files arrived.
+    (landed,) = first.asset_events
+    assert landed.asset_key == dg.AssetKey(["raw", "sensor_data"])
+    assert landed.metadata["files"].value == 3
+    assert landed.metadata["bytes"].value == sum(len(csv(f"A{n}").encode()) for n in range(3))
+    assert landed.metadata["partitions"].value == f"{TODAY:%Y-%m-%d}"
     for n in range(2):  # very likely the same LastModified second as the ones before
         bucket.put(f"{DAY_PREFIX}/b{n}.csv", csv(f"B{n}"))
     second = tick(bucket, first.cursor)
@@ -77,6 +83,7 @@ def test_objects_landed_in_the_same_second_are_all_found_once(bucket):
     assert len(json.loads(second.cursor)["seen"]) == 5
     idle = tick(bucket, second.cursor)
     assert idle.run_requests == [] or idle.run_requests is None
+    assert not idle.asset_events  # nothing new landed, nothing observed
     assert "No new objects" in idle.skip_reason.skip_message
     assert "listed 5 objects" in idle.skip_reason.skip_message
 
