@@ -80,6 +80,14 @@ class IngestReport:
     def records(self) -> int:
         return sum(o.rows for o in self.outcomes if o.status is Outcome.COMMITTED)
 
+    def records_by_partition(self) -> dict[str, int]:
+        """Committed rows per partition key, for the partitions that received any."""
+        rows: dict[str, int] = {}
+        for o in self.outcomes:
+            if o.status is Outcome.COMMITTED:
+                rows[o.partition_key] = rows.get(o.partition_key, 0) + o.rows
+        return dict(sorted(rows.items()))
+
     @property
     def bytes(self) -> int:
         return sum(o.size for o in self.outcomes if o.status is Outcome.COMMITTED)

@@ -210,6 +210,11 @@ def report_metadata(report: IngestReport) -> dict[str, object]:
         "mode": report.mode.value,
         "table_location": dg.MetadataValue.path(report.table_path),
     }
+    if len(report.partition_keys) > 1:
+        # Dagster gives each partition of a range run the run's metadata (the figures above are
+        # the run's); these say how many partitions share them and what each one received.
+        metadata["run_partitions"] = len(report.partition_keys)
+        metadata["records_by_partition"] = dg.MetadataValue.json(report.records_by_partition())
     if report.delta_version is not None:
         metadata["delta_version"] = report.delta_version
     if report.landing_to_commit_seconds_max is not None:

@@ -110,3 +110,27 @@ def test_materializing_a_partition_reports_monitoring_metadata(lake):
     assert event.partition == "2026-01-15"
     assert lake.table("sensor_data").count() == 60
 
+
+
+def test_a_range_runs_metadata_says_what_each_partition_received():
+    """Dagster puts a range run's metadata on every partition it materializes; the metadata
+    says so (``run_partitions``) and gives each partition's own rows."""
+    from manufacturing_ingest.engine.delta import TableRef
+    from manufacturing_ingest.engine.report import FileOutcome, IngestMode, IngestReport, Outcome
+    from manufacturing_ingest.orchestration.assets import report_metadata
+
+    def outcome(day: str, rows: int, status: Outcome = Outcome.COMMITTED) -> FileOutcome:
+        return FileOutcome(f"file:///landing/{day}/{rows}.csv", day, status, rows=rows)
+
+    report = IngestReport("sensor_data", ["2026-01-15", "2026-01-16", "2026-01-17"],
+                          IngestMode.INCREMENTAL, TableRef.at("/lake/sensor_data"), outcomes=[
+                              outcome("2026-01-15", 10), outcome("2026-01-15", 5),
+                              outcome("2026-01-16", 7), outcome("2026-01-17", 9, Outcome.FAILED),
+                              outcome("2026-01-17", 4, Outcome.SKIPPED)])
+    metadata = report_metadata(report)
+    assert metadata["records"] == 22 and metadata["run_partitions"] == 3
+    assert metadata["records_by_partition"].value == {"2026-01-15": 15, "2026-01-16": 7}
+
+    one_day = IngestReport("sensor_data", ["2026-01-15"], IngestMode.INCREMENTAL,
+                           TableRef.at("/lake/sensor_data"), outcomes=[outcome("2026-01-15", 10)])
+    assert "run_partitions" not in report_metadata(one_day)
