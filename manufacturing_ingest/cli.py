@@ -100,8 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     ing.set_defaults(func=_ingest)
 
     demo = sub.add_parser("demo", help="two sample days (a clean one, then one with bad "
-                                       "readings) ingested and checked, recorded in the "
-                                       "Dagster instance make dev opens")
+                                       "readings) ingested and checked, and a late file the "
+                                       "landing sensor's sweep finds; recorded in the Dagster "
+                                       "instance make dev opens")
     demo.add_argument("--date", type=_date, default=None,
                       help="the bad day (default yesterday, UTC); the clean day is the one before")
     demo.set_defaults(func=_demo)
@@ -249,6 +250,10 @@ def _demo(args, settings: Settings) -> int:
     for source, r in failed:
         print(f"  {source} {r.check} {r.partition or ''} {r.severity}: {r.description}")
     print(f"alert sensor: {summary.alerts}")
+    late = summary.late
+    print(f"late file: {late.uri} landed after {late.partition} was ingested; "
+          f"{late.sensor}'s sweep found it, run {late.run.run_id[:8]} took "
+          f"its {late.run.metadata['records']} rows")
     where = (f"{failed[0][0]} → Checks: {failed[0][1].check} failed on {failed[0][1].partition}"
              if failed else "<source> → Checks: every check passed")
     print(f"""

@@ -20,6 +20,9 @@ type to compare them with):
 - ``PartitionKeyFilter``: the only way to ask the event-log storage for one partition's check
   history (``get_asset_check_execution_history(partition_filter=...)``); ``key=None`` asks for the
   executions without a partition (the asset-wide ``landing_backlog`` check).
+- ``SENSOR_NAME_TAG`` and ``RUN_KEY_TAG``: the tags the daemon gives a run a sensor requested;
+  ``make demo`` runs the landing sensor's request itself and tags the run the same way, so the
+  UI's Runs page shows the sensor that launched it.
 
 The same code also calls instance and storage methods that Dagster does not mark public (no
 import needed, so they are not here): ``instance.event_log_storage``
@@ -44,6 +47,7 @@ from dagster._core.storage.asset_check_execution_record import (
     AssetCheckExecutionRecord,
     AssetCheckExecutionRecordStatus,
 )
+from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
 __all__ = [
     "COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES",
@@ -53,6 +57,8 @@ __all__ = [
     "FreshnessState",
     "InstigatorType",
     "PartitionKeyFilter",
+    "RUN_KEY_TAG",
+    "SENSOR_NAME_TAG",
     "TickStatus",
     "latest_completed_check",
 ]

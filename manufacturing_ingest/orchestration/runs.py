@@ -81,8 +81,10 @@ def databricks_runs_elsewhere(source_names: list[str], first: str, last: str | N
 
 
 def materialize_partitions(settings: Settings, source_names: list[str], first: str,
-                           last: str | None = None, reprocess: bool = False) -> list[RunResult]:
-    """Run the bronze assets for a partition range (one run per source, in order)."""
+                           last: str | None = None, reprocess: bool = False,
+                           tags: dict[str, str] | None = None) -> list[RunResult]:
+    """Run the bronze assets for a partition range (one run per source, in order); ``tags``
+    go on each run besides the range's."""
     if settings.env is Environment.DATABRICKS:
         raise databricks_runs_elsewhere(source_names, first, last, reprocess)
     defs = build_definitions(settings)
@@ -115,7 +117,7 @@ def materialize_partitions(settings: Settings, source_names: list[str], first: s
             selection=[asset.key],
             instance=instance,
             resources=defs.resources,
-            tags={RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]},
+            tags={**(tags or {}), RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]},
             run_config={
                 "ops": {op_name: {"config": {"reprocess": reprocess}}},
                 # The engine's own progress lines go to stderr and a failure is raised to the

@@ -44,6 +44,12 @@ def test_every_name_of_the_module_resolves():
         assert getattr(internals, name) is not None, name
 
 
+def test_the_tags_of_a_sensors_run_are_the_ones_the_ui_reads():
+    # The Runs page shows a run with these tags as launched by the sensor.
+    assert (internals.SENSOR_NAME_TAG, internals.RUN_KEY_TAG) == (
+        "dagster/sensor_name", "dagster/run_key")
+
+
 def test_the_enum_members_the_code_compares_against_exist():
     assert {FreshnessState.PASS, FreshnessState.FAIL, FreshnessState.WARN,
             FreshnessState.UNKNOWN} <= set(FreshnessState)

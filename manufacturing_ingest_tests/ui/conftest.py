@@ -1,21 +1,29 @@
 """One live deployment for the UI tests, started once per session: a real S3 API server as the
 landing zone, a warm Spark Connect server for the runs (as ``make dev`` uses), a webhook for the
-alerts, and ``dagster-webserver`` + ``dagster-daemon`` over the project's own definitions."""
+alerts, and ``dagster-webserver`` + ``dagster-daemon`` over the project's own definitions. And one
+``manufacturing-ingest demo`` on a clean ``DAGSTER_HOME``, whose instance the demo tests read and
+open in the UI."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 import uuid
-from datetime import date
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from io import StringIO
 from pathlib import Path
 
 import pytest
 
 from manufacturing_ingest.catalog import get_source
+from manufacturing_ingest.cli import main
 from manufacturing_ingest.generate import GenerateOptions, generate
 from manufacturing_ingest.settings import WEBHOOK_URL_VAR
 from manufacturing_ingest_tests.live_ui import LiveDagster
+
+REPO = Path(__file__).resolve().parents[2]
 
 # How often each landing sensor lists in the live deployment (the default is 60 s).
 LANDING_INTERVAL_SECONDS = 15
@@ -110,3 +118,47 @@ def artifacts() -> Path:
     """Where the UI tests write screenshots (kept after the run)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """What one ``manufacturing-ingest demo`` left: its instance (open), what it printed, the two
+    days it landed, and its folder (``dagster_home``, ``landing``, ``lakehouse``) with the
+    environment it ran with."""
+
+    instance: object  # dg.DagsterInstance
+    out: str
+    err: str
+    days: list[date]
+    root: Path
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory, spark):
+    """One demo run (half a minute) on a clean ``DAGSTER_HOME``, as ``make demo`` runs it: in a
+    folder with the project's ``dagster.yaml``, the log line the only alert sink."""
+    import dagster as dg
+
+    root = tmp_path_factory.mktemp("demo")
+    home = root / "dagster_home"
+    home.mkdir()
+    (root / "dagster.yaml").write_bytes((REPO / "dagster.yaml").read_bytes())
+    settings = {"MANUFACTURING_LANDING_URL": str(root / "landing"),
+                "MANUFACTURING_LAKEHOUSE_URL": str(root / "lakehouse")}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {**settings, "DAGSTER_HOME": str(home)}.items():
+            patch.setenv(name, value)
+        patch.chdir(root)  # beside the project's dagster.yaml
+        today = datetime.now(UTC).date()
+        days = [today - timedelta(days=2), today - timedelta(days=1)]
+        for name in [n for n in os.environ if n.startswith("MANUFACTURING_ALERT")]:
+            patch.delenv(name)  # the log line only: no webhook or mail from a test
+        out, err = StringIO(), StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main(["demo"])
+        assert code == 0, out.getvalue() + err.getvalue()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MANUFACTURING_ALERT") and k != "DAGSTER_HOME"}
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        yield DemoRun(instance, out.getvalue(), err.getvalue(), days, root, {**env, **settings})
