@@ -1,5 +1,5 @@
 # The two Quickstart commands: `make demo` and `make test`. Both set up what they need first.
-.PHONY: setup demo test check dev lint
+.PHONY: setup demo test check dev lint docs-images
 
 setup:
 	./scripts/setup
@@ -46,3 +46,9 @@ check: lint
 	home=$$(mktemp -d) && printf 'telemetry:\n  enabled: false\n' > $$home/dagster.yaml && \
 		VIRTUAL_ENV=$(CURDIR)/.venv DAGSTER_HOME=$$home .venv/bin/dg check defs
 	.venv/bin/pytest -m unit -q
+
+# The README's screenshots (docs/images/): the demo's browser test, on a fresh demo, writes them
+# anew (stamped; `make check` fails when the committed ones are older than the test's steps).
+docs-images:
+	./scripts/setup --test-tools
+	MANUFACTURING_UPDATE_DOCS_IMAGES=1 .venv/bin/pytest manufacturing_ingest_tests/ui/test_demo_ui.py

@@ -37,7 +37,8 @@ _LOCATION_STATUS = """
 
 
 class LiveDagster:
-    """The webserver (``url``) and the daemon of one instance under ``root/dagster_home``;
+    """The webserver (``url``) and the daemon of one instance under ``root/dagster_home``
+    (created, or the one a test made there, such as the demo's);
     ``env`` is the environment both run with (settings, AWS, alert sinks)."""
 
     def __init__(self, root: Path, env: dict[str, str]):
@@ -57,7 +58,9 @@ class LiveDagster:
         self.daemon_log = root / "daemon.log"
         self._processes: list[subprocess.Popen] = []
 
-    def start(self) -> LiveDagster:
+    def start(self, daemon: bool = True) -> LiveDagster:
+        """Start the webserver, and the daemon unless ``daemon`` is false (a UI that only shows
+        what the instance holds: no sensor ticks, no runs launched)."""
         # Create the instance's storage first, so the two processes do not race to create the
         # same SQLite schema.
         import dagster as dg
@@ -67,7 +70,8 @@ class LiveDagster:
         workspace = str(REPO / "workspace.yaml")
         self._spawn([str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.port),
                      "-w", workspace], self.webserver_log)
-        self._spawn([str(BIN / "dagster-daemon"), "run", "-w", workspace], self.daemon_log)
+        if daemon:
+            self._spawn([str(BIN / "dagster-daemon"), "run", "-w", workspace], self.daemon_log)
         self._wait_until_loaded()
         return self
 

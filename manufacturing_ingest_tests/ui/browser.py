@@ -1,4 +1,5 @@
-"""Playwright (sync API) on Debian's Chromium for the UI tests, and the screenshots they keep.
+"""Playwright (sync API) on Debian's Chromium for the UI tests, the screenshots they keep, and
+the steps they share (the first visit's dialog, reading a detail pane and its metadata).
 
 Playwright's own browser download is not used: ``scripts/setup --test-tools`` installs the
 distribution's ``chromium``, which Playwright drives through ``executable_path``. The flags keep
@@ -23,6 +24,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1600, "height": 1000}
+_SHOULD_SHOW_NUX = "{ shouldShowNux }"
 
 
 def chromium_path() -> str:
@@ -98,3 +100,41 @@ class Screens:
                 pass
             raise
         context.tracing.stop()
+
+
+def first_visit(page, deployment, screens: Screens, shot: bool = True) -> None:
+    """Open the UI; Dagster's "Join the Dagster community" dialog, shown on a first visit to a
+    local instance, is skipped the way a person skips it (with a screenshot unless ``shot`` is
+    false)."""
+    from playwright.sync_api import expect
+
+    screens.doing("first_visit")
+    nux = deployment.graphql(_SHOULD_SHOW_NUX)["shouldShowNux"]
+    page.goto(deployment.url)
+    expect(page.get_by_role("link", name=re.compile(r"Overview$")).first).to_be_visible()
+    dialog = page.get_by_role("dialog").filter(has_text="Join the Dagster community")
+    if nux:  # not when an earlier browser test of the session has skipped it already
+        expect(dialog).to_be_visible()
+        expect(dialog.get_by_text("Sign up for the Dagster newsletter")).to_be_visible()
+        if shot:
+            screens.shot("community_dialog")
+        dialog.get_by_role("button", name="Skip", exact=True).click()
+        expect(dialog).to_be_hidden()
+        # Skipping is remembered by the instance, not only by this browser.
+        assert deployment.graphql(_SHOULD_SHOW_NUX)["shouldShowNux"] is False
+    expect(dialog).to_have_count(0)
+
+
+def innermost(page, *texts: str):
+    """The smallest block of the page showing all of ``texts`` (a detail pane)."""
+    block = page.locator("div")
+    for text in texts:
+        block = block.filter(has=page.get_by_text(text, exact=True))
+    return block.last
+
+
+def metadata_value(pane, label: str) -> str:
+    """The value shown for ``label`` in the metadata table of ``pane``."""
+    label_cell = pane.page.get_by_role("cell", name=label, exact=True)
+    row = pane.get_by_role("row").filter(has=label_cell)
+    return row.get_by_role("cell").nth(1).inner_text().strip()

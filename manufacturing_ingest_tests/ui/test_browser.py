@@ -29,7 +29,13 @@ from playwright.sync_api import Locator, Page, expect
 from manufacturing_ingest.catalog import CATALOG, get_source
 from manufacturing_ingest.generate import GenerateOptions
 from manufacturing_ingest_tests.live_ui import wait_until
-from manufacturing_ingest_tests.ui.browser import Screens, browser_page
+from manufacturing_ingest_tests.ui.browser import (
+    Screens,
+    browser_page,
+    first_visit,
+    innermost,
+    metadata_value,
+)
 
 pytestmark = [pytest.mark.spark, pytest.mark.subprocess]
 
@@ -47,7 +53,6 @@ ERROR_ABOVE = SPEC.quality.error_above
 UI_TIMEOUT_MS = 30_000
 RUN_TIMEOUT_MS = 420_000  # a run takes 20-60 s on an idle machine, minutes on a busy one
 
-SHOULD_SHOW_NUX = "{ shouldShowNux }"
 ASSET_NODES = "{ assetNodes { assetKey { path } groupName dependencyKeys { path } } }"
 SENSOR_CURSORS = """
 { repositoriesOrError { ... on RepositoryConnection { nodes {
@@ -72,21 +77,6 @@ def _landing_sweep_done(deployment, source: str = SPEC.name) -> bool:
         return False
     sweep = json.loads(cursor).get("sweep") or {}
     return bool(sweep.get("last_completed_at")) and sweep.get("started_at") is None
-
-
-def _innermost(page: Page, *texts: str) -> Locator:
-    """The smallest block of the page showing all of ``texts`` (a detail pane)."""
-    block = page.locator("div")
-    for text in texts:
-        block = block.filter(has=page.get_by_text(text, exact=True))
-    return block.last
-
-
-def _metadata(pane: Locator, label: str) -> str:
-    """The value shown for ``label`` in the metadata table of ``pane``."""
-    label_cell = pane.page.get_by_role("cell", name=label, exact=True)
-    row = pane.get_by_role("row").filter(has=label_cell)
-    return row.get_by_role("cell").nth(1).inner_text().strip()
 
 
 def _box(locator: Locator) -> dict[str, float]:
@@ -118,7 +108,7 @@ def test_an_operator_materializes_a_bad_day_from_the_asset_page_and_sees_the_fai
         assert nodes[f"raw/{source}"]["groupName"] == "landing"
 
     with browser_page(artifacts / "ui", "browser", UI_TIMEOUT_MS) as (page, screens):
-        _first_visit(page, deployment, screens)
+        first_visit(page, deployment, screens)
         _asset_lineage(page, screens)
 
         screens.doing("landing_bad_data")
@@ -132,27 +122,6 @@ def test_an_operator_materializes_a_bad_day_from_the_asset_page_and_sees_the_fai
         _watch_the_run(page, deployment, instance, partition, run_prefix, screens)
         _partition_materialized(page, partition, run_prefix, rows, screens)
         _failed_quality_check(page, partition, run_prefix, rows, screens)
-
-
-def _first_visit(page: Page, deployment, screens: Screens, shot: bool = True) -> None:
-    """Open the UI; Dagster's "Join the Dagster community" dialog, shown on a first visit to a
-    local instance, is skipped the way a person skips it (with a screenshot unless ``shot`` is
-    false)."""
-    screens.doing("first_visit")
-    first_visit = deployment.graphql(SHOULD_SHOW_NUX)["shouldShowNux"]
-    page.goto(deployment.url)
-    expect(page.get_by_role("link", name=re.compile(r"Overview$")).first).to_be_visible()
-    dialog = page.get_by_role("dialog").filter(has_text="Join the Dagster community")
-    if first_visit:  # not when an earlier browser test of the session has skipped it already
-        expect(dialog).to_be_visible()
-        expect(dialog.get_by_text("Sign up for the Dagster newsletter")).to_be_visible()
-        if shot:
-            screens.shot("community_dialog")
-        dialog.get_by_role("button", name="Skip", exact=True).click()
-        expect(dialog).to_be_hidden()
-        # Skipping is remembered by the instance, not only by this browser.
-        assert deployment.graphql(SHOULD_SHOW_NUX)["shouldShowNux"] is False
-    expect(dialog).to_have_count(0)
 
 
 def _asset_lineage(page: Page, screens: Screens) -> None:
@@ -200,7 +169,7 @@ def _materialize_partition(page: Page, partition: str, screens: Screens) -> str:
     run id's first eight characters, as the "Launched run" toast shows them."""
     screens.doing("materialize_dialog")
     expect(page.get_by_text(SPEC.name, exact=True).first).to_be_visible()
-    lineage = _innermost(page, "Upstream assets")
+    lineage = innermost(page, "Upstream assets")
     expect(lineage.get_by_role("link", name=f"raw / {SPEC.name}").first).to_be_visible()
 
     page.get_by_role("button", name=re.compile(r"Materialize…$")).click()
@@ -254,11 +223,11 @@ def _partition_materialized(page: Page, partition: str, run_prefix: str, rows: i
     page.get_by_role("tab", name="Partitions").click()
     page.get_by_placeholder("Filter by name…").fill(partition)
     page.get_by_text(partition, exact=True).locator("visible=true").first.click()
-    pane = _innermost(page, "Latest materialization", "Metadata")
+    pane = innermost(page, "Latest materialization", "Metadata")
     expect(pane.get_by_text(partition, exact=True).locator("visible=true")).to_be_visible()
     expect(pane.get_by_text("Materialized", exact=True)).to_be_visible()
     expect(pane.get_by_role("link", name=run_prefix)).to_be_visible()
-    assert _metadata(pane, "records") == str(rows)
+    assert metadata_value(pane, "records") == str(rows)
     screens.shot("partition_materialized")
 
 
@@ -278,7 +247,7 @@ def _failed_quality_check(page: Page, partition: str, run_prefix: str, rows: int
     page.get_by_role("tab", name="Partitions").and_(page.locator("button")).click()
     page.get_by_placeholder("Filter by partition…").fill(partition)
     page.get_by_text(partition, exact=True).locator("visible=true").first.click()
-    pane = _innermost(page, "Latest execution", "Description", "Metadata")
+    pane = innermost(page, "Latest execution", "Description", "Metadata")
     expect(pane.get_by_text(partition, exact=True).locator("visible=true")).to_be_visible()
     expect(pane.get_by_text("Failed", exact=True)).to_be_visible()
     expect(pane.get_by_role("link", name=run_prefix)).to_be_visible()
@@ -287,9 +256,9 @@ def _failed_quality_check(page: Page, partition: str, run_prefix: str, rows: int
         r"(\d+) of (\d+) new rows fail a rule \(([\d.]+)%\)", description).groups()
     assert int(checked) == rows, description
     assert float(percent) / 100 > ERROR_ABOVE, description
-    assert float(_metadata(pane, "error_rate")) > ERROR_ABOVE
-    assert _metadata(pane, "failing_rows") == failing
-    assert _metadata(pane, "rows_checked") == str(rows)
+    assert float(metadata_value(pane, "error_rate")) > ERROR_ABOVE
+    assert metadata_value(pane, "failing_rows") == failing
+    assert metadata_value(pane, "rows_checked") == str(rows)
     screens.shot("quality_check_partition_failed")
 
 
@@ -329,7 +298,7 @@ def test_an_operator_backfills_a_date_range_and_reads_the_sensor_the_plots_and_f
     first, last = days[0].isoformat(), days[-1].isoformat()
 
     with browser_page(artifacts / "ui", "operator", UI_TIMEOUT_MS) as (page, screens):
-        _first_visit(page, deployment, screens, shot=False)
+        first_visit(page, deployment, screens, shot=False)
 
         # Three days land under date prefixes the landing sensor no longer lists once
         # its first sweep is done: they wait for the operator's backfill.
@@ -384,7 +353,7 @@ def _watch_the_backfill(page: Page, deployment, backfill_id: str, first: str, la
     page.get_by_role("link", name="View", exact=True).click()
     page.mouse.move(0, 0)  # the toast stays while the pointer is on it
     expect(page).to_have_url(re.compile(f"/runs/b/{backfill_id}"))
-    details = _innermost(page, "Created", "Duration", "Partition selection", "Status")
+    details = innermost(page, "Created", "Duration", "Partition selection", "Status")
     status = details.get_by_text(re.compile(r"^(Succeeded|Completed|Failed|Canceled)$"))
     try:
         expect(status).to_be_visible(timeout=RUN_TIMEOUT_MS)  # the page refreshes itself
@@ -499,7 +468,7 @@ def _freshness_and_plots(page: Page, deployment, screens: Screens) -> None:
     window = page.get_by_text(
         f"Fails if more than {LOGS.freshness_minutes} minutes since last materialization")
     expect(window).to_be_visible()
-    policy = _innermost(page, "Freshness policy", "Passing",
+    policy = innermost(page, "Freshness policy", "Passing",
                         f"Fails if more than {LOGS.freshness_minutes} minutes since last "
                         "materialization")
     expect(policy).to_be_visible()
