@@ -64,7 +64,7 @@ class Drained:
     messages: int = 0
     duplicates: int = 0  # events for an object already in this drain
     foreign: int = 0  # events for keys outside the source's prefix, other buckets, test events
-    unreadable: int = 0  # messages that are not S3 event notifications
+    unreadable: int = 0  # messages that are not S3 event notifications, or unreadable events
 
 
 class NotificationQueue:
@@ -123,22 +123,27 @@ class NotificationQueue:
 
     def _read(self, spec: SourceSpec, message: dict, found: dict[str, LandedObject],
               drained: Drained) -> None:
-        try:
-            body = json.loads(message["Body"])
-            if isinstance(body, dict) and "Message" in body and "Records" not in body:
-                body = json.loads(body["Message"])  # delivered through SNS
-            if body.get("Event") == "s3:TestEvent":
-                drained.foreign += 1
-                return
-            records = body["Records"]
-        except (ValueError, KeyError, TypeError, AttributeError):
+        """Add the objects ``message`` announces to ``found``. Nothing in a message stops the
+        tick: what cannot be read is counted, logged and deleted with the rest (the sweep finds
+        any object it was about)."""
+        records = _event_records(message.get("Body"))
+        if records is None:
             drained.unreadable += 1
             log.warning("message %s in %s is not an S3 event notification; deleted (the sweep "
                         "finds any object it was about)", message.get("MessageId"),
                         self.queue_url)
             return
+        if not records:
+            drained.foreign += 1  # a test event, or an event that is not an object creation
         for record in records:
-            obj = self._object(spec, record)
+            try:
+                obj = self._object(spec, record)
+            except _Unreadable as exc:
+                drained.unreadable += 1
+                log.warning("an event of message %s in %s cannot be read (%s); deleted (the "
+                            "sweep finds any object it was about)", message.get("MessageId"),
+                            self.queue_url, exc)
+                continue
             if obj is None:
                 drained.foreign += 1
             elif obj.fingerprint in found:
@@ -148,24 +153,34 @@ class NotificationQueue:
 
     def _object(self, spec: SourceSpec, record: dict) -> LandedObject | None:
         """The landed object a record announces; None if not an object creation of the source
-        in this zone."""
+        in this zone; ``_Unreadable`` if it says so without a usable key, time or ETag."""
+        if not isinstance(record, dict):
+            raise _Unreadable(f"an event record is a {type(record).__name__}")
+        if not str(record.get("eventName", "")).startswith("ObjectCreated:"):
+            return None
         try:
-            if not str(record["eventName"]).startswith("ObjectCreated:"):
-                return None
             s3 = record["s3"]
             if s3["bucket"]["name"] != self.zone.bucket:
                 return None
-            full_key = unquote_plus(s3["object"]["key"])  # keys arrive URL-encoded
+            raw_key = s3["object"]["key"]
+            if not isinstance(raw_key, str) or not raw_key:
+                raise _Unreadable(f"object key {raw_key!r}")
+            # S3 event notifications URL-encode the key; EventBridge events do not.
+            full_key = raw_key if record.get(_RAW_KEY) else unquote_plus(raw_key)
             key = self.zone.relative_key(full_key)
             if key is None or not key.startswith(f"{spec.landing_prefix}/"):
                 return None
-            when = datetime.fromisoformat(record["eventTime"].replace("Z", "+00:00"))
-            return LandedObject(key=key, uri=self.zone.uri_for(key),
-                                etag=str(s3["object"]["eTag"]).strip('"'),
-                                size=int(s3["object"].get("size", 0)),
+            when = datetime.fromisoformat(str(record["eventTime"]).replace("Z", "+00:00"))
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            etag = s3["object"].get("eTag")
+            if not isinstance(etag, str) or not etag.strip('"'):
+                raise _Unreadable(f"ETag {etag!r}")
+            return LandedObject(key=key, uri=self.zone.uri_for(key), etag=etag.strip('"'),
+                                size=int(s3["object"].get("size") or 0),
                                 last_modified=when.astimezone(UTC))
-        except (KeyError, TypeError, ValueError):
-            return None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _Unreadable(f"{type(exc).__name__}: {exc}") from None
 
     def _call(self, what: str, method, **kwargs) -> dict:
         self.requests += 1
@@ -179,6 +194,52 @@ class NotificationQueue:
             raise LandingZoneError(f"{what} {self.queue_url}: {hint} ({exc})") from exc
         except (NoCredentialsError, BotoCoreError) as exc:
             raise explain(exc, f"{what} {self.queue_url}") from exc
+
+
+class _Unreadable(ValueError):
+    """An event record that announces an object creation but cannot be read."""
+
+
+# Set on the records made from EventBridge events, whose object keys are not URL-encoded.
+_RAW_KEY = "manufacturing_ingest/raw_key"
+
+
+def _event_records(body: object) -> list[dict] | None:
+    """The S3 event records of a message body: S3 -> SQS, S3 -> SNS -> SQS, or S3 ->
+    EventBridge -> SQS (made into the same record shape). ``[]`` for a message that is about
+    nothing to ingest (S3's test event, an EventBridge event other than Object Created); None
+    for one that is not an S3 event notification at all."""
+    try:
+        message = json.loads(body) if isinstance(body, str | bytes) else None
+        if isinstance(message, dict) and "Records" not in message and isinstance(
+                message.get("Message"), str):
+            message = json.loads(message["Message"])  # delivered through SNS
+    except ValueError:
+        return None
+    if not isinstance(message, dict):
+        return None
+    if message.get("Event") == "s3:TestEvent":
+        return []
+    if message.get("source") == "aws.s3" and isinstance(message.get("detail"), dict):
+        return _from_eventbridge(message)
+    records = message.get("Records")
+    return records if isinstance(records, list) else None
+
+
+def _from_eventbridge(event: dict) -> list[dict]:
+    """An EventBridge S3 event as an S3 event record (``[]`` unless it is Object Created)."""
+    if event.get("detail-type") != "Object Created":
+        return []
+    detail = event["detail"]
+    obj = detail.get("object") if isinstance(detail.get("object"), dict) else {}
+    return [{
+        "eventName": f"ObjectCreated:{detail.get('reason') or 'Put'}",
+        "eventTime": event.get("time"),
+        "s3": {"bucket": detail.get("bucket"),
+               "object": {"key": obj.get("key"), "eTag": obj.get("etag"),
+                          "size": obj.get("size")}},
+        _RAW_KEY: True,
+    }]
 
 
 @dataclass(frozen=True)

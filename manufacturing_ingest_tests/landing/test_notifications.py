@@ -147,3 +147,51 @@ def test_an_object_the_sweep_asked_for_starts_no_second_run_when_its_event_comes
     late = ticks.tick()
     assert not late.run_requests
     assert "1 duplicate(s)" in message(late)
+
+
+def test_malformed_messages_are_counted_and_deleted_and_the_valid_ones_beside_them_run(
+        bucket, instance):
+    queue_url = bucket.notify(f"{SPEC.landing_prefix}/")
+    ticks = Ticks(bucket, queue_url, instance)
+    ticks.tick()  # the first sweep; S3's test event
+    put = bucket.put(LATE_KEY, numbered_sensor_csv("g7", 5, OLD))  # its real S3 event
+    other_key = f"raw/sensor-data/{OLD - timedelta(days=1):%Y/%m/%d}/gateway 8.csv"
+    other = bucket.put(other_key, numbered_sensor_csv("g8", 5, OLD - timedelta(days=1)))
+    # ... and what a misconfigured rule, a hand-sent test or a buggy forwarder puts beside it.
+    record = {"eventName": "ObjectCreated:Put", "eventTime": NOW.isoformat(),
+              "s3": {"bucket": {"name": bucket.name}, "object": {"key": None, "eTag": "x"}}}
+    malformed = ['{"Records": null}', "42", "not json", '{"Records": [7, "text"]}',
+                 json.dumps({"Records": [record]}), '{"Message": "{\\"Records\\": 3}"}']
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    for body in malformed:
+        sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+    # The same object as the real event, as S3 -> EventBridge -> SQS delivers it (a raw key).
+    eventbridge = {
+        "version": "0", "detail-type": "Object Created", "source": "aws.s3",
+        "time": NOW.isoformat().replace("+00:00", "Z"),
+        "detail": {"bucket": {"name": bucket.name}, "reason": "PutObject",
+                   "object": {"key": f"landing/{other_key}", "size": 100,
+                              "etag": other["ETag"].strip('"')}}}
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(eventbridge))
+    deleted = {**eventbridge, "detail-type": "Object Deleted"}
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(deleted))
+
+    found = ticks.tick()
+    old, older = f"{OLD:%Y-%m-%d}", f"{OLD - timedelta(days=1):%Y-%m-%d}"
+    assert spans(found) == {(older, old): 2}, message(found)  # both objects, one run
+    assert put["ETag"] != other["ETag"]
+    after = ticks.tick()  # deletes every message read, the malformed ones too
+    assert not after.run_requests
+    assert "10 notifications" not in message(after) and "deleted 10 handled last tick" in \
+        message(after)
+    assert in_queue(queue_url) == (0, 0)
+
+    # Alone, they are counted in the tick's summary, and deleted the tick after.
+    for body in [*malformed, json.dumps(deleted)]:
+        sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+    counted = ticks.tick()
+    assert not counted.run_requests
+    assert "7 notifications" in message(counted), message(counted)
+    assert "7 unreadable" in message(counted) and "1 not about" in message(counted)
+    ticks.tick()
+    assert in_queue(queue_url) == (0, 0)
