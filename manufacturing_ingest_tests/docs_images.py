@@ -2,15 +2,17 @@
 (``ui/test_demo_ui.py``) from what ``make demo`` recorded, and stamped so a stale one is caught.
 
 Each image carries, in a PNG ``tEXt`` chunk, the stamp of what made it: the installed Dagster's
-version and a digest of the browser test and its helpers. ``test_docs_images.py`` (a unit test,
-in ``make check``) fails when an image the README shows was made by another Dagster or another
-version of those steps, or when an image is missing or unused. ``make docs-images`` runs the
-browser test with ``MANUFACTURING_UPDATE_DOCS_IMAGES=1``, which writes the images anew; without
-it the test leaves the working tree alone (its screenshots go to ``test-artifacts/ui/``).
+version and a digest of the code of the browser test and its helpers (their syntax trees without
+docstrings: rewording a docstring or a comment changes no picture). ``test_docs_images.py`` (a
+unit test, in ``make check``) fails when an image the README shows was made by another Dagster
+or another version of those steps, or when an image is missing or unused. ``make docs-images``
+runs the browser test with ``MANUFACTURING_UPDATE_DOCS_IMAGES=1``, which writes the images anew;
+without it the test leaves the working tree alone (its screenshots go to ``test-artifacts/ui/``).
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import re
@@ -30,13 +32,26 @@ _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def current_stamp() -> str:
-    """``dagster <version>; steps <digest of MADE_BY>``."""
+    """``dagster <version>; steps <digest of MADE_BY's code>``."""
     import dagster as dg
 
     digest = hashlib.sha256()
     for name in MADE_BY:
-        digest.update(name.encode() + b"\0" + (REPO / name).read_bytes().replace(b"\r\n", b"\n"))
+        digest.update(name.encode() + b"\0" + _code_of((REPO / name).read_text()).encode())
     return f"dagster {dg.__version__}; steps {digest.hexdigest()[:16]}"
+
+
+def _code_of(source: str) -> str:
+    """The module's syntax tree without docstrings (comments are not in it either)."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+                and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
 
 
 def updating() -> bool:
