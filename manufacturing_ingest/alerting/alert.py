@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from manufacturing_ingest.printable import printable
+
 __all__ = [
     "Alert",
     "AlertKind",
@@ -163,8 +165,10 @@ class Alert:
             kind=kind,
             severity=severity,
             # One line: it becomes an email Subject and a Slack header.
-            title=_cut(" ".join(f"{kind.label}: {obs.title}".split()), MAX_TITLE_CHARS),
-            text=_cut(text, MAX_TEXT_CHARS),
+            title=_cut(printable(" ".join(f"{kind.label}: {obs.title}".split())),
+                       MAX_TITLE_CHARS),
+            # Names from the landing zone in it (files, columns) are shown escaped.
+            text=_cut(printable(text, keep_newlines=True), MAX_TEXT_CHARS),
             subject=obs.subject,
             created_at=created_at,
             asset=obs.asset,

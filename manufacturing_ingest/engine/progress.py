@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from manufacturing_ingest.printable import printable
+
 
 class Phase(StrEnum):
     """The steps of one ingest, in the order a run reaches them."""
@@ -58,8 +60,9 @@ class ProgressEvent:
     figures: Mapping[str, Any] = field(default_factory=dict)
 
     def message(self) -> str:
-        """One line for people, e.g. ``sensor_data: claimed batch 3 (4 files, 1.2 MB); …``."""
-        return f"{self.source}: {_MESSAGES[self.phase].format(**self.figures)}"
+        """One line for people, e.g. ``sensor_data: claimed batch 3 (4 files, 1.2 MB); …``;
+        names from the landing zone in it are escaped (``printable``)."""
+        return printable(f"{self.source}: {_MESSAGES[self.phase].format(**self.figures)}")
 
     def to_json(self) -> str:
         """One JSON object per line, for scripts: ``{"source", "phase", …figures}``."""
