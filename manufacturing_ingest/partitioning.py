@@ -9,6 +9,7 @@ through a ``PartitionScheme``; no other module formats or parses a partition.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -16,12 +17,15 @@ from enum import StrEnum
 from functools import cache
 from typing import TYPE_CHECKING
 
-from manufacturing_ingest.errors import InvalidPartitionError
+from manufacturing_ingest.errors import ConfigurationError, InvalidPartitionError
 
 if TYPE_CHECKING:
     import dagster as dg
 
+# The first day of every asset's partitions, unless MANUFACTURING_PARTITIONS_START moves it
+# (back, to load older history; the Dagster partitions follow).
 PARTITIONS_START = date(2025, 1, 1)
+PARTITIONS_START_VAR = "MANUFACTURING_PARTITIONS_START"
 # YYYY/MM/DD[/HH]/ anywhere below the source prefix (a leading folder may group by plant).
 _DATE_PATH = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})(?:/(\d{2}))?/")
 
@@ -116,8 +120,38 @@ class PartitionScheme:
         return first, last
 
     def dagster_partitions(self) -> dg.TimeWindowPartitionsDefinition:
-        """The asset's partitions: UTC, from ``PARTITIONS_START`` through the current one."""
-        return _dagster_partitions(self.grain)
+        """The asset's partitions: UTC, from ``partitions_start()`` through the current one."""
+        return _dagster_partitions(self.grain, partitions_start())
+
+    def outside_why(self, key: str) -> str:
+        """Why ``key``, a well-formed key, is not a partition: before the first or after the
+        current one, with what to do."""
+        partitions = self.dagster_partitions()
+        first = partitions.get_first_partition_key()
+        last = partitions.get_last_partition_key()
+        if self.parse(key) < self.parse(first):
+            return (f"{key} is before the first partition ({first}); set "
+                    f"{PARTITIONS_START_VAR}={self.parse(key):%Y-%m-%d} (or earlier) to load "
+                    "older history")
+        return (f"{key} is after the current partition ({last}): a date folder in the future; "
+                "ask the sender to fix it, or move the files under their real date")
+
+
+def partitions_start() -> date:
+    """``MANUFACTURING_PARTITIONS_START`` (``YYYY-MM-DD``), else ``PARTITIONS_START``. Every
+    process of a deployment (webserver, daemon, runs) reads the same environment."""
+    text = os.environ.get(PARTITIONS_START_VAR, "").strip()
+    if not text:
+        return PARTITIONS_START
+    try:
+        start = date.fromisoformat(text)
+    except ValueError:
+        raise ConfigurationError(f"{PARTITIONS_START_VAR}={text!r} is not a date "
+                                 "(YYYY-MM-DD)") from None
+    if start > datetime.now(UTC).date():
+        raise ConfigurationError(f"{PARTITIONS_START_VAR}={text} is in the future; the first "
+                                 "partition must have begun")
+    return start
 
 
 def _as_hour(text: str, hour: int) -> str:
@@ -138,11 +172,11 @@ SCHEMES = {Grain.DAILY: DAILY, Grain.HOURLY: HOURLY}
 
 
 @cache
-def _dagster_partitions(grain: Grain) -> dg.TimeWindowPartitionsDefinition:
+def _dagster_partitions(grain: Grain, first_day: date) -> dg.TimeWindowPartitionsDefinition:
     import dagster as dg
 
     scheme = SCHEMES[grain]
-    start = datetime.combine(PARTITIONS_START, datetime.min.time()).strftime(scheme.key_format)
+    start = datetime.combine(first_day, datetime.min.time()).strftime(scheme.key_format)
     # end_offset=1: the current day (hour) exists while its files are still landing.
     if grain is Grain.HOURLY:
         return dg.HourlyPartitionsDefinition(

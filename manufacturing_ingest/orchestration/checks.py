@@ -21,6 +21,7 @@ from manufacturing_ingest.orchestration.names import (
     bronze_asset_key,
 )
 from manufacturing_ingest.orchestration.resources import LakehouseResource, LandingZoneResource
+from manufacturing_ingest.printable import printable
 from manufacturing_ingest.quality.backlog import BACKLOG_WINDOW, landing_backlog
 from manufacturing_ingest.quality.drift import SchemaDrift
 from manufacturing_ingest.quality.evaluate import PartitionQuality, Verdict
@@ -49,6 +50,10 @@ def backlog_check(spec: SourceSpec) -> dg.AssetChecksDefinition:
         if backlog.not_kept:
             description += (f"; the last sweep also found {backlog.not_kept} more not "
                             "committed than it keeps")
+        if backlog.outside:
+            description += (f"; {backlog.outside} landed objects lie under date folders "
+                            f"outside the partitions and are never ingested as they lie, e.g. "
+                            f"{printable(backlog.outside_example)}")
         return dg.AssetCheckResult(
             passed=not backlog.exceeds(spec.backlog_limit),
             severity=dg.AssetCheckSeverity.ERROR,
@@ -60,6 +65,7 @@ def backlog_check(spec: SourceSpec) -> dg.AssetChecksDefinition:
                 "landed_objects": backlog.listed,
                 "from_sweep": backlog.swept,
                 "oldest_uncommitted": backlog.oldest_uri or "",
+                "outside_partitions": backlog.outside,
             },
         )
 

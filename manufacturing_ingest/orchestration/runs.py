@@ -50,8 +50,8 @@ def partition_keys(spec: SourceSpec, first: str, last: str) -> list[str]:
             raise InvalidPartitionError(
                 f"{key} is not a partition of {spec.name}: its partitions run from "
                 f"{partitions.get_first_partition_key()} to "
-                f"{partitions.get_last_partition_key()} (UTC)"
-            )
+                f"{partitions.get_last_partition_key()} (UTC); "
+                + spec.partitions.outside_why(key))
     return partitions.get_partition_keys_in_range(dg.PartitionKeyRange(first, last))
 
 

@@ -19,7 +19,7 @@ import dagster as dg
 
 from manufacturing_ingest.catalog import SourceSpec
 from manufacturing_ingest.engine.ledger import FileState, FileStatus, file_states, read_events
-from manufacturing_ingest.landing import LandedObject, partition_key_of
+from manufacturing_ingest.landing import LandedObject, ignore_reason, partition_key_of
 from manufacturing_ingest.landing.notifications import find_notified, visibility_timeout
 from manufacturing_ingest.landing.scan import LandingCursor, find_listed, merge_sweep
 from manufacturing_ingest.landing.sweep import SweepFindings, SweepStep, sweep_step
@@ -32,6 +32,7 @@ from manufacturing_ingest.orchestration.names import (
     landing_sensor_name,
 )
 from manufacturing_ingest.orchestration.resources import LakehouseResource, LandingZoneResource
+from manufacturing_ingest.printable import printable
 
 # Importable from here, where the tests and benchmarks of the sensor have always found them.
 __all__ = ["NEW_OBJECTS_TAG", "RANGE_END_TAG", "RANGE_START_TAG", "contiguous_ranges",
@@ -101,14 +102,15 @@ def landing_sensor(spec: SourceSpec, interval_seconds: int = 60, sweep_budget_se
         budget = max(0.0, sweep_budget_seconds - (time.monotonic() - started))
         sweep = sweep_step(spec, zone, cursor.sweep, now, spec.sweep_interval, budget)
 
-        recent = _by_partition(context, spec, partitions, found.new_objects)
-        swept = _by_partition(context, spec, partitions, sweep.objects)
+        recent, _ = _by_partition(context, spec, partitions, found.new_objects)
+        swept, outside = _by_partition(context, spec, partitions, sweep.objects)
         states = _ledger_states(spec, lakehouse, set(recent) | set(swept))
         pending, committed = _not_yet_committed(recent, states)
         swept_pending, _ = _not_yet_committed(swept, states)
         sweep_note = _sweep_note(sweep, swept_pending)
         if sweep.objects or sweep.started or sweep.completed:
-            _record_findings(context.instance, spec, sweep, swept_pending)
+            # Objects outside the partitions are findings too: the backlog check fails on them.
+            _record_findings(context.instance, spec, sweep, {**swept_pending, **outside})
         # What the recent listing (or the queue) has seen is its to request; the sweep asks for
         # the rest.
         merged, late_objects = merge_sweep(found.cursor, sweep.progress, swept_pending)
@@ -151,17 +153,23 @@ def landing_sensor(spec: SourceSpec, interval_seconds: int = 60, sweep_budget_se
 
 
 def _by_partition(context: dg.SensorEvaluationContext, spec: SourceSpec, partitions,
-                  objects: list[LandedObject]) -> dict[str, list[LandedObject]]:
-    """``objects`` by partition key; those of partitions the asset does not have are logged."""
+                  objects: list[LandedObject]
+                  ) -> tuple[dict[str, list[LandedObject]], dict[str, list[LandedObject]]]:
+    """``objects`` by partition key: of the asset's partitions, and of partitions it does not
+    have (logged, with what to do; markers and in-flight files left out)."""
     groups: dict[str, list[LandedObject]] = {}
     for obj in objects:
         groups.setdefault(partition_key_of(spec, obj), []).append(obj)
-    outside = {key: objs for key, objs in groups.items()
+    outside = {key: [o for o in objs if not ignore_reason(o)] for key, objs in groups.items()
                if not partitions.has_partition_key(key)}
+    outside = {key: objs for key, objs in outside.items() if objs}
     for key, objs in sorted(outside.items()):
         context.log.warning(f"{len(objs)} object(s) belong to partition {key}, which "
-                            f"{spec.table_name} does not have; e.g. {objs[0].uri}")
-    return {key: objs for key, objs in sorted(groups.items()) if key not in outside}
+                            f"{spec.table_name} does not have; e.g. {printable(objs[0].uri)}: "
+                            f"{spec.partitions.outside_why(key)}")
+    inside = {key: objs for key, objs in sorted(groups.items())
+              if partitions.has_partition_key(key)}
+    return inside, outside
 
 
 def _ledger_states(spec: SourceSpec, lakehouse: LakehouseResource,

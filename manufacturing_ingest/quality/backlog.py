@@ -2,7 +2,9 @@
 
 The listing covers the last ``BACKLOG_WINDOW`` of date prefixes; older objects come from the
 reconciliation sweep's findings (``landing/sweep.py``), so an object waits in the backlog
-whatever its age until the ledger has it committed.
+whatever its age until the ledger has it committed. An object under a date folder outside the
+asset's partitions (before ``MANUFACTURING_PARTITIONS_START``, or in the future) can never be
+ingested as it lies: it is counted apart (``outside``), and fails the check at once.
 """
 
 from __future__ import annotations
@@ -32,9 +34,12 @@ class Backlog:
     swept: int = 0  # of ``listed``: objects only the sweep's findings know of
     # uncommitted objects the last sweep counted beyond what it keeps (``MAX_FINDINGS``)
     not_kept: int = 0
+    # objects of partitions the asset does not have (never ingested as they lie), and why
+    outside: int = 0
+    outside_example: str | None = None
 
     def exceeds(self, limit: timedelta) -> bool:
-        return self.oldest_age_seconds > limit.total_seconds()
+        return self.outside > 0 or self.oldest_age_seconds > limit.total_seconds()
 
 
 def landing_backlog(spec: SourceSpec, zone: LandingZone, ledger_path: str,
@@ -48,7 +53,10 @@ def landing_backlog(spec: SourceSpec, zone: LandingZone, ledger_path: str,
     recent = {o.fingerprint: o for o in landed.values()
               if not ignore_reason(o) and o.last_modified >= since}
     older = {o.fingerprint: o for o in swept if o.fingerprint not in recent}
-    objects = [*recent.values(), *older.values()]
+    everything = [*recent.values(), *older.values()]
+    have = spec.partitions.dagster_partitions()
+    outside = [o for o in everything if not have.has_partition_key(partition_key_of(spec, o))]
+    objects = [o for o in everything if o not in outside]
     partitions = sorted({partition_key_of(spec, o) for o in objects})
     states = file_states(read_events(ledger_path, spec.name, partitions)) if partitions else {}
     waiting = []
@@ -67,4 +75,13 @@ def landing_backlog(spec: SourceSpec, zone: LandingZone, ledger_path: str,
         listed=len(objects),
         swept=len(older),
         not_kept=not_kept,
+        outside=len(outside),
+        outside_example=_outside_example(spec, outside),
     )
+
+
+def _outside_example(spec: SourceSpec, outside: list[LandedObject]) -> str | None:
+    if not outside:
+        return None
+    first = min(outside, key=lambda o: o.key)
+    return f"{first.uri} ({spec.partitions.outside_why(partition_key_of(spec, first))})"
