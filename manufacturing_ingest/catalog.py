@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from typing import Literal
 
 from manufacturing_ingest.errors import UnknownSourceError
@@ -23,6 +24,18 @@ SOURCE_FILE_COLUMN = "_source_file"
 INGESTED_AT_COLUMN = "_ingested_at"
 RESCUED_DATA_COLUMN = "_rescued_data"
 LINEAGE_COLUMNS = (SOURCE_FILE_COLUMN, INGESTED_AT_COLUMN, RESCUED_DATA_COLUMN)
+
+
+class Corrections(StrEnum):
+    """What a new version of a committed file does to bronze (same key, other content).
+
+    A version with the same content as the committed one (touched, or uploaded again with
+    another part size) is never a new version: it changes nothing, whatever the choice.
+    """
+
+    REPLACE = "replace"  # its rows replace the old version's, in one Delta commit (default)
+    APPEND = "append"  # its rows are added beside the old version's
+    IGNORE = "ignore"  # it is recorded and not ingested (Auto Loader's default)
 
 
 @dataclass(frozen=True)
@@ -115,6 +128,11 @@ class SourceSpec:
     sweep_interval: timedelta = timedelta(days=1)
     # The rules the ``quality`` check evaluates on the rows each run commits.
     quality: QualityRules = QualityRules()
+    # A corrected file (same key, new content); MANUFACTURING_CORRECTIONS_<SOURCE> overrides it.
+    corrections: Corrections = Corrections.REPLACE
+    # Text files without a byte-order mark are read in this encoding (a Python codec name);
+    # MANUFACTURING_ENCODING_<SOURCE> overrides it (engine/encoding.py).
+    encoding: str = "utf-8"
 
     @property
     def table_name(self) -> str:

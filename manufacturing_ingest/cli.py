@@ -13,6 +13,7 @@ from pathlib import Path
 
 from manufacturing_ingest.catalog import CATALOG, get_source
 from manufacturing_ingest.errors import UserError
+from manufacturing_ingest.printable import printable
 from manufacturing_ingest.settings import Settings
 
 log = logging.getLogger("manufacturing_ingest")
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         return args.func(args, settings) or 0
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(exc)}", file=sys.stderr)
         return 2
 
 
@@ -38,6 +39,10 @@ class _ProgressFormatter(logging.Formatter):
     def __init__(self, as_json: bool):
         super().__init__("%(asctime)s %(message)s", datefmt="%H:%M:%S")
         self.as_json = as_json
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        # One line per record: a file name's newline or ESC sequence is shown escaped.
+        return printable(super().formatMessage(record))
 
     def format(self, record: logging.LogRecord) -> str:
         event = getattr(record, "progress_event", None)
@@ -223,11 +228,19 @@ def _ingest(args, settings: Settings) -> int:
         failed += m["files_failed"]
         print(f"{r.source}: {m['records']} rows from {m['files_processed']} files "
               f"({m['files_skipped']} already in, {m['files_failed']} failed, "
+              + (f"{m['files_held']} held, " if m.get("files_held") else "") +
               f"{m['files_ignored']} ignored) in {r.seconds:.1f}s; "
               f"delta version {m.get('delta_version', '-')}")
+    held = sum(r.metadata.get("files_held", 0) for r in results)
     if failed:
-        print(f"{failed} file(s) failed and will be retried on the next run; "
-              "see `manufacturing-ingest files SOURCE PARTITION`", file=sys.stderr)
+        print(f"{failed} file(s) failed; `manufacturing-ingest files SOURCE PARTITION` says why "
+              "and whether they will be retried on the next run (a file whose bytes cannot be "
+              "ingested waits for a new upload, an archived one for its restore)",
+              file=sys.stderr)
+    if held:
+        print(f"{held} file(s) held: they failed before and are not read again yet; "
+              "`manufacturing-ingest files SOURCE PARTITION` says why and until when",
+              file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -251,7 +264,7 @@ def _demo(args, settings: Settings) -> int:
         print(f"  {source} {r.check} {r.partition or ''} {r.severity}: {r.description}")
     print(f"alert sensor: {summary.alerts}")
     late = summary.late
-    print(f"late file: {late.uri} landed after {late.partition} was ingested; "
+    print(f"late file: {printable(late.uri)} landed after {late.partition} was ingested; "
           f"{late.sensor}'s sweep found it, run {late.run.run_id[:8]} took "
           f"its {late.run.metadata['records']} rows")
     where = (f"{failed[0][0]} → Checks: {failed[0][1].check} failed on {failed[0][1].partition}"
@@ -362,6 +375,7 @@ def _maintain(args, settings: Settings) -> int:
 
 def _files(args, settings: Settings) -> int:
     from manufacturing_ingest.engine.ledger import FileLedger, file_states
+    from manufacturing_ingest.engine.read import FailureKind
     from manufacturing_ingest.landing import ignore_reason, landing_zone_for
 
     spec = get_source(args.source)
@@ -371,6 +385,8 @@ def _files(args, settings: Settings) -> int:
     ledger = FileLedger(_spark(settings), _lakehouse(settings).ledger_path)
     states = file_states(ledger.events(spec.name, [partition]))
     print(f"{spec.name} {partition}: {len(landed)} objects landed")
+    if landed and not spec.partitions.dagster_partitions().has_partition_key(partition):
+        print(f"not ingested: {spec.partitions.outside_why(partition)}")
     print(f"{'status':10} {'rows':>8} {'tries':>5}  object")
     for obj in landed:
         state = states.get((obj.key, obj.etag))
@@ -383,7 +399,9 @@ def _files(args, settings: Settings) -> int:
             rows = state.rows if state.rows is not None else "-"
             tries = state.attempts
             extra = f"  ({state.error or state.note})" if (state.error or state.note) else ""
-        print(f"{status:10} {rows!s:>8} {tries!s:>5}  {obj.key}{extra}")
+            if state.status.value == "failed":
+                extra = f"  ({FailureKind.of(state.note).value}: {state.error})"
+        print(f"{status:10} {rows!s:>8} {tries!s:>5}  {printable(obj.key)}{printable(extra)}")
     return 0
 
 

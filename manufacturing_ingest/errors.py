@@ -26,5 +26,9 @@ class InvalidPartitionError(UserError, ValueError):
     """A partition key that does not name a partition of the source."""
 
 
+class ReprocessIncomplete(UserError, RuntimeError):
+    """A reprocess could not read every file whose rows bronze holds; it wrote nothing."""
+
+
 class LandingZoneError(UserError, RuntimeError):
     """The landing zone cannot be used as configured (bucket, credentials, access, folder)."""

@@ -12,6 +12,12 @@ Checked in this order, each with a default that works on a laptop:
 - ``MANUFACTURING_S3_ROLE_ARN``: optional IAM role to assume for an ``s3://`` landing zone,
   on top of the standard AWS credential chain.
 - ``MANUFACTURING_LANDING_INTERVAL_SECONDS``: how often each landing sensor lists. Default 60.
+- ``MANUFACTURING_PARTITIONS_START``: the first day of every asset's partitions (``YYYY-MM-DD``,
+  default 2025-01-01); move it back to load older history (``partitioning.partitions_start``).
+- ``MANUFACTURING_ENCODING_<SOURCE>``: the encoding of the source's text files that carry no
+  byte-order mark (a Python codec name, e.g. ``cp1252``; default UTF-8; ``engine/encoding.py``).
+- ``MANUFACTURING_CORRECTIONS_<SOURCE>``: ``replace`` (default), ``append`` or ``ignore``: what a
+  new version of a committed file (same key, other content) does to bronze (``Corrections``).
 - ``MANUFACTURING_READ_MODE``: ``staged`` (each file's bytes pass the engine's process, which
   checks them whole first) or ``direct`` (Spark reads the landed objects itself and the process
   fetches only each file's header or Parquet footer), or ``autoloader`` (Databricks Auto
@@ -53,6 +59,7 @@ and passes it down.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import os
 import re
@@ -63,7 +70,7 @@ from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
-from manufacturing_ingest.catalog import SourceSpec
+from manufacturing_ingest.catalog import CATALOG, Corrections, SourceSpec
 from manufacturing_ingest.errors import ConfigurationError
 
 __all__ = ["AlertSettings", "ConfigurationError", "DatabricksSettings", "Environment",
@@ -403,6 +410,10 @@ class Settings:
     sweep_budget_seconds: int = 20
     # source name -> SQS queue of its S3 event notifications (file notification mode)
     queue_urls: Mapping[str, str] = field(default_factory=dict)
+    # source name -> what a corrected file does (MANUFACTURING_CORRECTIONS_<SOURCE>)
+    corrections: Mapping[str, Corrections] = field(default_factory=dict)
+    # source name -> encoding of its text files without a BOM (MANUFACTURING_ENCODING_<SOURCE>)
+    encodings: Mapping[str, str] = field(default_factory=dict)
     read_mode: ReadMode = ReadMode.STAGED
     catalog: str = ""  # bronze tables as <catalog>.manufacturing_bronze.<table>; "": by path
     # MANUFACTURING_ENV=databricks, outside the cluster: how the steps are sent there.
@@ -450,6 +461,8 @@ class Settings:
                 environ.get("MANUFACTURING_SWEEP_BUDGET_SECONDS", "").strip(), 20,
                 "MANUFACTURING_SWEEP_BUDGET_SECONDS", 1, 40),
             queue_urls=_queue_urls(environ, landing_url),
+            corrections=_corrections(environ),
+            encodings=_encodings(environ),
             catalog=_catalog(environ.get("MANUFACTURING_CATALOG", "").strip()),
             read_mode=_read_mode(environ.get("MANUFACTURING_READ_MODE", "").strip().lower(),
                                  env),
@@ -465,8 +478,59 @@ class Settings:
         return dataclasses.replace(spec, sweep_interval=timedelta(
             minutes=self.sweep_interval_minutes))
 
+    def configured(self, spec: SourceSpec) -> SourceSpec:
+        """``spec`` with everything these settings override (sweep interval, corrections)."""
+        spec = self.with_sweep_interval(spec)
+        if spec.name in self.corrections:
+            spec = dataclasses.replace(spec, corrections=self.corrections[spec.name])
+        if spec.name in self.encodings:
+            spec = dataclasses.replace(spec, encoding=self.encodings[spec.name])
+        return spec
+
 
 QUEUE_URL_VAR = "MANUFACTURING_QUEUE_URL_"
+CORRECTIONS_VAR = "MANUFACTURING_CORRECTIONS_"
+ENCODING_VAR = "MANUFACTURING_ENCODING_"
+
+
+def _per_source(environ: Mapping[str, str], prefix: str) -> dict[str, tuple[str, str]]:
+    """``<prefix><SOURCE>`` variables that are set: source -> (variable, value)."""
+    found = {}
+    for name, value in environ.items():
+        if not name.startswith(prefix) or not value.strip():
+            continue
+        source = name[len(prefix):].lower()
+        if source not in CATALOG:
+            raise ConfigurationError(
+                f"{name}: no source {source!r}; set one of "
+                + ", ".join(prefix + s.upper() for s in CATALOG))
+        found[source] = (name, value.strip())
+    return found
+
+
+def _encodings(environ: Mapping[str, str]) -> dict[str, str]:
+    """``MANUFACTURING_ENCODING_<SOURCE>=cp1252`` (any Python codec), per source."""
+    chosen = {}
+    for source, (name, value) in _per_source(environ, ENCODING_VAR).items():
+        try:
+            chosen[source] = codecs.lookup(value).name
+        except LookupError:
+            raise ConfigurationError(f"{name}={value!r} is not an encoding Python knows "
+                                     "(e.g. utf-8, cp1252, latin-1, utf-16-le)") from None
+    return chosen
+
+
+def _corrections(environ: Mapping[str, str]) -> dict[str, Corrections]:
+    """``MANUFACTURING_CORRECTIONS_<SOURCE>=replace|append|ignore``, per source."""
+    chosen: dict[str, Corrections] = {}
+    for source, (name, value) in _per_source(environ, CORRECTIONS_VAR).items():
+        try:
+            chosen[source] = Corrections(value.lower())
+        except ValueError:
+            raise ConfigurationError(
+                f"{name}={value!r} is not one of "
+                + ", ".join(c.value for c in Corrections)) from None
+    return chosen
 
 
 def _catalog(name: str) -> str:
@@ -495,21 +559,12 @@ def _read_mode(value: str, env: Environment) -> ReadMode:
 
 def _queue_urls(environ: Mapping[str, str], landing_url: str) -> dict[str, str]:
     """``MANUFACTURING_QUEUE_URL_<SOURCE>``: the sources in file notification mode."""
-    from manufacturing_ingest.catalog import CATALOG
-
     urls: dict[str, str] = {}
-    for name, value in environ.items():
-        if not name.startswith(QUEUE_URL_VAR) or not value.strip():
-            continue
-        source = name[len(QUEUE_URL_VAR):].lower()
-        if source not in CATALOG:
-            raise ConfigurationError(
-                f"{name}: no source {source!r}; use one of "
-                + ", ".join(QUEUE_URL_VAR + s.upper() for s in CATALOG))
-        if not value.strip().startswith(("https://", "http://")):
-            raise ConfigurationError(f"{name}={value.strip()!r} is not an SQS queue URL "
+    for source, (name, value) in _per_source(environ, QUEUE_URL_VAR).items():
+        if not value.startswith(("https://", "http://")):
+            raise ConfigurationError(f"{name}={value!r} is not an SQS queue URL "
                                      "(https://sqs.<region>.amazonaws.com/<account>/<queue>)")
-        urls[source] = value.strip()
+        urls[source] = value
     if urls and not landing_url.startswith("s3://"):
         raise ConfigurationError(f"{', '.join(QUEUE_URL_VAR + s.upper() for s in urls)}: file "
                                  "notification mode needs an s3:// MANUFACTURING_LANDING_URL")

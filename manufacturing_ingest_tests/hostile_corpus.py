@@ -550,6 +550,76 @@ def case18_cli(root: Path) -> HostileCase:
     )
 
 
+# -- 19: file names (not UTF-8, control and bidi characters) -----------------------------------
+
+HOSTILE_NAMES = {"evil\x1b[2J.csv": "ESC", "two\ncommitted 40 1 forged.csv": "NL",
+                 "invoice\u202egpj.csv": "RTL", "tab\there.csv": "TAB", "Prüf µm.csv": "UNI"}
+
+
+def case19_file_names(root: Path) -> HostileCase:
+    """Names as Windows clients, scripts and careless uploads make them: every UTF-8 name lands
+    under its exact URI; a Latin-1 name (not UTF-8) fails once with what to do, listed by its
+    escaped spelling, and does not stop the rest."""
+    files = []
+    for name, sid in HOSTILE_NAMES.items():
+        put(root, f"{SENSOR_DAY}/{name}", csv_text(sid))
+        files.append(FileExpect(f"{SENSOR_DAY}/{name}", "committed", rows=1,
+                                sql=[(f"sensor_id = '{sid}'", 1)]))
+    folder = os.fsencode(Path(root) / SENSOR_DAY)
+    with open(os.path.join(folder, b"Pr\xfcfprotokoll.csv"), "wb") as out:
+        out.write(csv_text("LATIN1").encode())
+    files.append(FileExpect(f"{SENSOR_DAY}/Pr\\xfcfprotokoll.csv", "failed",
+                            reason="file name is not valid UTF-8"))
+    return HostileCase(19, "file_names", "sensor_data", [DAY], files,
+                       table_rows=len(HOSTILE_NAMES), forbidden=["LATIN1"])
+
+
+# -- 20: header names in other scripts ---------------------------------------------------------
+
+def case20_header_scripts(root: Path) -> HostileCase:
+    """A Japanese plant's export with its columns in two orders, and a German gauge's µm beside
+    m: each name keeps its own column (none collapses to ``unnamed`` or onto another)."""
+    base = "plant_id,line_id,sensor_id,timestamp"
+    put(root, f"{SENSOR_DAY}/jp-a.csv",
+        f"{base},温度,湿度\nP09,L1,JPA,2026-11-20T10:00:00Z,21.5,40.5\n")
+    put(root, f"{SENSOR_DAY}/jp-b.csv",
+        f"{base},湿度,温度\nP09,L1,JPB,2026-11-20T10:05:00Z,41.5,22.5\n")
+    put(root, f"{SENSOR_DAY}/de.csv",
+        f"{base},Dicke µm,Dicke (m)\nP10,L1,DE,2026-11-20T10:00:00Z,120,0.00012\n")
+    return HostileCase(
+        20, "header_scripts", "sensor_data", [DAY],
+        [FileExpect(f"{SENSOR_DAY}/jp-a.csv", "committed", rows=1,
+                    sql=[("`温度` = '21.5' and `湿度` = '40.5'", 1)]),
+         FileExpect(f"{SENSOR_DAY}/jp-b.csv", "committed", rows=1,
+                    sql=[("`温度` = '22.5' and `湿度` = '41.5'", 1)]),
+         FileExpect(f"{SENSOR_DAY}/de.csv", "committed", rows=1,
+                    sql=[("`dicke_µm` = '120' and `dicke_m` = '0.00012'", 1)])],
+        table_rows=3, forbidden=[], deltars_readable=True,
+    )
+
+
+# -- 21: files that are not the source's (headerless, foreign) ------------------------------------
+
+def case21_foreign_files(root: Path) -> HostileCase:
+    """A PLC's headerless export, another system's CSV and JSON under the source's prefix: none
+    shares a column with sensor_data, so each fails with that reason and adds nothing (no rows,
+    no columns named after data values); the good file beside them lands."""
+    put(root, f"{SENSOR_DAY}/plc-headerless.csv", row("PLC1") + row("PLC2"))
+    put(root, f"{SENSOR_DAY}/addresses.csv",
+        "first,last,address,city,zip\nJohn,Doe,120 any st.,Anytown,08123\n")
+    put(root, f"{SENSOR_DAY}/orders.json", '{"order": "ORD-1", "qty": 3}\n')
+    put(root, f"{SENSOR_DAY}/good.csv", csv_text("G1"))
+    return HostileCase(
+        21, "foreign_files", "sensor_data", [DAY],
+        [FileExpect(f"{SENSOR_DAY}/plc-headerless.csv", "failed",
+                    reason="shares no column with sensor_data"),
+         FileExpect(f"{SENSOR_DAY}/addresses.csv", "failed", reason="shares no column"),
+         FileExpect(f"{SENSOR_DAY}/orders.json", "failed", reason="shares no column"),
+         FileExpect(f"{SENSOR_DAY}/good.csv", "committed", rows=1)],
+        table_rows=1, forbidden=["PLC1", "PLC2", "Anytown", "ORD-1"],
+    )
+
+
 # -- rough edges --------------------------------------------------------------------------------
 
 def case_rough_edges(root: Path) -> HostileCase:
@@ -579,6 +649,6 @@ ALL_CASES = [
     case09_epoch_units, case10_far_timestamps, case11_huge_json_string,
     case12_reserved_keys_in_json, case13_huge_header, case14_decompression_bombs,
     case15_json_key_collisions, case16_colons, case17_misfiled_dates, case17b_misfiled_hours,
-    case_rough_edges,
+    case19_file_names, case20_header_scripts, case21_foreign_files, case_rough_edges,
 ]
 # case18_cli is separate: it runs the console script, not the ingestor.

@@ -12,6 +12,8 @@ import pytest
 from manufacturing_ingest.cli import main
 from manufacturing_ingest_tests import hostile_corpus as corpus
 
+FORGING_NAME = "evil\x1b[2J\ncommitted       40     1  forged.csv.gz"
+
 
 def run(env, *args: str) -> subprocess.CompletedProcess:
     script = Path(sys.executable).parent / "manufacturing-ingest"  # the installed console script
@@ -31,23 +33,31 @@ def test_generate_ingest_and_inspect(tmp_path: Path, spark_server):
                     "--files", "3", "--rows", "40", "--gzip", "--extra-columns")
     assert generated.returncode == 0, generated.stderr
     assert "sensor_data: wrote 3 files" in generated.stdout
-    broken = tmp_path / "landing/raw/sensor-data/2026/01/15/broken.csv.gz"
-    broken.write_bytes(b"\x1f\x8b\x08\x00garbage")
+    day = tmp_path / "landing/raw/sensor-data/2026/01/15"
+    (day / "broken.csv.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+    # A name that would clear the screen and forge a "committed" line if printed raw.
+    (day / FORGING_NAME).write_bytes(b"\x1f\x8b\x08\x00garbage")
 
     ingested = run(env, "ingest", "--source", "sensor_data", "--partition", "2026-01-15")
 
     assert ingested.returncode == 1  # a failed file is reported, and the exit code says so
-    assert "sensor_data: 120 rows from 3 files (0 already in, 1 failed, 0 ignored)" \
+    assert "sensor_data: 120 rows from 3 files (0 already in, 2 failed, 0 ignored)" \
         in ingested.stdout
     assert "claimed batch 0" in ingested.stderr  # progress is shown while it works
-    assert "will be retried on the next run" in ingested.stderr
+    assert "says why and whether they will be retried on the next run" in ingested.stderr
+    assert "\x1b" not in ingested.stdout + ingested.stderr
+    assert "FAILED file://" in ingested.stderr and "\\x1b[2J\\ncommitted" in ingested.stderr
 
     files = run(env, "files", "sensor_data", "2026-01-15")
     assert files.returncode == 0, files.stderr
+    assert "\x1b" not in files.stdout
     lines = files.stdout.splitlines()
+    assert sum(line.startswith("committed") for line in lines) == 3
     assert sum(line.startswith("committed") and " 40 " in line for line in lines) == 3
-    (failed,) = [line for line in lines if line.startswith("failed")]
-    assert "broken.csv.gz" in failed and "gzip" in failed
+    failed = [line for line in lines if line.startswith("failed")]
+    assert len(failed) == 2 and all("gzip" in line for line in failed)
+    assert any("broken.csv.gz" in line for line in failed)
+    assert any("evil\\x1b[2J\\ncommitted" in line for line in failed), failed
 
     history = run(env, "history", "sensor_data")
     assert history.returncode == 0, history.stderr

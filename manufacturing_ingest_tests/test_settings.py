@@ -80,7 +80,7 @@ def test_alert_settings_record_whether_secrets_are_set_never_their_values():
     ({"MANUFACTURING_SWEEP_BUDGET_SECONDS": "120"}, "from 1 to 40"),
     ({"MANUFACTURING_LANDING_URL": "s3://plant-landing/manufacturing",
       "MANUFACTURING_QUEUE_URL_SENSORS": "https://sqs.eu-west-1.amazonaws.com/1/q"},
-     "no source 'sensors'; use one of MANUFACTURING_QUEUE_URL_SENSOR_DATA"),
+     "no source 'sensors'; set one of MANUFACTURING_QUEUE_URL_SENSOR_DATA"),
     ({"MANUFACTURING_LANDING_URL": "s3://plant-landing/manufacturing",
       "MANUFACTURING_QUEUE_URL_SENSOR_DATA": "arn:aws:sqs:eu-west-1:1:q"},
      "is not an SQS queue URL"),
@@ -195,3 +195,28 @@ def test_spark_logs_errors_only_unless_asked_and_the_jvm_is_told_so():
     assert len(config) == 1 and "-Dderby.system.home=/tmp/manufacturing_ingest_derby" in options
     text = Path(urlparse(config[0].partition("=")[2]).path).read_text()
     assert "rootLogger.level = WARN" in text and "target = SYSTEM_ERR" in text
+
+
+def test_corrections_and_encodings_are_chosen_per_source():
+    from manufacturing_ingest.catalog import CATALOG, Corrections
+
+    settings = Settings.from_env({"MANUFACTURING_CORRECTIONS_SENSOR_DATA": "Append",
+                                  "MANUFACTURING_CORRECTIONS_EQUIPMENT_LOGS": "ignore",
+                                  "MANUFACTURING_ENCODING_QUALITY_METRICS": "Windows-1252"})
+    specs = {name: settings.configured(spec) for name, spec in CATALOG.items()}
+    assert specs["sensor_data"].corrections is Corrections.APPEND
+    assert specs["equipment_logs"].corrections is Corrections.IGNORE
+    assert specs["quality_metrics"].corrections is Corrections.REPLACE  # the default
+    assert specs["quality_metrics"].encoding == "cp1252"  # Python's name for it
+    assert specs["sensor_data"].encoding == "utf-8"
+
+
+@pytest.mark.parametrize("environ, says", [
+    ({"MANUFACTURING_CORRECTIONS_SENSOR_DATA": "merge"}, "not one of replace, append, ignore"),
+    ({"MANUFACTURING_CORRECTIONS_SENSORS": "append"}, "no source 'sensors'"),
+    ({"MANUFACTURING_ENCODING_SENSOR_DATA": "klingon"}, "not an encoding Python knows"),
+    ({"MANUFACTURING_ENCODING_PLC": "cp1252"}, "MANUFACTURING_ENCODING_SENSOR_DATA"),
+])
+def test_a_wrong_per_source_choice_is_refused_with_what_to_set(environ, says):
+    with pytest.raises(ConfigurationError, match=says):
+        Settings.from_env(environ)

@@ -1,8 +1,11 @@
 """The ingest loop: the landed files of some partitions into a bronze table, exactly once.
 
-One ``ingest`` lists the partitions' files, skips what the ledger says is committed, inspects the
-rest on the driver (a broken file fails alone), reads the good ones into one frame and hands it
-to the commit protocol (``protocol.py``). Losing a race to a concurrent run means planning again.
+One ``ingest`` lists the partitions' files, skips what the ledger says is committed, tells a new
+version of a committed file by its content (the same bytes write nothing; other bytes follow the
+source's ``Corrections``), inspects the rest on the driver (a broken file fails alone), reads the
+good ones into one frame and hands it to the commit protocol (``protocol.py``). Losing a race to
+a concurrent run means planning again. A reprocess that cannot read a file whose rows bronze
+holds stops before it writes (``ReprocessIncomplete``): it never drops rows it could not read.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from manufacturing_ingest.catalog import SourceSpec
+from manufacturing_ingest.catalog import Corrections, SourceSpec
 from manufacturing_ingest.engine import delta
+from manufacturing_ingest.engine.encoding import normalized_copy
 from manufacturing_ingest.engine.inspect import (
     HEAD_BYTES,
     PARQUET_TAIL_BYTES,
@@ -33,20 +37,24 @@ from manufacturing_ingest.engine.inspect import (
 )
 from manufacturing_ingest.engine.isolation import find_unreadable, read_setting_aside
 from manufacturing_ingest.engine.lakehouse import Lakehouse
-from manufacturing_ingest.engine.ledger import FileLedger, FileStatus
+from manufacturing_ingest.engine.ledger import FileLedger, FileState, FileStatus
 from manufacturing_ingest.engine.progress import Phase, Progress, ProgressEvent
 from manufacturing_ingest.engine.protocol import (
     Batch,
     Commit,
     CommitProtocol,
     Plan,
+    Version,
     WriteFailed,
 )
-from manufacturing_ingest.engine.read import BatchFile, FailedFile
+from manufacturing_ingest.engine.read import BatchFile, FailedFile, FailureKind
 from manufacturing_ingest.engine.report import FileOutcome, IngestMode, IngestReport, Outcome
 from manufacturing_ingest.engine.schema_log import SchemaLog
 from manufacturing_ingest.engine.staging import spark_can_address, spark_safe_path
+from manufacturing_ingest.engine.types import sanitize_column_name
+from manufacturing_ingest.errors import ReprocessIncomplete
 from manufacturing_ingest.landing import (
+    ArchivedObject,
     LandedObject,
     LandingZone,
     has_date_path,
@@ -63,6 +71,10 @@ REPLAN_BACKOFF = Backoff(attempts=6, base=0.5, cap=8.0)
 NOT_STABLE = ("changed while it was read (still being written?); not yet stable, it is read on "
               "a later run")
 FALLBACK_PARTITION_NOTE = "no valid date folder in the key; partition from LastModified (UTC)"
+# Failed files are read again at once the first few times, then less often (see _held_until).
+RETRIES_AT_ONCE = 3
+RETRY_BACKOFF = Backoff(attempts=10, base=7.5 * 60, cap=6 * 3600)  # 15 min, 30 min, … 6 h
+ARCHIVED_RETRY = timedelta(days=1)
 
 
 def log_progress(event: ProgressEvent) -> None:
@@ -97,6 +109,8 @@ class BronzeIngestor:
         self.staging_dir = staging_dir or Path(tempfile.gettempdir()) / "manufacturing_ingest"
         self.read_mode = read_mode
         self._spark_failures: dict[str, str] = {}  # URI -> error, found by a failed write
+        self._hashes: dict[str, str] = {}  # URI -> content hash, of new versions already read
+        self._hash_errors: dict[str, str] = {}  # URI -> why a new version could not be hashed
         # Standard microsecond timestamps (not INT96), so any Delta reader can read any date.
         # A runtime SQL conf, so it holds on a shared session (a Databricks cluster's) too.
         spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
@@ -160,14 +174,17 @@ class BronzeIngestor:
         without rows and settles claims left behind), report.
         """
         plan = self.protocol.plan(report.partition_keys, run_id)
-        todo = self._still_to_do(report, candidates, plan, reprocess)
+        todo, supersedes = self._still_to_do(report, candidates, plan, reprocess, run_id)
         if not todo:
             self._emit(Phase.NOTHING_NEW)
             return True
-        ready, empty, failed = self._inspect(todo, staging)
+        ready, empty, failed = self._inspect(todo, staging, supersedes)
         for f in failed:
             self._emit(Phase.FILE_FAILED, uri=f.obj.uri, error=f.error)
-        written = self._write(report, ready, plan, run_id, staging) if ready else _Written()
+        if reprocess:
+            self._refuse_partial_reprocess(plan, failed, run_id)
+        written = (self._write(report, ready, plan, run_id, staging, failed_before=failed)
+                   if ready else _Written())
         if written is None:
             return False
         failed += written.failed
@@ -176,24 +193,101 @@ class BronzeIngestor:
         return True
 
     def _still_to_do(self, report: IngestReport, candidates: list[LandedObject], plan: Plan,
-                     reprocess: bool) -> list[LandedObject]:
-        """The candidates to read: all of them on a reprocess, else those not yet committed
-        (reported as skipped)."""
+                     reprocess: bool, run_id: str
+                     ) -> tuple[list[LandedObject], dict[str, tuple[FileState, ...]]]:
+        """The candidates to read (all of them on a reprocess, else those not yet committed;
+        the rest are reported skipped or held), and for each new version of a committed file
+        that replaces it, the committed versions it replaces (by URI). New versions with the
+        committed bytes, or ignored by the source's ``Corrections``, are recorded here and not
+        read."""
         states = plan.files()
+        current = _committed_by_key(states)
         report.outcomes = [o for o in report.outcomes if o.status is Outcome.IGNORED]
         todo: list[LandedObject] = []
+        supersedes: dict[str, tuple[FileState, ...]] = {}
+        same: list[Version] = []
+        ignored: list[Version] = []
         for obj in candidates:
             known = states.get((obj.key, obj.etag))
+            versions = tuple(v for v in current.get(obj.key, ()) if v.etag != obj.etag)
+            prior = versions[-1] if versions else None  # the latest
             if known is not None and known.status is FileStatus.COMMITTED and not reprocess:
                 report.outcomes.append(FileOutcome(
                     obj.uri, known.partition_key or partition_key_of(self.spec, obj),
                     Outcome.SKIPPED, rows=known.rows or 0, note="already committed"))
-            else:
+                continue
+            held = (_held_until(known) if known is not None and not reprocess
+                    and known.status is FileStatus.FAILED else None)
+            if held is not None:
+                when = ("until its bytes change (a new upload is read)" if held == datetime.max
+                        .replace(tzinfo=UTC) else f"until {held:%Y-%m-%d %H:%M} UTC")
+                report.outcomes.append(FileOutcome(
+                    obj.uri, known.partition_key or partition_key_of(self.spec, obj),
+                    Outcome.HELD, error=known.error,
+                    note=f"failed {known.attempts} time(s), not read again {when}"))
+                continue
+            if prior is None:
                 todo.append(obj)
-        return todo
+                continue
+            if reprocess:  # the partition is rewritten from what landed: the old rows go
+                supersedes[obj.uri] = versions
+                todo.append(obj)
+                continue
+            verdict = self._version_of(obj, prior)
+            if verdict is None:
+                failed_hash = FileOutcome(obj.uri, partition_key_of(self.spec, obj),
+                                          Outcome.FAILED, error=self._hash_errors[obj.uri])
+                report.outcomes.append(failed_hash)
+                continue
+            if verdict.content_hash == prior.content_hash:
+                same.append(verdict)
+                report.outcomes.append(FileOutcome(
+                    obj.uri, verdict.partition_key, Outcome.SKIPPED, rows=prior.rows or 0,
+                    note=f"same content as the committed version (ETag {prior.etag}): "
+                         "touched or uploaded again; nothing written"))
+            elif self.spec.corrections is Corrections.IGNORE:
+                ignored.append(verdict)
+                report.outcomes.append(FileOutcome(
+                    obj.uri, verdict.partition_key, Outcome.SKIPPED,
+                    note="a new version of a committed file; not ingested (corrections: "
+                         "ignore)"))
+            else:
+                if self.spec.corrections is Corrections.REPLACE:
+                    supersedes[obj.uri] = versions  # every row of its key goes
+                self._hashes[obj.uri] = verdict.content_hash
+                todo.append(obj)
+        if same or ignored:
+            self.protocol.record_versions(same, ignored, run_id)
+        return todo, supersedes
+
+    def _version_of(self, obj: LandedObject, prior: FileState) -> Version | None:
+        """``obj``, a new version of ``prior``'s key, with its content hash; None (the reason
+        kept in ``_hash_errors``) when its bytes cannot be read now."""
+        try:
+            digest = self.landing.content_hash(obj)
+        except OSError as exc:
+            self._hash_errors[obj.uri] = f"could not be read: {exc}"
+            return None
+        return Version(obj, partition_key_of(self.spec, obj), prior, digest)
+
+    def _refuse_partial_reprocess(self, plan: Plan, failed: list[FailedFile],
+                                  run_id: str) -> None:
+        """A reprocess rewrites the whole partition: a file it cannot read whose rows bronze
+        holds would lose them. Record the failures and stop before anything is written."""
+        held = _committed_by_key(plan.files())
+        lost = [f for f in failed
+                if any((v.rows or 0) > 0 for v in held.get(f.obj.key, ()))]
+        if not lost:
+            return
+        self.protocol.close(plan, None, failed, [], run_id)
+        names = "; ".join(f"{f.obj.uri}: {f.error}" for f in lost[:5])
+        raise ReprocessIncomplete(
+            f"{self.spec.name} {plan.partition_keys[0]}: reprocess stopped, nothing written: "
+            f"{len(lost)} file(s) whose rows bronze holds could not be read ({names}). The "
+            "partition keeps its rows; run the reprocess again once they can be read")
 
     def _write(self, report: IngestReport, ready: list[BatchFile], plan: Plan, run_id: str,
-               staging: Path) -> _Written | None:
+               staging: Path, failed_before: list[FailedFile]) -> _Written | None:
         """Read the ready files into one frame and commit it through the protocol; None when
         the batch must be planned again (another run won its version, or Spark found files
         it cannot read, now set aside)."""
@@ -206,6 +300,8 @@ class BronzeIngestor:
                                 else self.landing.local_path(f.obj, staging)))
         set_aside = {u.obj.uri for u in unreadable}
         ready = [f for f in ready if f.obj.uri not in set_aside]
+        if unreadable and report.mode is IngestMode.REPROCESS:
+            self._refuse_partial_reprocess(plan, failed_before + unreadable, run_id)
         if frame is None:
             return _Written(ready=ready, failed=unreadable)
         batch = Batch(ready, frame, ingested_at, report.mode,
@@ -217,6 +313,10 @@ class BronzeIngestor:
             found = find_unreadable(self.spark, spec, ready, table_types, ingested_at)
             if not found:
                 raise
+            if report.mode is IngestMode.REPROCESS:
+                self._refuse_partial_reprocess(plan, failed_before + [
+                    FailedFile(f.obj, f.partition_key, found[f.obj.uri])
+                    for f in ready if f.obj.uri in found], run_id)
             self._spark_failures.update(found)
             self._emit(Phase.SET_ASIDE, files=len(found))
             return None
@@ -265,49 +365,85 @@ class BronzeIngestor:
             report.landing_to_commit_seconds_max = max(latencies)
             report.landing_to_commit_seconds_median = statistics.median(latencies)
 
-    def _inspect(self, todo: list[LandedObject], staging: Path
+    def _inspect(self, todo: list[LandedObject], staging: Path,
+                 supersedes: dict[str, tuple[FileState, ...]]
                  ) -> tuple[list[BatchFile], list[BatchFile], list[FailedFile]]:
-        """Ready (rows to read), empty (commit with 0 rows) and failed files."""
+        """Ready (rows to read), empty (commit with 0 rows) and failed files; each with its
+        content hash when known (a staged copy is hashed; a direct read has the listing's) and
+        the committed version it replaces, if any (``supersedes``, by URI)."""
         ready: list[BatchFile] = []
         empty: list[BatchFile] = []
         failed: list[FailedFile] = []
         for index, obj in enumerate(todo, 1):
             partition_key = partition_key_of(self.spec, obj)
             error = self._spark_failures.get(obj.uri)
+            # Bytes Spark or the inspection cannot ingest stay so until they change.
+            kind = FailureKind.PERMANENT
+            if error is None and obj.broken:
+                error = obj.broken
             if error is None and obj.file_format not in self.spec.formats:
                 error = (f"unsupported file type {obj.name!r}; {self.spec.name} accepts "
-                         f"{', '.join(self.spec.formats)} (optionally .gz)")
+                         f"{', '.join(self.spec.formats)} (optionally .gz): convert it, or "
+                         "land it under another prefix")
             if error is None:
                 direct = self.read_mode is ReadMode.DIRECT and spark_can_address(obj.key)
                 try:
-                    path, inspection = (self._look_remotely(obj) if direct
-                                        else self._stage(obj, staging, index))
+                    if direct:
+                        path, inspection = self._look_remotely(obj)
+                        landed = None
+                    else:
+                        path, inspection, landed = self._stage(obj, staging, index)
+                except ArchivedObject as exc:
+                    error, kind = str(exc), FailureKind.ARCHIVED
                 except (OSError, UnreadableFile) as exc:
                     # Deleted or re-uploaded since listing, a download that kept breaking, or
                     # bytes that cannot be ingested: reported; the next run sees its state then.
-                    error = str(exc) if isinstance(exc, UnreadableFile) else (
-                        f"could not be read: {exc}")
+                    if isinstance(exc, UnreadableFile):
+                        error = str(exc)
+                        if exc.transient:
+                            kind = FailureKind.TRANSIENT
+                    else:
+                        error, kind = f"could not be read: {exc}", FailureKind.TRANSIENT
                 except Exception as exc:  # noqa: BLE001 - one odd file must not stop the run
                     error = f"inspection failed: {type(exc).__name__}: {exc}"[:500]
+                    kind = FailureKind.TRANSIENT
+            if error is None and inspection.has_rows:
+                error = _foreign(self.spec, inspection)  # permanent: its bytes say so
             if error is None and not self.landing.unchanged(obj):
-                error = NOT_STABLE
+                error, kind = NOT_STABLE, FailureKind.TRANSIENT
             if error is not None:
-                failed.append(FailedFile(obj, partition_key, error))
+                failed.append(FailedFile(obj, partition_key, error, kind))
                 continue
-            batch_file = BatchFile(obj, path, inspection, partition_key)
+            digest = self._hashes.get(obj.uri) or (
+                self.landing.content_hash(obj, landed) if landed is not None
+                else self.landing.known_content_hash(obj))
+            batch_file = BatchFile(obj, path, inspection, partition_key, content_hash=digest,
+                                   supersedes=supersedes.get(obj.uri, ()))
             (ready if inspection.has_rows else empty).append(batch_file)
             if index % 50 == 0:
                 self._emit(Phase.INSPECTED, done=index, total=len(todo))
         return ready, empty, failed
 
-    def _stage(self, obj: LandedObject, staging: Path, index: int) -> tuple[Path, FileInspection]:
-        """The object as a local file Spark reads by name, checked whole on the way."""
-        path = self.landing.local_path(obj, staging)
-        inspection = inspect_file(path, obj.file_format, obj.compression)
+    def _stage(self, obj: LandedObject, staging: Path, index: int
+               ) -> tuple[Path, FileInspection, Path]:
+        """The object as a local file Spark reads by name, checked whole on the way; and the
+        local file with the landed bytes (what its content hash is of)."""
+        landed = self.landing.local_path(obj, staging)
+        # A zone may stage a plain-named object as .gz (S3's Content-Encoding: gzip).
+        compression = obj.compression or ("gzip" if landed.name.endswith(".gz") else None)
+        path = landed
+        if obj.file_format in ("csv", "json"):
+            # Another encoding, a BOM before JSON, CR-only line ends: a UTF-8 copy is read.
+            copy = normalized_copy(landed, compression, obj.file_format, self.spec.encoding,
+                                   staging, index)
+            if copy is not None:
+                path, compression = copy, None
+        inspection = inspect_file(path, obj.file_format, compression)
         try:
-            return spark_safe_path(path, staging, index), inspection
+            return spark_safe_path(path, staging, index), inspection, landed
         except OSError as exc:
-            raise UnreadableFile(f"could not stage a copy Spark can read by name: {exc}") from exc
+            raise UnreadableFile(f"could not stage a copy Spark can read by name: {exc}",
+                                 transient=True) from exc
 
     def _look_remotely(self, obj: LandedObject) -> tuple[str, FileInspection]:
         """Where Spark reads the object itself, and what its first bytes (a Parquet file: its
@@ -334,6 +470,54 @@ class _Written:
     failed: list[FailedFile] = field(default_factory=list)
     new_columns: dict[str, str] = field(default_factory=dict)
     columns_missing: list[str] = field(default_factory=list)
+
+
+def _foreign(spec: SourceSpec, inspection: FileInspection) -> str | None:
+    """Why a file whose first record shares no identifying column with the source (its key and
+    event-time columns, the columns its rows require) is not one of its files, or None. A
+    headerless CSV is one such file: its first record would become the header, its values
+    column names, and every row null. Unknown columns (a broken first JSON line) pass."""
+    columns = {sanitize_column_name(c) for c in inspection.columns()}
+    identifying = dict.fromkeys([*spec.key_columns, spec.event_time_column,
+                                 *spec.quality.required])
+    if not columns or columns & set(identifying):
+        return None
+    found = ", ".join(sorted(columns)[:8]) + (", …" if len(columns) > 8 else "")
+    headerless = (" (a CSV without a header line? its first line reads as data)"
+                  if inspection.file_format == "csv" else "")
+    return (f"shares no column with {spec.name}: expected at least one of "
+            f"{', '.join(identifying)}; found {found}{headerless}. Nothing was added to the "
+            f"table; add the header, or land the file under its own source's prefix")
+
+
+def _held_until(state: FileState) -> datetime | None:
+    """When a failed file may be read again (None: now). Permanent failures wait for new bytes
+    (a new ETag is another file state); archived objects are tried once a day; a transient
+    failure is retried at once ``RETRIES_AT_ONCE`` times, then after 15 min, 30 min, … 6 h."""
+    kind = FailureKind.of(state.note)
+    if kind is FailureKind.PERMANENT:
+        return datetime.max.replace(tzinfo=UTC)
+    last = state.recorded_at or datetime.now(UTC)
+    if kind is FailureKind.ARCHIVED:
+        until = last + ARCHIVED_RETRY
+    elif state.attempts < RETRIES_AT_ONCE:
+        return None
+    else:
+        until = last + timedelta(seconds=RETRY_BACKOFF.delay(state.attempts - RETRIES_AT_ONCE + 1))
+    return until if until > datetime.now(UTC) else None
+
+
+def _committed_by_key(states: dict[tuple[str, str], FileState]
+                      ) -> dict[str, list[FileState]]:
+    """The committed versions of each object key (bronze holds their rows), oldest first: one,
+    unless ``Corrections.APPEND`` (or ``ignore``, with 0 rows) kept more."""
+    current: dict[str, list[FileState]] = {}
+    for state in states.values():
+        if state.status is FileStatus.COMMITTED:
+            current.setdefault(state.object_key, []).append(state)
+    oldest = datetime.min.replace(tzinfo=UTC)
+    return {key: sorted(versions, key=lambda v: v.recorded_at or oldest)
+            for key, versions in current.items()}
 
 
 def _describe(keys: list[str]) -> str:

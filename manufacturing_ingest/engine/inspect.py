@@ -11,6 +11,7 @@ import codecs
 import csv
 import gzip
 import io
+import json
 import tempfile
 import zlib
 from dataclasses import dataclass
@@ -35,7 +36,13 @@ MAX_COLUMN_NAME = 255
 
 
 class UnreadableFile(Exception):
-    """The file cannot be ingested as it is; the message says why, for the ledger and alerts."""
+    """The file cannot be ingested as it is; the message says why, for the ledger and alerts.
+    ``transient``: reading it again may work (an I/O error), unlike bytes that cannot be
+    ingested, which stay so until they change."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,26 @@ class FileInspection:
     # document that is one array.
     multiline: bool = False
     delimiter: str = ","
+    # JSON lines: the keys of the first line's object, when it is one (else empty: unknown).
+    json_keys: tuple[str, ...] = ()
+
+    def columns(self) -> tuple[str, ...]:
+        """The column names the file's first record shows (empty when it does not tell)."""
+        if self.file_format == "csv":
+            return self.header
+        if self.file_format == "parquet":
+            return tuple(name for name, _ in self.parquet_schema)
+        return self.json_keys
+
+
+def encoding_hint(data: bytes) -> str:
+    """What a file that is not valid UTF-8 probably is, and the setting that reads it."""
+    sample = data[:4096]
+    if sample.count(b"\x00") > len(sample) // 4:
+        return ("; it looks like UTF-16 without a byte-order mark: set "
+                "MANUFACTURING_ENCODING_<SOURCE>=utf-16-le (or utf-16-be)")
+    return ("; if it is an 8-bit Windows or ISO export, set MANUFACTURING_ENCODING_<SOURCE> "
+            "(e.g. cp1252 or latin-1)")
 
 
 def inspect_file(path: Path, file_format: FileFormat, compression: str | None) -> FileInspection:
@@ -63,7 +90,8 @@ def inspect_file(path: Path, file_format: FileFormat, compression: str | None) -
             return _inspect_parquet(path)
         return _inspect_text(path, file_format, compression)
     except FileNotFoundError as exc:
-        raise UnreadableFile(f"file disappeared before it was read: {exc}") from exc
+        raise UnreadableFile(f"file disappeared before it was read: {exc}",
+                             transient=True) from exc
 
 
 def _inspect_parquet(path: Path) -> FileInspection:
@@ -103,7 +131,8 @@ def _inspect_text(path: Path, file_format: FileFormat, compression: str | None) 
                     decoder.decode(chunk)
                 except UnicodeDecodeError as exc:
                     hint = ("; it looks gzip-compressed: name it .gz"
-                            if total == 0 and chunk[:2] == b"\x1f\x8b" else "")
+                            if total == 0 and chunk[:2] == b"\x1f\x8b" else
+                            encoding_hint(chunk))
                     raise UnreadableFile(
                         f"not valid UTF-8 at byte {total + exc.start}{hint}: "
                         f"{chunk[max(0, exc.start - 20) : exc.end + 20]!r}"
@@ -153,7 +182,7 @@ def _inspect_text(path: Path, file_format: FileFormat, compression: str | None) 
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise UnreadableFile(f"corrupt or truncated gzip: {exc}") from exc
     except OSError as exc:
-        raise UnreadableFile(f"cannot read file: {exc}") from exc
+        raise UnreadableFile(f"cannot read file: {exc}", transient=True) from exc
 
     lines = newlines + (1 if last_byte not in (b"\n", b"") else 0) - blank_lines
     if total == 0:
@@ -161,9 +190,13 @@ def _inspect_text(path: Path, file_format: FileFormat, compression: str | None) 
     if file_format == "json":
         has_rows = bool(bytes(first_line).strip()) or non_blank_after_first
         array = first_byte == b"["  # a (pretty-printed) JSON array: one row per element
+        # One pretty-printed object (PowerShell's ConvertTo-Json): its first line opens it.
+        head = bytes(first_line).strip()
+        array = array or (head.startswith(b"{") and head.endswith((b"{", b"[", b",")))
         return FileInspection(
             "json", has_rows=has_rows, note="" if has_rows else "blank",
             expected_rows=None if array else lines, multiline=array,
+            json_keys=() if array else _object_keys(bytes(first_line)),
         )
     if len(first_line) > MAX_HEADER_BYTES:
         raise UnreadableFile(f"CSV header line longer than {MAX_HEADER_BYTES >> 10} KiB "
@@ -180,6 +213,15 @@ def _inspect_text(path: Path, file_format: FileFormat, compression: str | None) 
         multiline=_read_multiline(path, compression, crlf_newlines, newlines),
         delimiter=delimiter,
     )
+
+
+def _object_keys(line: bytes) -> tuple[str, ...]:
+    """The keys of a JSON object on one line; empty when the line is not one."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return ()
+    return tuple(value) if isinstance(value, dict) else ()
 
 
 def _csv_header(first_line: str) -> tuple[tuple[str, ...], str]:

@@ -21,6 +21,7 @@ from manufacturing_ingest.engine.read import (
     BatchFile,
     BatchFrame,
     FailedFile,
+    FailureKind,
     read_batch,
 )
 from manufacturing_ingest.engine.staging import dedupe_json_keys
@@ -58,7 +59,8 @@ def read_setting_aside(spark: SparkSession, spec: SourceSpec, files: list[BatchF
                     continue
                 except Exception as again:  # noqa: BLE001
                     error = again
-            failed.append(FailedFile(f.obj, f.partition_key, spark_error(error)))
+            failed.append(FailedFile(f.obj, f.partition_key, spark_error(error),
+                                     FailureKind.PERMANENT))
         if not failed and not rewritten:
             raise
         bad = {f.obj.uri for f in failed}

@@ -8,6 +8,14 @@ Events, keyed by (source, object key, ETag):
   files are committed without a claim, with 0 rows and a note.
 - ``failed``: the object could not be read; ``error`` says why. It is retried next run.
 - ``abandoned``: the claim never reached bronze (lost a race or its process died).
+- ``superseded``: a new version of the object (same key, other content) replaced this version's
+  rows in bronze, in commit ``table_version``; its rows are gone (``Corrections.REPLACE``).
+
+Each committed version carries ``content_hash`` (``md5:<hex>`` of the object's bytes) when it
+was known without extra reading: a later version with the same hash is the same file (touched,
+or uploaded again with another part size) and changes nothing. A claimed version that replaces
+an older one names that one's ETag in ``supersedes``, so a claim settled after a crash
+supersedes it too (several ETags, comma-separated, when ``append`` had kept several versions).
 
 Appends never conflict with each other, so concurrent runs need no lock on the ledger; the
 bronze table's idempotent transactions decide which claim wins (see ``protocol.py``).
@@ -53,6 +61,9 @@ LEDGER_SCHEMA = T.StructType(
         T.StructField("note", T.StringType()),
         T.StructField("run_id", T.StringType()),
         T.StructField("recorded_at", T.TimestampType(), False),
+        # Added after the first release: older ledgers gain them on their next append.
+        T.StructField("content_hash", T.StringType()),
+        T.StructField("supersedes", T.StringType()),
     ]
 )
 
@@ -62,11 +73,14 @@ class EventKind(StrEnum):
     COMMITTED = "committed"
     FAILED = "failed"
     ABANDONED = "abandoned"
+    SUPERSEDED = "superseded"
 
 
 class FileStatus(StrEnum):
-    """Where one (object key, ETag) stands; committed beats pending beats failed."""
+    """Where one (object key, ETag) stands; superseded beats committed beats pending beats
+    failed."""
 
+    SUPERSEDED = "superseded"
     COMMITTED = "committed"
     PENDING = "pending"
     FAILED = "failed"
@@ -100,6 +114,8 @@ class LedgerEvent:
     note: str | None = None
     run_id: str | None = None
     recorded_at: datetime | None = None
+    content_hash: str | None = None
+    supersedes: str | None = None
 
     @classmethod
     def for_object(cls, source: str, event: EventKind, obj: LandedObject, partition_key: str,
@@ -159,6 +175,7 @@ class FileState:
     size: int | None = None
     last_modified: datetime | None = None
     recorded_at: datetime | None = None
+    content_hash: str | None = None
 
 
 class FileLedger:
@@ -208,8 +225,9 @@ class FileLedger:
             return
         frame = self.spark.createDataFrame(_arrow_rows(events, datetime.now(UTC)),
                                            LEDGER_SCHEMA).coalesce(1)
+        # mergeSchema: a ledger written before a column was added gains it.
         append_with_retry(lambda: frame.write.format("delta").mode("append")
-                          .partitionBy("source").save(self.path))
+                          .option("mergeSchema", "true").partitionBy("source").save(self.path))
 
 
 def _arrow_rows(events: list[LedgerEvent], now: datetime):
@@ -269,11 +287,13 @@ def claims_of(events: list[LedgerEvent]) -> dict[str, tuple[Claim, ClaimOutcome]
     }
 
 
-_RANK = {FileStatus.COMMITTED: 3, FileStatus.PENDING: 2, FileStatus.FAILED: 1}
+_RANK = {FileStatus.SUPERSEDED: 4, FileStatus.COMMITTED: 3, FileStatus.PENDING: 2,
+         FileStatus.FAILED: 1}
 
 
 def file_states(events: list[LedgerEvent]) -> dict[tuple[str, str], FileState]:
-    """The standing of each (object key, ETag): committed beats pending beats failed."""
+    """The standing of each (object key, ETag): superseded beats committed beats pending beats
+    failed."""
     claims = claims_of(events)
     states: dict[tuple[str, str], FileState] = {}
     for e in sorted(events, key=lambda e: e.recorded_at):
@@ -285,6 +305,8 @@ def file_states(events: list[LedgerEvent]) -> dict[tuple[str, str], FileState]:
             status = FileStatus.COMMITTED
         elif e.event is EventKind.FAILED:
             status = FileStatus.FAILED
+        elif e.event is EventKind.SUPERSEDED:
+            status = FileStatus.SUPERSEDED
         else:
             continue
         current = states.get(e.ident)
@@ -297,5 +319,6 @@ def file_states(events: list[LedgerEvent]) -> dict[tuple[str, str], FileState]:
             partition_key=e.partition_key, status=status, rows=e.rows,
             table_version=e.table_version, error=e.error, note=e.note, attempts=attempts,
             size=e.size, last_modified=e.last_modified, recorded_at=e.recorded_at,
+            content_hash=e.content_hash or (current.content_hash if current else None),
         )
     return states

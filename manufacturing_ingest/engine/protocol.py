@@ -18,9 +18,17 @@ How exactly-once holds, across crashes, retries and concurrent runs:
 
 A process killed anywhere leaves at most a pending claim, which step 2 settles on the next run.
 
-This module is the only writer of the ledger: every ``claimed``, ``committed``, ``failed`` and
-``abandoned`` event is recorded here, by ``CommitProtocol`` (steps 1 to 5, for the portable
-engine) or ``record_stream_commit`` (a writer with exactly-once of its own: Auto Loader).
+A new version of a committed file (same key, other ETag) is told apart by its content
+(``content_hash``): the same bytes record it as standing for the old version's rows and write
+nothing (``record_versions``); other bytes follow the source's ``Corrections``: ``replace``
+writes its rows and deletes the old version's in the same Delta commit (``replaceWhere`` on the
+old version's file and partition) and records the old version ``superseded``; ``append`` adds
+them; ``ignore`` records it and writes nothing.
+
+This module is the only writer of the ledger: every ``claimed``, ``committed``, ``failed``,
+``abandoned`` and ``superseded`` event is recorded here, by ``CommitProtocol`` (steps 1 to 5, for
+the portable engine) or ``record_stream_commit`` (a writer with exactly-once of its own: Auto
+Loader).
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -100,6 +109,17 @@ class Commit:
     write_seconds: float
     # Files that changed while they were written: their rows were deleted again (see commit).
     unstable: list[FailedFile] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Version:
+    """A new version of a committed file (same key, another ETag) that writes nothing: its
+    ``content_hash``, and the committed version it was compared with (``prior``)."""
+
+    obj: LandedObject
+    partition_key: str
+    prior: FileState
+    content_hash: str
 
 
 class WriteFailed(Exception):
@@ -175,6 +195,8 @@ class CommitProtocol:
             settled += [e.but(event=EventKind.COMMITTED, run_id=run_id,
                               rows=rows.get(e.object_uri, 0), table_version=commit["version"],
                               recorded_at=now) for e in files]
+            settled += [s for e in files
+                        for s in _superseded(e, commit["version"], run_id, now)]
         self.ledger.append(settled)
         return settled
 
@@ -187,7 +209,8 @@ class CommitProtocol:
         claim_fields = {"claim_id": claim_id, "batch_version": batch_version}
         self.ledger.append([
             self._file_event(EventKind.CLAIMED, f, run_id, base_version=state.version,
-                             mode=batch.mode.value, **claim_fields)
+                             mode=batch.mode.value,
+                             supersedes=f.superseded_etags, **claim_fields)
             for f in batch.files
         ])
         metadata = {
@@ -215,13 +238,20 @@ class CommitProtocol:
             writer = writer.options(**properties)
             delta.create_named_table(batch.frame.df, self.table, spec.partition_column,
                                      properties)
+        replaced = [v for f in batch.files for v in f.supersedes]
         if batch.replace_where:
             writer = writer.mode("overwrite").option("replaceWhere", batch.replace_where)
+        elif replaced and state.version >= 0:
+            # One commit deletes the old versions' rows and adds the batch; the batch's other
+            # files' rows do not match the predicate, which Delta checks unless told not to.
+            writer = (writer.mode("overwrite")
+                      .option("replaceWhere", self._rows_of(replaced)))
         else:
             writer = writer.mode("append")
         write_started = time.monotonic()
         try:
-            delta.save_table(writer, self.table)
+            with _replace_where_unchecked(self.spark, bool(replaced and not batch.replace_where)):
+                delta.save_table(writer, self.table)
         except Exception as exc:  # noqa: BLE001 - Delta's conflicts arrive as Py4J/Spark errors
             if not delta.is_write_conflict(exc):
                 self._abandon(batch, run_id, claim_fields)
@@ -257,11 +287,20 @@ class CommitProtocol:
         if rows is None:
             rows = count_rows(self.spark, self.table, [f.obj.uri for f in files],
                               version, batch.ingested_at)
-        self.ledger.append([
+        now = datetime.now(UTC)
+        committed = [
             self._file_event(EventKind.COMMITTED, f, run_id, rows=rows.get(f.obj.uri, 0),
-                             table_version=version, **claim_fields)
+                             table_version=version, supersedes=f.superseded_etags,
+                             **claim_fields)
             for f in files
-        ])
+        ]
+        # Every replaced version's rows went in this commit, an unstable file's too (its new
+        # version fails, and is read again as a file of its own).
+        self.ledger.append(committed + [
+            s for f in batch.files
+            for s in _superseded(self._file_event(EventKind.COMMITTED, f, run_id,
+                                                  supersedes=f.superseded_etags),
+                                 version, run_id, now, versions=f.supersedes)])
         self._emit(Phase.LEDGER_UPDATED, batch_version=batch_version)
         return Commit(claim_id, batch_version, version, rows, write_seconds,
                       unstable=[FailedFile(f.obj, f.partition_key, UNSTABLE) for f in unstable])
@@ -269,12 +308,23 @@ class CommitProtocol:
     def close(self, plan: Plan, commit: Commit | None, failed: list[FailedFile],
               empty: list[BatchFile], run_id: str) -> None:
         """Step 5: record the files without rows (``failed``: unreadable, retried next run;
-        ``empty``: committed with 0 rows), then settle the claims left behind."""
+        ``empty``: committed with 0 rows; one that replaces a version deletes its rows first),
+        then settle the claims left behind."""
+        emptied = [v for f in empty for v in f.supersedes]
+        version = None
+        if emptied:
+            delta.append_with_retry(lambda: self.spark.sql(
+                f"DELETE FROM {delta.table_ref(self.table)} WHERE {self._rows_of(emptied)}"))
+            version = delta.table_state(self.spark, self.table)[0]
+        now = datetime.now(UTC)
+        events = [self._file_event(EventKind.COMMITTED, f, run_id, rows=0,
+                                   note=f.inspection.note, supersedes=f.superseded_etags)
+                  for f in empty]
         self.ledger.append(
             [LedgerEvent.for_object(self.spec.name, EventKind.FAILED, f.obj, f.partition_key,
-                                    run_id, error=f.error) for f in failed]
-            + [self._file_event(EventKind.COMMITTED, f, run_id, rows=0, note=f.inspection.note)
-               for f in empty]
+                                    run_id, error=f.error, note=f.kind.value) for f in failed]
+            + events + [s for e, f in zip(events, empty, strict=True)
+                        for s in _superseded(e, version, run_id, now, versions=f.supersedes)]
         )
         if commit is not None and any(
             outcome is ClaimOutcome.PENDING and claim.batch_version <= plan.state.txn + 1
@@ -286,13 +336,84 @@ class CommitProtocol:
             self.settle(self.ledger.events(self.spec.name, plan.partition_keys),
                         plan.state.txn + 1, run_id)
 
+    def record_versions(self, same: list[Version], ignored: list[Version], run_id: str) -> None:
+        """New versions that write nothing: ``same`` (the committed version's bytes under a new
+        ETag) now stand for the old version's rows, which is recorded ``superseded``;
+        ``ignored`` (other bytes, ``Corrections.IGNORE``) are recorded committed with 0 rows
+        beside the old version, which keeps its rows."""
+        now = datetime.now(UTC)
+        events: list[LedgerEvent] = []
+        for v in same:
+            new = LedgerEvent.for_object(
+                self.spec.name, EventKind.COMMITTED, v.obj, v.partition_key, run_id,
+                rows=v.prior.rows, table_version=v.prior.table_version,
+                content_hash=v.content_hash, supersedes=v.prior.etag,
+                note=f"same content as ETag {v.prior.etag}: nothing written")
+            events += [new, *_superseded(new, v.prior.table_version, run_id, now,
+                                         note=f"same content now under ETag {v.obj.etag}",
+                                         versions=(v.prior,))]
+        events += [LedgerEvent.for_object(
+            self.spec.name, EventKind.COMMITTED, v.obj, v.partition_key, run_id, rows=0,
+            content_hash=v.content_hash,
+            note=f"a new version of a committed file, not ingested (corrections: ignore); "
+                 f"bronze keeps the rows of ETag {v.prior.etag}") for v in ignored]
+        self.ledger.append(events)
+
+    def _rows_of(self, versions: list[FileState]) -> str:
+        """The predicate of the bronze rows of ``versions`` (their file, in their partition)."""
+        parts = self.spec.partitions
+        by_partition: dict[str, list[str]] = {}
+        for v in versions:
+            by_partition.setdefault(v.partition_key or "", []).append(v.object_uri or "")
+        clauses = []
+        for key, uris in sorted(by_partition.items()):
+            files = (f"`{SOURCE_FILE_COLUMN}` IN "
+                     f"({', '.join(delta.sql_string(u) for u in sorted(set(uris)))})")
+            clauses.append(f"({parts.sql_literal(key)} AND {files})" if key else f"({files})")
+        return " OR ".join(clauses)
+
     def _abandon(self, batch: Batch, run_id: str, claim_fields: dict) -> None:
         self.ledger.append([self._file_event(EventKind.ABANDONED, f, run_id, **claim_fields)
                             for f in batch.files])
 
     def _file_event(self, kind: EventKind, f: BatchFile, run_id: str, **fields) -> LedgerEvent:
         return LedgerEvent.for_object(self.spec.name, kind, f.obj, f.partition_key, run_id,
-                                      **fields)
+                                      content_hash=f.content_hash, **fields)
+
+
+def _superseded(new: LedgerEvent, table_version: int | None, run_id: str, now: datetime,
+                note: str | None = None, versions: tuple[FileState, ...] = ()
+                ) -> list[LedgerEvent]:
+    """The events that the versions ``new.supersedes`` names (same key; in their partitions
+    when ``versions`` tells them, else the new version's) no longer stand in bronze."""
+    if not new.supersedes:
+        return []
+    partitions = {v.etag: v.partition_key for v in versions}
+    return [new.but(event=EventKind.SUPERSEDED, etag=etag, supersedes=None,
+                    rows=0, table_version=table_version, run_id=run_id, recorded_at=now,
+                    content_hash=None, size=None, last_modified=None,
+                    partition_key=partitions.get(etag) or new.partition_key,
+                    note=note or f"replaced by ETag {new.etag} in version {table_version}")
+            for etag in new.supersedes.split(",")]
+
+
+@contextmanager
+def _replace_where_unchecked(spark: SparkSession, unchecked: bool) -> Iterator[None]:
+    """With ``unchecked``, Delta's check that every written row matches ``replaceWhere`` is
+    off for the block (a runtime SQL conf, restored after)."""
+    if not unchecked:
+        yield
+        return
+    name = "spark.databricks.delta.replaceWhere.constraintCheck.enabled"
+    before = spark.conf.get(name, None)
+    spark.conf.set(name, "false")
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(name)
+        else:
+            spark.conf.set(name, before)
 
 
 def record_stream_commit(ledger: FileLedger, events: list[LedgerEvent]) -> None:

@@ -18,6 +18,7 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -32,6 +33,7 @@ from manufacturing_ingest.catalog import (
     SourceSpec,
 )
 from manufacturing_ingest.engine.inspect import MAX_LINE_BYTES, FileInspection
+from manufacturing_ingest.engine.ledger import FileState
 from manufacturing_ingest.engine.types import (
     catalog_type,
     parse_value,
@@ -65,6 +67,31 @@ class BatchFile:
     path: Path | str  # a local file, or where Spark reads the object itself (direct reads)
     inspection: FileInspection
     partition_key: str
+    content_hash: str | None = None  # md5:<hex> of its bytes, when known (see ledger.py)
+    # The committed versions of the same key whose rows this one's replace (Corrections.REPLACE,
+    # or a reprocess).
+    supersedes: tuple[FileState, ...] = ()
+
+    @property
+    def superseded_etags(self) -> str | None:
+        """The ``supersedes`` column of its ledger events: the ETags it replaces."""
+        return ",".join(v.etag for v in self.supersedes) or None
+
+
+class FailureKind(StrEnum):
+    """Whether reading a failed file again can help, and when (the ledger keeps it in the
+    ``failed`` event's ``note``)."""
+
+    TRANSIENT = "transient"  # a dropped connection, throttling, a file still being written
+    ARCHIVED = "archived"  # the object must be restored first: tried again once a day
+    PERMANENT = "permanent"  # its bytes cannot be ingested: not read again until they change
+
+    @classmethod
+    def of(cls, note: str | None) -> FailureKind:
+        try:
+            return cls(note or "transient")
+        except ValueError:
+            return cls.TRANSIENT
 
 
 @dataclass(frozen=True)
@@ -74,6 +101,7 @@ class FailedFile:
     obj: LandedObject
     partition_key: str
     error: str
+    kind: FailureKind = FailureKind.TRANSIENT
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ class Outcome(StrEnum):
     COMMITTED = "committed"  # its rows are in bronze (0 rows for an empty file)
     FAILED = "failed"  # not readable; recorded in the ledger and retried next run
     SKIPPED = "skipped"  # committed by an earlier run
+    # failed before in a way reading it again now cannot fix (see ``FailureKind``): not read
+    HELD = "held"
     IGNORED = "ignored"  # a marker or in-flight file, never data
 
 
@@ -65,6 +67,7 @@ class IngestReport:
     files_processed = _counted(Outcome.COMMITTED)
     files_failed = _counted(Outcome.FAILED)
     files_skipped = _counted(Outcome.SKIPPED)
+    files_held = _counted(Outcome.HELD)
     files_ignored = _counted(Outcome.IGNORED)
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -26,7 +27,9 @@ _EPOCH_SECONDS_UNTIL = 32_503_680_000  # 3000-01-01
 _EPOCH_MILLIS_FROM = 100_000_000_000
 _EPOCH_MILLIS_UNTIL = 32_503_680_000_000
 _NESTED = (T.StructType, T.ArrayType, T.MapType)
-_INVALID_NAME_CHARS = re.compile(r"[^0-9A-Za-z_]+")
+# Letters and digits of every script are kept (温度 and 湿度 stay two columns, µm is not m);
+# everything else (spaces, punctuation, symbols) becomes one underscore.
+_INVALID_NAME_CHARS = re.compile(r"[^\w]+")
 
 
 def spark_type(type_name: str) -> T.DataType:
@@ -48,8 +51,11 @@ def catalog_type(data_type: T.DataType) -> str:
 
 
 def sanitize_column_name(name: str) -> str:
-    """Delta-safe, lower-case column names, so ``Temperature `` and ``temperature`` match."""
-    cleaned = _INVALID_NAME_CHARS.sub("_", name.strip().lstrip("\ufeff")).strip("_").lower()
+    """Delta-safe, lower-case column names, so ``Temperature `` and ``temperature`` match;
+    letters of every script are kept as they are (in Unicode's composed form), so names in
+    other scripts stay apart."""
+    text = unicodedata.normalize("NFC", name.strip().lstrip("\ufeff"))
+    cleaned = _INVALID_NAME_CHARS.sub("_", text).strip("_").lower()
     return cleaned or "unnamed"
 
 

@@ -2,6 +2,7 @@
 
 from manufacturing_ingest.errors import ConfigurationError, LandingZoneError
 from manufacturing_ingest.landing.base import (
+    ArchivedObject,
     LandedObject,
     LandingZone,
     has_date_path,
@@ -28,6 +29,7 @@ def landing_zone_for(url: str, role_arn: str | None = None) -> LandingZone:
 
 
 __all__ = [
+    "ArchivedObject",
     "LandedObject",
     "LandingZone",
     "LandingZoneError",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +35,9 @@ class LandedObject:
     last_modified: datetime
     # Set by a zone for an entry that must never be read (e.g. a link leading out of the zone).
     skip_reason: str | None = None
+    # Set by a zone for a file that cannot be read whatever its bytes (a name that is not
+    # UTF-8): it fails, with this reason, once; renaming it makes it a new object.
+    broken: str | None = None
 
     @property
     def name(self) -> str:
@@ -97,6 +101,19 @@ def partition_key_of(spec: SourceSpec, obj: LandedObject) -> str:
 def partition_prefix(spec: SourceSpec, partition_key: str) -> str:
     """The landing prefix that holds a partition's dated objects."""
     return f"{spec.landing_prefix}/{spec.partitions.prefix(partition_key)}"
+
+
+class ArchivedObject(OSError):
+    """The object's storage class needs a restore before it can be read (S3 Glacier)."""
+
+
+def file_md5(path: Path) -> str:
+    """``md5:<hex>`` of a file's bytes (content identity, not security: S3's own ETags are MD5)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as stream:
+        while chunk := stream.read(4 * 1024 * 1024):
+            digest.update(chunk)
+    return f"md5:{digest.hexdigest()}"
 
 
 class LandingZone(ABC):
@@ -221,3 +238,19 @@ class LandingZone(ABC):
         """Whether the object still has the identity it was listed with (zones that can
         change in place, like a local folder, check it; object stores cannot change an ETag)."""
         return True
+
+    def known_content_hash(self, obj: LandedObject) -> str | None:
+        """The object's content hash when the listing tells it without reading (None here)."""
+        return None
+
+    def content_hash(self, obj: LandedObject, path: Path | None = None) -> str:
+        """``md5:<hex>`` of the object's bytes: what the listing tells, else from ``path``
+        (a local copy already made), else read for it. The identity of a file's content:
+        the same bytes under a new ETag (touched, uploaded again) are the same file."""
+        known = self.known_content_hash(obj)
+        if known:
+            return known
+        if path is not None:
+            return file_md5(path)
+        with tempfile.TemporaryDirectory(prefix="manufacturing-hash-") as scratch:
+            return file_md5(self.local_path(obj, Path(scratch)))

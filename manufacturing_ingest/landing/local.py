@@ -8,6 +8,7 @@ from pathlib import Path
 
 from manufacturing_ingest.errors import LandingZoneError
 from manufacturing_ingest.landing.base import LandedObject, LandingZone
+from manufacturing_ingest.printable import printable
 
 OUTSIDE = "symbolic link to a target outside the landing root; never read"
 
@@ -56,6 +57,13 @@ class LocalLandingZone(LandingZone):
             elif entry.is_file():
                 stat = entry.stat()
                 key = f"{base}{entry.name}"
+                broken = None
+                if not _is_utf8(key):
+                    # Such a name cannot be a key anywhere downstream (the ledger, the table's
+                    # _source_file, S3): it is listed by its escaped spelling, and fails once.
+                    key = printable(key)
+                    broken = ("file name is not valid UTF-8 (shown with its bytes escaped); "
+                              "rename it in UTF-8 and it is read")
                 objects.append(
                     LandedObject(
                         key=key,
@@ -63,6 +71,7 @@ class LocalLandingZone(LandingZone):
                         etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}",
                         size=stat.st_size,
                         last_modified=datetime.fromtimestamp(stat.st_mtime, UTC),
+                        broken=broken,
                     )
                 )
         return objects, children
@@ -102,3 +111,13 @@ class LocalLandingZone(LandingZone):
     def _skipped(self, key: str, reason: str) -> LandedObject:
         return LandedObject(key=key, uri=self.uri_for(key), etag="-", size=0,
                             last_modified=datetime.now(UTC), skip_reason=reason)
+
+
+def _is_utf8(name: str) -> bool:
+    """Whether a name from the file system was valid UTF-8 (Python keeps undecodable bytes as
+    lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

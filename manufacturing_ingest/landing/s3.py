@@ -14,13 +14,15 @@ and the ETag of the staged bytes is checked against the listing.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 import boto3
@@ -31,7 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from botocore.session import get_session
 
 from manufacturing_ingest.errors import LandingZoneError
-from manufacturing_ingest.landing.base import LandedObject, LandingZone
+from manufacturing_ingest.landing.base import ArchivedObject, LandedObject, LandingZone
 from manufacturing_ingest.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,8 @@ _FATAL = {
     "403": "access denied (HTTP 403); check the credentials and the IAM policy in the README",
     "404": "not found (HTTP 404); check the bucket and prefix in MANUFACTURING_LANDING_URL",
 }
+# A single-part upload's ETag: the MD5 of its bytes.
+_MD5 = re.compile(r"[0-9a-f]{32}")
 
 
 def explain(exc: Exception, what: str) -> LandingZoneError:
@@ -212,16 +216,28 @@ class S3LandingZone(LandingZone):
             count += 1
         return count
 
+    def known_content_hash(self, obj: LandedObject) -> str | None:
+        """A single-part upload's ETag is the MD5 of its bytes (with SSE-S3 or no encryption;
+        with SSE-KMS it is not, and two uploads of the same bytes differ: such a file is a
+        correction, never a duplicate under ``replace``). A multipart ETag depends on the part
+        size, so it tells nothing: that object is read for its hash."""
+        etag = obj.etag.strip('"').lower()
+        return f"md5:{etag}" if _MD5.fullmatch(etag) else None
+
     def local_path(self, obj: LandedObject, staging_dir: Path) -> Path:
-        """Download the object into ``staging_dir`` (kept while its ETag is unchanged)."""
-        target = staging_dir / self.bucket / obj.fingerprint / obj.name
-        if target.exists() and target.stat().st_size == obj.size:
-            return target
+        """Download the object into ``staging_dir`` (kept while its ETag is unchanged). An
+        object stored with ``Content-Encoding: gzip`` under a plain name (``x.csv``) is staged
+        as ``x.csv.gz``: its bytes are gzip, and are read as such."""
+        target = staging_dir / self.bucket / obj.fingerprint / _staged_name(obj.name)
+        for ready in (target, target.with_name(target.name + ".gz")):
+            if ready.exists() and ready.stat().st_size == obj.size:
+                return ready
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".download")
+        encoding: list[str] = []
         with _reading(obj):
             DOWNLOAD_BACKOFF.call(
-                lambda: self._download(obj, partial),
+                lambda: encoding.append(self._download(obj, partial)),
                 retry_on=_download_is_transient,
                 on_retry=lambda attempt, pause, exc: log.info(
                     "retrying download of %s in %.1fs (attempt %d): %s", obj.uri, pause, attempt,
@@ -231,6 +247,8 @@ class S3LandingZone(LandingZone):
             partial.unlink()
             raise OSError(f"{obj.uri}: downloaded {partial.stat().st_size} bytes, "
                           f"listed {obj.size}")
+        if obj.compression is None and "gzip" in (encoding[-1] if encoding else ""):
+            target = target.with_name(target.name + ".gz")
         os.replace(partial, target)
         return target
 
@@ -255,12 +273,26 @@ class S3LandingZone(LandingZone):
         """``s3://bucket/key``: a Databricks cluster reads it through its instance profile."""
         return f"s3://{self.bucket}/{self._full(obj.key)}"
 
-    def _download(self, obj: LandedObject, partial: Path) -> None:
+    def _download(self, obj: LandedObject, partial: Path) -> str:
+        """The object's bytes into ``partial``, as stored; its ``Content-Encoding`` ("" if
+        none)."""
         answer = self.client.get_object(Bucket=self.bucket, Key=self._full(obj.key),
                                         IfMatch=f'"{obj.etag}"')
         with open(partial, "wb") as out:
             for chunk in answer["Body"].iter_chunks(8 * 1024 * 1024):
                 out.write(chunk)
+        return str(answer.get("ContentEncoding") or "").lower()
+
+
+def _staged_name(name: str) -> str:
+    """A local file name for the object's copy: its own, or, when a file system would refuse it
+    (a key's last segment may be up to 1,024 bytes; a file name, 255), a short one with the
+    same suffixes, so the copy is read the same way."""
+    if len(name.encode("utf-8")) <= 200:
+        return name
+    suffixes = "".join(s for s in PurePosixPath(name.lower()).suffixes[-2:]
+                       if re.fullmatch(r"\.[a-z0-9]{1,8}", s))
+    return hashlib.sha1(name.encode("utf-8")).hexdigest()[:24] + suffixes
 
 
 @contextmanager
@@ -274,6 +306,11 @@ def _reading(obj: LandedObject) -> Iterator[None]:
             raise FileNotFoundError(
                 f"{obj.uri} changed or was deleted since it was listed ({code})"
             ) from exc
+        if code == "InvalidObjectState":
+            raise ArchivedObject(
+                f"{obj.uri} is archived (S3 Glacier Flexible Retrieval or Deep Archive) and "
+                "cannot be read until it is restored: restore it (aws s3api restore-object, "
+                "or Restore in the S3 console); it is tried again once a day") from exc
         raise explain(exc, f"reading {obj.uri}") from exc
     except NoCredentialsError as exc:
         raise explain(exc, f"reading {obj.uri}") from exc

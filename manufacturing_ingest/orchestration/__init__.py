@@ -26,7 +26,7 @@ from manufacturing_ingest.settings import Settings
 def build_definitions(settings: Settings,
                       sources: Iterable[SourceSpec] | None = None) -> dg.Definitions:
     """Assets, checks, sensors, jobs and resources for ``sources`` (default: the catalog)."""
-    specs = [settings.with_sweep_interval(spec)
+    specs = [settings.configured(spec)
              for spec in (CATALOG.values() if sources is None else sources)]
     checks = backlog_checks(specs)
     job = backlog_checks_job(checks)

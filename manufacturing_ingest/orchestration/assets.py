@@ -38,6 +38,7 @@ from manufacturing_ingest.orchestration.resources import (
     LandingZoneResource,
     SparkSessionResource,
 )
+from manufacturing_ingest.printable import printable
 from manufacturing_ingest.quality.drift import schema_drift
 from manufacturing_ingest.quality.evaluate import committed_batch, evaluate_batch
 from manufacturing_ingest.settings import ReadMode
@@ -157,8 +158,8 @@ def bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             report = ingestor.ingest(partition_keys, reprocess=config.reprocess,
                                      run_id=context.run_id)
         for failure in report.failures:
-            context.log.warning(f"file not ingested, will retry next run: {failure.uri}: "
-                                f"{failure.error}")
+            context.log.warning(f"file not ingested, will retry next run: "
+                                f"{printable(failure.uri)}: {printable(failure.error)}")
         yield dg.MaterializeResult(asset_key=key, metadata=report_metadata(report))
 
         selected = {check.name for check in context.selected_asset_check_keys}
@@ -201,6 +202,7 @@ def report_metadata(report: IngestReport) -> dict[str, object]:
         "files_processed": report.files_processed,
         "files_failed": report.files_failed,
         "files_skipped": report.files_skipped,
+        "files_held": report.files_held,
         "files_ignored": report.files_ignored,
         "files_empty": report.files_empty,
         "bytes": report.bytes,
@@ -228,9 +230,15 @@ def report_metadata(report: IngestReport) -> dict[str, object]:
         metadata["columns_missing_in_files"] = ", ".join(report.columns_missing_in_files)
     if report.failures:
         metadata["failed_files"] = dg.MetadataValue.md(
-            "\n".join(f"- `{f.uri}`: {f.error}" for f in report.failures[:20])
+            "\n".join(f"- `{_code(f.uri)}`: {_code(f.error or '')}"
+                      for f in report.failures[:20])
         )
     return metadata
+
+
+def _code(text: str) -> str:
+    """``text`` for a Markdown code span: escaped, its backticks made quotes."""
+    return printable(text).replace("`", "'")
 
 
 def landing_assets(specs: Iterable[SourceSpec]) -> list[dg.AssetSpec]:

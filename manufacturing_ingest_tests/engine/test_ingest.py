@@ -64,16 +64,19 @@ def test_incremental_run_takes_only_new_files_and_an_idle_rerun_commits_nothing(
     assert DeltaTable(lake.table_path("sensor_data")).version() == version
 
 
-def test_reuploaded_object_with_new_etag_is_new_data_unchanged_one_is_not(lake):
+def test_a_touched_file_changes_nothing_and_new_bytes_replace_its_rows(lake):
     path = lake.put("raw/sensor-data/2026/01/15/a.csv", CSV_HEADER + sensor_rows(4),
                     mtime=time.time() - 60)
     lake.ingest("sensor_data", "2026-01-15")
-    path.touch()  # same bytes, new mtime: a local re-upload gets a new ETag
-    again = lake.ingest("sensor_data", "2026-01-15")
-    assert again.records == 4
+    path.touch()  # same bytes, new mtime: a new ETag, the same content
+    touched = lake.ingest("sensor_data", "2026-01-15")
+    assert touched.records == 0 and lake.table("sensor_data").count() == 4
+    lake.put("raw/sensor-data/2026/01/15/a.csv", CSV_HEADER + sensor_rows(6, 10))  # corrected
+    corrected = lake.ingest("sensor_data", "2026-01-15")
+    assert corrected.records == 6
     unchanged = lake.ingest("sensor_data", "2026-01-15")
     assert unchanged.records == 0
-    assert lake.table("sensor_data").count() == 8
+    assert lake.table("sensor_data").count() == 6  # the corrected rows, in place of the old
 
 
 @pytest.mark.connect
@@ -124,7 +127,7 @@ def test_values_that_do_not_fit_the_column_type_are_rescued_not_nulled(lake):
 
 
 @pytest.mark.connect
-def test_unreadable_file_is_failed_with_its_error_and_retried_while_others_commit(lake):
+def test_unreadable_file_fails_with_its_error_is_held_and_lands_once_sent_again(lake):
     lake.put("raw/sensor-data/2026/01/15/good.csv", CSV_HEADER + sensor_rows(6))
     whole = gzip.compress((CSV_HEADER + sensor_rows(50)).encode())
     bad = lake.put("raw/sensor-data/2026/01/15/bad.csv.gz", whole[: len(whole) // 2])
@@ -134,8 +137,9 @@ def test_unreadable_file_is_failed_with_its_error_and_retried_while_others_commi
     assert (first.files_processed, first.files_failed, first.records) == (1, 1, 6)
     (failure,) = first.failures
     assert failure.uri.endswith("bad.csv.gz") and "truncated gzip" in failure.error
+    # Its bytes cannot be ingested: held until they change (no second failure, no alert).
     retry = lake.ingest("sensor_data", "2026-01-15")
-    assert (retry.files_failed, retry.files_skipped) == (1, 1)
+    assert (retry.files_failed, retry.files_held, retry.files_skipped) == (0, 1, 1)
 
     bad.write_bytes(whole)  # the plant re-sends the file
     fixed = lake.ingest("sensor_data", "2026-01-15")

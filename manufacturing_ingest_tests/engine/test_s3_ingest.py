@@ -56,3 +56,40 @@ def test_throttling_stalls_and_resets_still_land_every_row_exactly_once(bucket, 
     assert table.groupby("_source_file").size().to_dict() == {
         f"{bucket.url}/{day}/part-{n:02d}.csv": 40 + n for n in range(12)}
 
+
+
+def test_any_key_s3_accepts_lands_under_its_exact_uri(bucket, spark, tmp_path):
+    """A key of S3's full 1,024 bytes (a last segment far beyond a file name's 255) and one of
+    multi-byte letters: staged under a short name, they land under their own URIs."""
+    day = f"raw/sensor-data/{TODAY:%Y/%m/%d}"
+    room = 1024 - len(f"landing/{day}/") - len(".csv")
+    names = {"x" * room + ".csv": 7, "温度" * 60 + ".csv": 3}
+    for name, rows in names.items():
+        bucket.put(f"{day}/{name}", numbered_sensor_csv(name[0], rows, TODAY))
+    assert max(len(f"landing/{day}/{n}".encode()) for n in names) == 1024
+    spec = get_source("sensor_data")
+    lakehouse = Lakehouse(str(tmp_path / "lakehouse"))
+    report = BronzeIngestor(spark, spec, S3LandingZone(bucket.url), lakehouse).ingest(
+        [f"{TODAY:%Y-%m-%d}"])
+    assert report.files_failed == 0 and report.records == 10, report.failures
+    table = DeltaTable(lakehouse.table_path(spec)).to_pandas()
+    assert table.groupby("_source_file").size().to_dict() == {
+        f"{bucket.url}/{day}/{name}": rows for name, rows in names.items()}
+
+
+def test_a_csv_stored_with_content_encoding_gzip_is_read(bucket, spark, tmp_path):
+    """Uploaders that compress on the wire (``aws s3 cp --content-encoding gzip``, browsers)
+    store gzip bytes under a plain ``.csv`` key; S3 says so in ``Content-Encoding``."""
+    import gzip
+
+    day = f"raw/sensor-data/{TODAY:%Y/%m/%d}"
+    bucket.client.put_object(
+        Bucket=bucket.name, Key=f"landing/{day}/wire.csv", ContentEncoding="gzip",
+        Body=gzip.compress(numbered_sensor_csv("wire", 9, TODAY).encode()))
+    spec = get_source("sensor_data")
+    lakehouse = Lakehouse(str(tmp_path / "lakehouse"))
+    report = BronzeIngestor(spark, spec, S3LandingZone(bucket.url), lakehouse).ingest(
+        [f"{TODAY:%Y-%m-%d}"])
+    assert report.files_failed == 0 and report.records == 9, report.failures
+    ids = DeltaTable(lakehouse.table_path(spec)).to_pandas()["sensor_id"]
+    assert sorted(ids) == sorted(f"wire-{k}" for k in range(9))
