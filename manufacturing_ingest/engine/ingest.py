@@ -16,6 +16,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -110,6 +111,7 @@ class BronzeIngestor:
         self.read_mode = read_mode
         self._spark_failures: dict[str, str] = {}  # URI -> error, found by a failed write
         self._hashes: dict[str, str] = {}  # URI -> content hash, of new versions already read
+        self._hasher = _HASHER
         self._hash_errors: dict[str, str] = {}  # URI -> why a new version could not be hashed
         # Standard microsecond timestamps (not INT96), so any Delta reader can read any date.
         # A runtime SQL conf, so it holds on a shared session (a Databricks cluster's) too.
@@ -414,10 +416,11 @@ class BronzeIngestor:
             if error is not None:
                 failed.append(FailedFile(obj, partition_key, error, kind))
                 continue
-            digest = self._hashes.get(obj.uri) or (
-                self.landing.content_hash(obj, landed) if landed is not None
-                else self.landing.known_content_hash(obj))
-            batch_file = BatchFile(obj, path, inspection, partition_key, content_hash=digest,
+            digest = self._hashes.get(obj.uri) or self.landing.known_content_hash(obj)
+            if digest is None and landed is not None:
+                # Off the critical path: the bytes are hashed while Spark writes the batch.
+                digest = self._hasher.submit(_hash_or_none, self.landing, obj, landed)
+            batch_file = BatchFile(obj, path, inspection, partition_key, digest=digest,
                                    supersedes=supersedes.get(obj.uri, ()))
             (ready if inspection.has_rows else empty).append(batch_file)
             if index % 50 == 0:
@@ -470,6 +473,18 @@ class _Written:
     failed: list[FailedFile] = field(default_factory=list)
     new_columns: dict[str, str] = field(default_factory=dict)
     columns_missing: list[str] = field(default_factory=list)
+
+
+# One thread hashes staged files while Spark writes (hashlib releases the GIL on big buffers).
+_HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="content-hash")
+
+
+def _hash_or_none(landing: LandingZone, obj: LandedObject, path: Path) -> str | None:
+    """The content hash of a staged file; None (unknown) if it cannot be read any more."""
+    try:
+        return landing.content_hash(obj, path)
+    except OSError:
+        return None
 
 
 def _foreign(spec: SourceSpec, inspection: FileInspection) -> str | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections import defaultdict
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -67,10 +68,17 @@ class BatchFile:
     path: Path | str  # a local file, or where Spark reads the object itself (direct reads)
     inspection: FileInspection
     partition_key: str
-    content_hash: str | None = None  # md5:<hex> of its bytes, when known (see ledger.py)
+    # md5:<hex> of its bytes when known (see ledger.py), or the hash being taken meanwhile (a
+    # background thread reads the bytes while Spark writes the batch).
+    digest: str | Future[str | None] | None = None
     # The committed versions of the same key whose rows this one's replace (Corrections.REPLACE,
     # or a reprocess).
     supersedes: tuple[FileState, ...] = ()
+
+    @property
+    def content_hash(self) -> str | None:
+        """Its content hash; waits for the background hash if it is still being taken."""
+        return self.digest.result() if isinstance(self.digest, Future) else self.digest
 
     @property
     def superseded_etags(self) -> str | None:
