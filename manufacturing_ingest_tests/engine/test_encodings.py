@@ -107,3 +107,31 @@ def test_windows_1252_fails_naming_the_setting_then_lands_with_it(landed, spark)
     # The UTF-8 files of the day are unchanged by it (a BOM or UTF-16 says their encoding).
     assert sorted(r["sensor_id"] for r in _mine(lake, rows, "utf16.csv")) == ["U16"]
     assert len(rows) == 10
+
+
+EXCEL = {
+    # "CSV UTF-8" from Excel with the list separator line it adds for other locales.
+    "sep-line.csv": "sep=,\r\n" + HEADER + "\r\n" + _csv_row("XS1") + "\r\n",
+    # A semicolon export whose data lines all end with the delimiter (an empty last cell).
+    "trailing.csv": HEADER.replace(",", ";") + "\n"
+    + "".join(_csv_row(s).replace(",", ";") + ";\n" for s in ("XT1", "XT2")),
+    # Two sheets pasted into one file: the header again in the middle.
+    "pasted.csv": "sep=,\n" + HEADER + "\n" + _csv_row("XP1") + "\n" + HEADER + "\n"
+    + _csv_row("XP2") + "\n",
+}
+
+
+def test_excel_exports_land_without_their_sep_line_trailing_delimiter_or_repeated_header(
+        tmp_path, spark):
+    from manufacturing_ingest_tests.conftest import Lake
+
+    lake = Lake(tmp_path, spark)
+    for name, text in EXCEL.items():
+        lake.put(f"{SENSOR_DAY}/{name}", text)
+    report = lake.ingest("sensor_data", DAY)
+    assert report.files_failed == 0, report.failures
+    rows = DeltaTable(lake.table_path("sensor_data")).to_pyarrow_table().to_pylist()
+    assert sorted(r["sensor_id"] for r in rows) == ["XP1", "XP2", "XS1", "XT1", "XT2"]
+    assert all(r["_rescued_data"] is None and r["temperature"] == 21.5 for r in rows)
+    columns = list(rows[0])
+    assert not any(c.startswith(("sep", "unnamed", "_c")) for c in columns), columns
