@@ -147,6 +147,7 @@ def test_the_same_bytes_under_a_new_identity_change_nothing(spark, landing, lake
     assert third.records == 0 and third.files_skipped == 2
 
 
+@pytest.mark.connect  # replace's one-commit overwrite sets a Delta conf: Connect must carry it
 @pytest.mark.parametrize("corrections", list(Corrections))
 def test_a_corrected_file_replaces_appends_or_is_ignored_as_the_source_says(
         spark, landing, lakehouse, corrections):
