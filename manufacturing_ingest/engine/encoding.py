@@ -29,6 +29,7 @@ from manufacturing_ingest.engine.inspect import (
     MAX_EXPANSION,
     MAX_UNCOMPRESSED_BYTES,
     UnreadableFile,
+    open_landed,
 )
 
 _HEAD = 64 * 1024
@@ -62,7 +63,7 @@ def text_shape(path: Path, compression: str | None, declared: str) -> TextShape:
     Bytes that cannot be read at all (a broken gzip) tell nothing here: the inspection that
     follows says what is wrong with them."""
     try:
-        with _open(path, compression) as stream:
+        with open_landed(path, compression) as stream:
             head = stream.read(_HEAD)
     except (EOFError, OSError, zlib.error):
         return TextShape(declared, b"", False)
@@ -113,7 +114,7 @@ def _transcode(path: Path, compression: str | None, shape: TextShape, declared: 
     decoder = codecs.getincrementaldecoder(shape.encoding)("strict")
     compressed_size = path.stat().st_size
     total = 0
-    with _open(path, compression) as stream, open(target, "w", encoding="utf-8",
+    with open_landed(path, compression) as stream, open(target, "w", encoding="utf-8",
                                                    newline="") as out:
         lines = _ExcelCleanup(out, shape) if shape.csv_cleanup else _Verbatim(out)
         stream.read(len(shape.bom))
@@ -180,7 +181,3 @@ def _not_decodable(encoding: str, declared: str, exc: UnicodeDecodeError) -> str
     said = "its byte-order mark says" if encoding != declared else "the source's encoding is"
     return (f"not valid {encoding} ({said} so) at byte {exc.start} of a chunk: "
             f"{exc.object[max(0, exc.start - 20):exc.end + 20]!r}")
-
-
-def _open(path: Path, compression: str | None):
-    return gzip.open(path, "rb") if compression == "gzip" else open(path, "rb")

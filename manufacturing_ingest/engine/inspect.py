@@ -125,7 +125,7 @@ def _inspect_text(path: Path, file_format: FileFormat, compression: str | None) 
     first_byte = b""
     compressed_size = path.stat().st_size
     try:
-        with _open(path, compression) as stream:
+        with open_landed(path, compression) as stream:
             while chunk := stream.read(_CHUNK):
                 try:
                     decoder.decode(chunk)
@@ -258,7 +258,7 @@ def _read_multiline(path: Path, compression: str | None, crlf: int, newlines: in
 def _has_quoted_line_break(path: Path, compression: str | None) -> bool:
     """Whether a line break falls inside a quoted field (RFC 4180 quote parity), streaming."""
     inside = 0  # 1 while inside a quoted field at the end of the bytes seen so far
-    with _open(path, compression) as stream:
+    with open_landed(path, compression) as stream:
         while chunk := stream.read(_CHUNK):
             data = np.frombuffer(chunk, dtype=np.uint8)
             quotes = np.flatnonzero(data == ord('"'))
@@ -279,7 +279,8 @@ def _parse_header(line: str, delimiter: str = ",") -> tuple[str, ...]:
     return tuple(cell.strip() for cell in row if cell is not None)
 
 
-def _open(path: Path, compression: str | None):
+def open_landed(path: Path, compression: str | None):
+    """A landed file's bytes as a binary stream, decompressed when it is gzip."""
     if compression == "gzip":
         return gzip.open(path, "rb")
     return open(path, "rb")
