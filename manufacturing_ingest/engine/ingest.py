@@ -112,7 +112,6 @@ class BronzeIngestor:
         self._spark_failures: dict[str, str] = {}  # URI -> error, found by a failed write
         self._hashes: dict[str, str] = {}  # URI -> content hash, of new versions already read
         self._hasher = _HASHER
-        self._hash_errors: dict[str, str] = {}  # URI -> why a new version could not be hashed
         # Standard microsecond timestamps (not INT96), so any Delta reader can read any date.
         # A runtime SQL conf, so it holds on a shared session (a Databricks cluster's) too.
         spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
@@ -236,10 +235,9 @@ class BronzeIngestor:
                 todo.append(obj)
                 continue
             verdict = self._version_of(obj, prior)
-            if verdict is None:
-                failed_hash = FileOutcome(obj.uri, partition_key_of(self.spec, obj),
-                                          Outcome.FAILED, error=self._hash_errors[obj.uri])
-                report.outcomes.append(failed_hash)
+            if isinstance(verdict, str):  # its bytes could not be read now: retried next run
+                report.outcomes.append(FileOutcome(obj.uri, partition_key_of(self.spec, obj),
+                                                   Outcome.FAILED, error=verdict))
                 continue
             if verdict.content_hash == prior.content_hash:
                 same.append(verdict)
@@ -262,14 +260,13 @@ class BronzeIngestor:
             self.protocol.record_versions(same, ignored, run_id)
         return todo, supersedes
 
-    def _version_of(self, obj: LandedObject, prior: FileState) -> Version | None:
-        """``obj``, a new version of ``prior``'s key, with its content hash; None (the reason
-        kept in ``_hash_errors``) when its bytes cannot be read now."""
+    def _version_of(self, obj: LandedObject, prior: FileState) -> Version | str:
+        """``obj``, a new version of ``prior``'s key, with its content hash; why not, when its
+        bytes cannot be read now."""
         try:
             digest = self.landing.content_hash(obj)
         except OSError as exc:
-            self._hash_errors[obj.uri] = f"could not be read: {exc}"
-            return None
+            return f"could not be read: {exc}"
         return Version(obj, partition_key_of(self.spec, obj), prior, digest)
 
     def _refuse_partial_reprocess(self, plan: Plan, failed: list[FailedFile],
