@@ -38,6 +38,19 @@ class Corrections(StrEnum):
     IGNORE = "ignore"  # it is recorded and not ingested (Auto Loader's default)
 
 
+class SchemaContract(StrEnum):
+    """What a file with columns the table does not have yet does to bronze.
+
+    In every mode, a file that shares no identifying column with its source (a headerless CSV,
+    another system's export) fails with that reason and changes nothing.
+    """
+
+    EVOLVE = "evolve"  # the table gains the new columns, as text (default; Auto Loader's
+    # addNewColumns)
+    RESCUE = "rescue"  # the table keeps its columns; new columns' values go to _rescued_data
+    FREEZE = "freeze"  # the file fails, naming its new columns; nothing of it is written
+
+
 @dataclass(frozen=True)
 class ValueRange:
     """``column`` must lie within [minimum, maximum] (either bound may be open); nulls pass."""
@@ -133,6 +146,8 @@ class SourceSpec:
     # Text files without a byte-order mark are read in this encoding (a Python codec name);
     # MANUFACTURING_ENCODING_<SOURCE> overrides it (engine/encoding.py).
     encoding: str = "utf-8"
+    # Files with new columns; MANUFACTURING_SCHEMA_<SOURCE> overrides it.
+    schema_contract: SchemaContract = SchemaContract.EVOLVE
 
     @property
     def table_name(self) -> str:

@@ -18,6 +18,8 @@ Checked in this order, each with a default that works on a laptop:
   byte-order mark (a Python codec name, e.g. ``cp1252``; default UTF-8; ``engine/encoding.py``).
 - ``MANUFACTURING_CORRECTIONS_<SOURCE>``: ``replace`` (default), ``append`` or ``ignore``: what a
   new version of a committed file (same key, other content) does to bronze (``Corrections``).
+- ``MANUFACTURING_SCHEMA_<SOURCE>``: ``evolve`` (default), ``rescue`` or ``freeze``: what a file
+  with columns the table does not have does to bronze (``SchemaContract``).
 - ``MANUFACTURING_READ_MODE``: ``staged`` (each file's bytes pass the engine's process, which
   checks them whole first) or ``direct`` (Spark reads the landed objects itself and the process
   fetches only each file's header or Parquet footer), or ``autoloader`` (Databricks Auto
@@ -69,8 +71,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
-from manufacturing_ingest.catalog import CATALOG, Corrections, SourceSpec
+from manufacturing_ingest.catalog import CATALOG, Corrections, SchemaContract, SourceSpec
 from manufacturing_ingest.errors import ConfigurationError
 
 __all__ = ["AlertSettings", "ConfigurationError", "DatabricksSettings", "Environment",
@@ -414,6 +417,8 @@ class Settings:
     corrections: Mapping[str, Corrections] = field(default_factory=dict)
     # source name -> encoding of its text files without a BOM (MANUFACTURING_ENCODING_<SOURCE>)
     encodings: Mapping[str, str] = field(default_factory=dict)
+    # source name -> what files with new columns do (MANUFACTURING_SCHEMA_<SOURCE>)
+    schema_contracts: Mapping[str, SchemaContract] = field(default_factory=dict)
     read_mode: ReadMode = ReadMode.STAGED
     catalog: str = ""  # bronze tables as <catalog>.manufacturing_bronze.<table>; "": by path
     # MANUFACTURING_ENV=databricks, outside the cluster: how the steps are sent there.
@@ -463,6 +468,7 @@ class Settings:
             queue_urls=_queue_urls(environ, landing_url),
             corrections=_corrections(environ),
             encodings=_encodings(environ),
+            schema_contracts=_schema_contracts(environ),
             catalog=_catalog(environ.get("MANUFACTURING_CATALOG", "").strip()),
             read_mode=_read_mode(environ.get("MANUFACTURING_READ_MODE", "").strip().lower(),
                                  env),
@@ -479,18 +485,22 @@ class Settings:
             minutes=self.sweep_interval_minutes))
 
     def configured(self, spec: SourceSpec) -> SourceSpec:
-        """``spec`` with everything these settings override (sweep interval, corrections)."""
+        """``spec`` with everything these settings override (sweep interval, corrections,
+        encoding, schema contract)."""
         spec = self.with_sweep_interval(spec)
         if spec.name in self.corrections:
             spec = dataclasses.replace(spec, corrections=self.corrections[spec.name])
         if spec.name in self.encodings:
             spec = dataclasses.replace(spec, encoding=self.encodings[spec.name])
+        if spec.name in self.schema_contracts:
+            spec = dataclasses.replace(spec, schema_contract=self.schema_contracts[spec.name])
         return spec
 
 
 QUEUE_URL_VAR = "MANUFACTURING_QUEUE_URL_"
 CORRECTIONS_VAR = "MANUFACTURING_CORRECTIONS_"
 ENCODING_VAR = "MANUFACTURING_ENCODING_"
+SCHEMA_VAR = "MANUFACTURING_SCHEMA_"
 
 
 def _per_source(environ: Mapping[str, str], prefix: str) -> dict[str, tuple[str, str]]:
@@ -522,14 +532,27 @@ def _encodings(environ: Mapping[str, str]) -> dict[str, str]:
 
 def _corrections(environ: Mapping[str, str]) -> dict[str, Corrections]:
     """``MANUFACTURING_CORRECTIONS_<SOURCE>=replace|append|ignore``, per source."""
-    chosen: dict[str, Corrections] = {}
-    for source, (name, value) in _per_source(environ, CORRECTIONS_VAR).items():
+    return _choices(environ, CORRECTIONS_VAR, Corrections)
+
+
+def _schema_contracts(environ: Mapping[str, str]) -> dict[str, SchemaContract]:
+    """``MANUFACTURING_SCHEMA_<SOURCE>=evolve|rescue|freeze``, per source."""
+    return _choices(environ, SCHEMA_VAR, SchemaContract)
+
+
+_Choice = TypeVar("_Choice", bound=StrEnum)
+
+
+def _choices(environ: Mapping[str, str], prefix: str, choices: type[_Choice]
+             ) -> dict[str, _Choice]:
+    chosen: dict[str, _Choice] = {}
+    for source, (name, value) in _per_source(environ, prefix).items():
         try:
-            chosen[source] = Corrections(value.lower())
+            chosen[source] = choices(value.lower())
         except ValueError:
             raise ConfigurationError(
                 f"{name}={value!r} is not one of "
-                + ", ".join(c.value for c in Corrections)) from None
+                + ", ".join(c.value for c in choices)) from None
     return chosen
 
 

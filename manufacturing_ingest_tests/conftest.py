@@ -128,8 +128,14 @@ class Lake:
         self.spark = spark
         self.progress: list[ProgressEvent] = []
 
-    def ingest(self, source: str, *partitions: str, reprocess: bool = False) -> IngestReport:
-        ingestor = BronzeIngestor(self.spark, get_source(source), self.zone, self.lakehouse,
+    def ingest(self, source: str, *partitions: str, reprocess: bool = False,
+               env: dict[str, str] | None = None) -> IngestReport:
+        """Ingest with the source as the catalog has it, or as settings from ``env`` (environment
+        variables such as ``MANUFACTURING_SCHEMA_<SOURCE>``) configure it."""
+        spec = get_source(source)
+        if env:
+            spec = Settings.from_env(env).configured(spec)
+        ingestor = BronzeIngestor(self.spark, spec, self.zone, self.lakehouse,
                                   progress=self.progress.append)
         return ingestor.ingest(list(partitions), reprocess=reprocess)
 

@@ -24,6 +24,8 @@ Conventions for the expectations:
   ingest runs the expectation holds after.
 - ``deltars_readable``: the table must load with ``deltalake.DeltaTable(path).to_pyarrow_table()``.
 - ``cli``: for class 18, command-line cases (argv, extra env, exit code, stderr substring).
+- ``env``: settings the ingest runs with (``Settings.configured``); ``columns`` / ``no_columns``:
+  columns the table must have / must not have afterwards.
 """
 
 from __future__ import annotations
@@ -97,6 +99,11 @@ class HostileCase:
     deltars_readable: bool = False
     cli: list[CliExpect] = field(default_factory=list)
     note: str = ""
+    # Settings the ingest runs with, as environment variables (e.g. the source's schema contract).
+    env: dict[str, str] = field(default_factory=dict)
+    # Columns the table must have / must not have afterwards.
+    columns: list[str] = field(default_factory=list)
+    no_columns: list[str] = field(default_factory=list)
 
 
 def put(root: Path, key: str, data: bytes | str, mtime: datetime | None = None) -> Path:
@@ -620,6 +627,155 @@ def case21_foreign_files(root: Path) -> HostileCase:
     )
 
 
+# -- 22: the schema contract -------------------------------------------------------------------
+
+EXTRA_HEADER = HEADER + ",operator"
+
+
+def _schema_files(root: Path) -> None:
+    put(root, f"{SENSOR_DAY}/good.csv", csv_text("G1"))
+    put(root, f"{SENSOR_DAY}/extra.csv", EXTRA_HEADER + "\n" + row("EX1").rstrip() + ",Anna\n")
+    # The new key only on the second line: the first line's keys do not tell.
+    put(root, f"{SENSOR_DAY}/extra.json", jline(sensor_id="EJ1") + jline(sensor_id="EJ2",
+                                                                          shift="night"))
+    put(root, f"{SENSOR_DAY}/plc-headerless.csv", row("PLC1") + row("PLC2"))
+
+
+def case22_schema_rescue(root: Path) -> HostileCase:
+    """``MANUFACTURING_SCHEMA_SENSOR_DATA=rescue``: the table keeps its columns; a file's new
+    columns land in ``_rescued_data`` under their names; a headerless file still fails."""
+    _schema_files(root)
+    return HostileCase(
+        22, "schema_rescue", "sensor_data", [DAY],
+        [FileExpect(f"{SENSOR_DAY}/good.csv", "committed", rows=1),
+         FileExpect(f"{SENSOR_DAY}/extra.csv", "committed", rows=1, rescued=["Anna"],
+                    sql=[("_rescued_data like '%\"operator\":\"Anna\"%'", 1)]),
+         FileExpect(f"{SENSOR_DAY}/extra.json", "committed", rows=2, rescued=["night"],
+                    sql=[("sensor_id = 'EJ2' and _rescued_data like '%\"shift\"%'", 1)]),
+         FileExpect(f"{SENSOR_DAY}/plc-headerless.csv", "failed",
+                    reason="shares no column with sensor_data")],
+        table_rows=4, forbidden=["PLC1"], env={"MANUFACTURING_SCHEMA_SENSOR_DATA": "rescue"},
+        no_columns=["operator", "shift"],
+    )
+
+
+def case22b_schema_freeze(root: Path) -> HostileCase:
+    """``MANUFACTURING_SCHEMA_SENSOR_DATA=freeze``: a file with new columns fails, naming them
+    and what to do, and adds nothing; the good file beside it lands."""
+    _schema_files(root)
+    return HostileCase(
+        22, "schema_freeze", "sensor_data", [DAY],
+        [FileExpect(f"{SENSOR_DAY}/good.csv", "committed", rows=1),
+         FileExpect(f"{SENSOR_DAY}/extra.csv", "failed",
+                    reason="does not have: operator (schema contract: freeze)"),
+         FileExpect(f"{SENSOR_DAY}/extra.json", "failed", reason="does not have: shift"),
+         FileExpect(f"{SENSOR_DAY}/plc-headerless.csv", "failed",
+                    reason="shares no column with sensor_data")],
+        table_rows=1, forbidden=["Anna", "EJ1", "PLC1"],
+        env={"MANUFACTURING_SCHEMA_SENSOR_DATA": "freeze"}, no_columns=["operator", "shift"],
+    )
+
+
+# -- 23: values kept verbatim or rescued ---------------------------------------------------------
+
+def _invalid_utf8_parquet() -> bytes:
+    """String columns holding bytes that are not UTF-8, as old loggers write them (a binary
+    column written with a string logical type)."""
+    table = pa.table({"batch_id": ["PQ1", "PQ2"], "metric_name": ["width", "width"],
+                      "measured_at": ["2026-11-20T10:00:00Z"] * 2,
+                      "inspector_id": pa.array([b"ok", b"Pr\xfcfung"], pa.binary()),
+                      "label": pa.array([b"ok", b"Pr\xfcfung"], pa.binary())})
+    # The same buffers under a string type: Arrow does not check them, Parquet stores them.
+    schema = pa.schema([(f.name, pa.string() if f.type == pa.binary() else f.type)
+                        for f in table.schema])
+    unchecked = pa.Table.from_arrays(
+        [pa.Array.from_buffers(pa.string(), len(c), c.chunk(0).buffers())
+         if c.type == pa.binary() else c for c in table.columns], schema=schema)
+    out = io.BytesIO()
+    pq.write_table(unchecked, out)
+    return out.getvalue()
+
+
+def case23_values(root: Path) -> HostileCase:
+    """Values as exporters write them: a quoted empty text stays an empty string (an unquoted
+    one is null); a CRLF inside a quoted field stays CRLF; ISO years outside 0001-9999 and
+    numbers beyond a double's range are rescued, not stored (no reader could load them); Parquet
+    text that is not UTF-8 is rescued as base64 so the table stays readable; JSON keys with
+    backticks, dots or nothing at all land."""
+    base = "plant_id,line_id,sensor_id,timestamp,temperature"
+    put(root, f"{SENSOR_DAY}/quoted-empty.csv",
+        f'{base}\n"P01","","QE1","2026-11-20T10:00:00Z","21.5"\nP01,,QE2,2026-11-20T10:00:00Z,\n'
+        f'"P01","L1","QE3","2026-11-20T10:00:00Z",""\n')
+    put(root, f"{SENSOR_DAY}/crlf-in-quotes.csv",
+        f'{base},comment\r\nP01,L1,CR1,2026-11-20T10:00:00Z,21.5,"first\r\nsecond"\r\n'
+        f'P01,L1,CR2,2026-11-20T10:00:00Z,21.5,plain\r\n')
+    put(root, f"{SENSOR_DAY}/years.csv",
+        f"{base}\nP01,L1,Y1,-2026-11-20T10:00:00,21.5\nP01,L1,Y2,+12026-11-20T10:00:00,21.5\n"
+        f"P01,L1,Y3,2026-11-20T10:00:00Z,21.5\n")
+    put(root, f"{SENSOR_DAY}/overflow.csv",
+        f"{base}\nP01,L1,OV1,2026-11-20T10:00:00Z,1e400\nP01,L1,OV2,2026-11-20T10:00:00Z,-1e400\n"
+        f"P01,L1,OV3,2026-11-20T10:00:00Z,1e300\n")
+    put(root, f"{SENSOR_DAY}/overflow.json",
+        '{"plant_id": "P01", "sensor_id": "OJ1", "timestamp": "2026-11-20T10:00:00Z", '
+        '"temperature": 1e400}\n')
+    put(root, f"{SENSOR_DAY}/odd-keys.json",
+        '{"plant_id": "P01", "sensor_id": "KEY1", "timestamp": "2026-11-20T10:00:00Z", '
+        '"a`b": "tick", "": "nameless", "x.y": "dotted", "nested": {"": 2}}\n')
+    return HostileCase(
+        23, "values", "sensor_data", [DAY],
+        [FileExpect(f"{SENSOR_DAY}/quoted-empty.csv", "committed", rows=3,
+                    sql=[("sensor_id = 'QE1' and line_id = ''", 1),
+                         ("sensor_id = 'QE2' and line_id is null", 1),
+                         ("temperature is null and _rescued_data is null", 2)]),
+         FileExpect(f"{SENSOR_DAY}/crlf-in-quotes.csv", "committed", rows=2,
+                    sql=[("comment = 'first\r\nsecond'", 1), ("comment = 'plain'", 1)]),
+         FileExpect(f"{SENSOR_DAY}/years.csv", "committed", rows=3,
+                    rescued=["-2026-11-20T10:00:00", "+12026-11-20T10:00:00"],
+                    sql=[("timestamp is null", 2), ("year(timestamp) = 2026", 1)]),
+         FileExpect(f"{SENSOR_DAY}/overflow.csv", "committed", rows=3,
+                    sql=[("temperature is null and _rescued_data like '%temperature%'", 2),
+                         ("temperature = 1e300", 1)]),
+         # Spark's JSON parser has read the number as a double by then: rescued as it says.
+         FileExpect(f"{SENSOR_DAY}/overflow.json", "committed", rows=1, rescued=["Infinity"],
+                    sql=[("temperature is null", 1)]),
+         FileExpect(f"{SENSOR_DAY}/odd-keys.json", "committed", rows=1,
+                    must_keep=["tick", "nameless", "dotted", '{"":2}'],
+                    sql=[("""_rescued_data = '{"":"nameless"}'""", 1)])],
+        table_rows=13, deltars_readable=True, columns=["comment"],
+    )
+
+
+def case23b_parquet_bytes(root: Path) -> HostileCase:
+    """Parquet text that is not UTF-8 is rescued as base64, so the table stays readable by
+    Arrow and pandas; valid text beside it lands as it is."""
+    put(root, f"{QM_HOUR}/bytes.parquet", _invalid_utf8_parquet())
+    return HostileCase(
+        23, "parquet_bytes", "quality_metrics", [QM_PARTITION],
+        [FileExpect(f"{QM_HOUR}/bytes.parquet", "committed", rows=2,
+                    rescued=["base64:UHL8ZnVuZw=="],
+                    sql=[("inspector_id = 'ok' and label = 'ok'", 1),
+                         ("inspector_id is null and label is null", 1),
+                         ("""_rescued_data like '%"label":"base64:UHL8ZnVuZw=="%'""", 1)])],
+        table_rows=2, deltars_readable=True, columns=["label"],
+    )
+
+
+def case24_repeated_header(root: Path) -> HostileCase:
+    """Files pasted together with the header again mid-file (plain UTF-8, LF and CRLF): the
+    repeats are not rows."""
+    put(root, f"{SENSOR_DAY}/pasted.csv", csv_text("RP1") + csv_text("RP2") + csv_text("RP3"))
+    put(root, f"{SENSOR_DAY}/pasted-crlf.csv",
+        (csv_text("RC1") + csv_text("RC2")).replace("\n", "\r\n"))
+    return HostileCase(
+        10, "repeated_header", "sensor_data", [DAY],
+        [FileExpect(f"{SENSOR_DAY}/pasted.csv", "committed", rows=3,
+                    sql=[("_rescued_data is null and temperature = 21.5", 3)]),
+         FileExpect(f"{SENSOR_DAY}/pasted-crlf.csv", "committed", rows=2,
+                    sql=[("_rescued_data is null", 2)])],
+        table_rows=5, forbidden=["plant_id"],
+    )
+
+
 # -- rough edges --------------------------------------------------------------------------------
 
 def case_rough_edges(root: Path) -> HostileCase:
@@ -649,6 +805,8 @@ ALL_CASES = [
     case09_epoch_units, case10_far_timestamps, case11_huge_json_string,
     case12_reserved_keys_in_json, case13_huge_header, case14_decompression_bombs,
     case15_json_key_collisions, case16_colons, case17_misfiled_dates, case17b_misfiled_hours,
-    case19_file_names, case20_header_scripts, case21_foreign_files, case_rough_edges,
+    case19_file_names, case20_header_scripts, case21_foreign_files, case22_schema_rescue,
+    case22b_schema_freeze, case23_values, case23b_parquet_bytes, case24_repeated_header,
+    case_rough_edges,
 ]
 # case18_cli is separate: it runs the console script, not the ingestor.

@@ -197,18 +197,23 @@ def test_spark_logs_errors_only_unless_asked_and_the_jvm_is_told_so():
     assert "rootLogger.level = WARN" in text and "target = SYSTEM_ERR" in text
 
 
-def test_corrections_and_encodings_are_chosen_per_source():
-    from manufacturing_ingest.catalog import CATALOG, Corrections
+def test_corrections_encodings_and_schema_contracts_are_chosen_per_source():
+    from manufacturing_ingest.catalog import CATALOG, Corrections, SchemaContract
 
     settings = Settings.from_env({"MANUFACTURING_CORRECTIONS_SENSOR_DATA": "Append",
                                   "MANUFACTURING_CORRECTIONS_EQUIPMENT_LOGS": "ignore",
-                                  "MANUFACTURING_ENCODING_QUALITY_METRICS": "Windows-1252"})
+                                  "MANUFACTURING_ENCODING_QUALITY_METRICS": "Windows-1252",
+                                  "MANUFACTURING_SCHEMA_EQUIPMENT_LOGS": "Freeze",
+                                  "MANUFACTURING_SCHEMA_QUALITY_METRICS": "rescue"})
     specs = {name: settings.configured(spec) for name, spec in CATALOG.items()}
     assert specs["sensor_data"].corrections is Corrections.APPEND
     assert specs["equipment_logs"].corrections is Corrections.IGNORE
     assert specs["quality_metrics"].corrections is Corrections.REPLACE  # the default
     assert specs["quality_metrics"].encoding == "cp1252"  # Python's name for it
     assert specs["sensor_data"].encoding == "utf-8"
+    assert specs["sensor_data"].schema_contract is SchemaContract.EVOLVE  # the default
+    assert specs["equipment_logs"].schema_contract is SchemaContract.FREEZE
+    assert specs["quality_metrics"].schema_contract is SchemaContract.RESCUE
 
 
 @pytest.mark.parametrize("environ, says", [
@@ -216,6 +221,7 @@ def test_corrections_and_encodings_are_chosen_per_source():
     ({"MANUFACTURING_CORRECTIONS_SENSORS": "append"}, "no source 'sensors'"),
     ({"MANUFACTURING_ENCODING_SENSOR_DATA": "klingon"}, "not an encoding Python knows"),
     ({"MANUFACTURING_ENCODING_PLC": "cp1252"}, "MANUFACTURING_ENCODING_SENSOR_DATA"),
+    ({"MANUFACTURING_SCHEMA_SENSOR_DATA": "strict"}, "not one of evolve, rescue, freeze"),
 ])
 def test_a_wrong_per_source_choice_is_refused_with_what_to_set(environ, says):
     with pytest.raises(ConfigurationError, match=says):

@@ -6,7 +6,8 @@ Windows tools write UTF-16 with a BOM, old Windows clients Windows-1252, old PLC
 lines with a bare CR. Spark would read a BOM'd JSON array as fragments, fail on UTF-16, and read
 a CR-only file as one line. Excel's CSV exports add their own: a ``sep=,`` first line (which
 would become the header), a delimiter at the end of every data line (an empty extra field, so
-every row a corrupt record) and, when sheets are pasted together, the header again mid-file.
+every row a corrupt record) and, when sheets are pasted together, the header again mid-file
+(which the inspection finds in any CSV file).
 Such a file gets a normalized copy in the run's staging folder
 (``normalized_copy``), which is inspected and read instead; the landed bytes stay what the
 ledger's content hash and ``_source_file`` name. A plain UTF-8 file is never copied.
@@ -18,6 +19,7 @@ The encoding comes from the file's BOM when it has one, else from the source's `
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import gzip
 import re
 import zlib
@@ -48,10 +50,11 @@ class TextShape:
     cr_only: bool  # lines end with a bare CR
     excel_sep: bool = False  # CSV: the first line is Excel's "sep=<delimiter>"
     trailing_delimiter: str = ""  # CSV: every data line ends with this delimiter, the header not
+    repeated_header: bool = False  # CSV: the header line comes again further down
 
     @property
     def csv_cleanup(self) -> bool:
-        return self.excel_sep or bool(self.trailing_delimiter)
+        return self.excel_sep or bool(self.trailing_delimiter) or self.repeated_header
 
 
 def is_utf8(encoding: str) -> bool:
@@ -90,12 +93,15 @@ def text_shape(path: Path, compression: str | None, declared: str) -> TextShape:
 
 
 def normalized_copy(path: Path, compression: str | None, file_format: str, declared: str,
-                    staging: Path, index: int) -> Path | None:
+                    staging: Path, index: int, repeated_header: bool = False) -> Path | None:
     """A UTF-8, ``\\n``-ended, BOM-free copy of a text file that needs one, in ``staging``;
-    None for a file Spark reads as it is (UTF-8, LF or CRLF; a BOM before CSV is fine)."""
+    None for a file Spark reads as it is (UTF-8, LF or CRLF; a BOM before CSV is fine).
+    ``repeated_header``: the inspection found the CSV header again further down."""
     shape = text_shape(path, compression, declared)
     if file_format != "csv":
         shape = TextShape(shape.encoding, shape.bom, shape.cr_only)
+    elif repeated_header:
+        shape = dataclasses.replace(shape, repeated_header=True)
     if (is_utf8(shape.encoding) and not shape.cr_only and not shape.csv_cleanup
             and not (shape.bom and file_format == "json")):
         return None

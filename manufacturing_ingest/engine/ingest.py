@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from manufacturing_ingest.catalog import Corrections, SourceSpec
+from manufacturing_ingest.catalog import Corrections, SchemaContract, SourceSpec
 from manufacturing_ingest.engine import delta
 from manufacturing_ingest.engine.encoding import normalized_copy
 from manufacturing_ingest.engine.inspect import (
@@ -51,7 +51,11 @@ from manufacturing_ingest.engine.protocol import (
 from manufacturing_ingest.engine.read import BatchFile, FailedFile, FailureKind
 from manufacturing_ingest.engine.report import FileOutcome, IngestMode, IngestReport, Outcome
 from manufacturing_ingest.engine.schema_log import SchemaLog
-from manufacturing_ingest.engine.staging import spark_can_address, spark_safe_path
+from manufacturing_ingest.engine.staging import (
+    dedupe_json_keys,
+    spark_can_address,
+    spark_safe_path,
+)
 from manufacturing_ingest.engine.types import sanitize_column_name
 from manufacturing_ingest.errors import ReprocessIncomplete
 from manufacturing_ingest.landing import (
@@ -303,6 +307,11 @@ class BronzeIngestor:
             self._refuse_partial_reprocess(plan, failed_before + unreadable, run_id)
         if frame is None:
             return _Written(ready=ready, failed=unreadable)
+        if frame.new_columns and spec.schema_contract is SchemaContract.FREEZE:
+            refused = _frozen_out(spec, frame.new_column_files)
+            self._spark_failures.update(refused)
+            self._emit(Phase.SET_ASIDE, files=len(refused))
+            return None  # planned again without them
         batch = Batch(ready, frame, ingested_at, report.mode,
                       spec.partitions.sql_literal(report.partition_keys[0])
                       if report.mode is IngestMode.REPROCESS else None)
@@ -439,6 +448,15 @@ class BronzeIngestor:
             if copy is not None:
                 path, compression = copy, None
         inspection = inspect_file(path, obj.file_format, compression)
+        if inspection.repeated_header and path == landed:
+            # The header again mid-file (files pasted together): read a copy without it.
+            path = normalized_copy(landed, compression, "csv", self.spec.encoding, staging,
+                                   index, repeated_header=True)
+            inspection = inspect_file(path, obj.file_format, None)
+        elif inspection.empty_json_keys and not inspection.multiline:
+            # Spark's JSON reader drops the empty key "": a copy keeps its values.
+            path = dedupe_json_keys(path, staging, index)
+            inspection = inspect_file(path, obj.file_format, None)
         try:
             return spark_safe_path(path, staging, index), inspection, landed
         except OSError as exc:
@@ -500,6 +518,20 @@ def _foreign(spec: SourceSpec, inspection: FileInspection) -> str | None:
     return (f"shares no column with {spec.name}: expected at least one of "
             f"{', '.join(identifying)}; found {found}{headerless}. Nothing was added to the "
             f"table; add the header, or land the file under its own source's prefix")
+
+
+def _frozen_out(spec: SourceSpec, new_column_files: dict[str, list[str]]) -> dict[str, str]:
+    """Why each file with columns the table does not have fails under ``SchemaContract.FREEZE``
+    (by URI)."""
+    columns: dict[str, list[str]] = {}
+    for column, uris in new_column_files.items():
+        for uri in dict.fromkeys(uris):
+            columns.setdefault(uri, []).append(column)
+    variable = f"MANUFACTURING_SCHEMA_{spec.name.upper()}"
+    return {uri: (f"has columns {spec.table_name} does not have: {', '.join(names)} (schema "
+                  f"contract: freeze); nothing of the file was written. Fix the export, or set "
+                  f"{variable}=evolve (or rescue) and reprocess the partition")
+            for uri, names in columns.items()}
 
 
 def _held_until(state: FileState) -> datetime | None:

@@ -63,6 +63,12 @@ class FileInspection:
     delimiter: str = ","
     # JSON lines: the keys of the first line's object, when it is one (else empty: unknown).
     json_keys: tuple[str, ...] = ()
+    # CSV read whole: its line end when every line has the same ("\n" or "\r\n"), else "".
+    line_sep: str = ""
+    # CSV read whole: its header line comes again further down (sheets pasted together).
+    repeated_header: bool = False
+    # JSON lines read whole: an object has the empty key "" (Spark's reader drops such keys).
+    empty_json_keys: bool = False
 
     def columns(self) -> tuple[str, ...]:
         """The column names the file's first record shows (empty when it does not tell)."""
@@ -123,6 +129,10 @@ def _inspect_text(path: Path, file_format: FileFormat, compression: str | None) 
     total = 0
     line_bytes = 0  # length of the line running into the next chunk
     first_byte = b""
+    header_again: tuple[bytes, ...] = ()  # the header line as a later line would repeat it
+    repeated_header = False
+    empty_json_keys = False
+    carry = b""  # the end of the previous chunk, for a repeated header across chunks
     compressed_size = path.stat().st_size
     try:
         with open_landed(path, compression) as stream:
@@ -158,6 +168,19 @@ def _inspect_text(path: Path, file_format: FileFormat, compression: str | None) 
                         non_blank_after_first = bool(chunk[cut + 1 :].strip())
                 elif not non_blank_after_first and chunk.strip():
                     non_blank_after_first = True
+                if have_first_line and file_format == "csv" and not repeated_header:
+                    if not header_again:
+                        core = bytes(first_line).removeprefix(codecs.BOM_UTF8).rstrip(b"\r")
+                        header_again = (b"\n" + core + b"\n", b"\n" + core + b"\r\n")
+                    # Each needle starts at a line break, so the first line itself never matches.
+                    window = carry + chunk
+                    repeated_header = any(n in window for n in header_again)
+                    carry = chunk[-len(header_again[1]):]
+                if file_format == "json" and not empty_json_keys:
+                    # Two quotes then a colon: only an empty key (a quote in a string is escaped).
+                    window = carry[-2:] + chunk
+                    empty_json_keys = b'"":' in window or b'"" :' in window
+                    carry = chunk
                 if not first_byte:
                     first_byte = chunk.lstrip()[:1]
                 newlines += chunk.count(b"\n")
@@ -197,6 +220,7 @@ def _inspect_text(path: Path, file_format: FileFormat, compression: str | None) 
             "json", has_rows=has_rows, note="" if has_rows else "blank",
             expected_rows=None if array else lines, multiline=array,
             json_keys=() if array else _object_keys(bytes(first_line)),
+            empty_json_keys=empty_json_keys,
         )
     if len(first_line) > MAX_HEADER_BYTES:
         raise UnreadableFile(f"CSV header line longer than {MAX_HEADER_BYTES >> 10} KiB "
@@ -212,6 +236,9 @@ def _inspect_text(path: Path, file_format: FileFormat, compression: str | None) 
         expected_rows=lines - 1,
         multiline=_read_multiline(path, compression, crlf_newlines, newlines),
         delimiter=delimiter,
+        line_sep=("\r\n" if crlf_newlines == newlines else "\n" if crlf_newlines == 0 else ""
+                  ) if newlines else "",
+        repeated_header=repeated_header,
     )
 
 

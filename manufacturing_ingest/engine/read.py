@@ -31,16 +31,19 @@ from manufacturing_ingest.catalog import (
     LINEAGE_COLUMNS,
     RESCUED_DATA_COLUMN,
     SOURCE_FILE_COLUMN,
+    SchemaContract,
     SourceSpec,
 )
 from manufacturing_ingest.engine.inspect import MAX_LINE_BYTES, FileInspection
 from manufacturing_ingest.engine.ledger import FileState
 from manufacturing_ingest.engine.types import (
     catalog_type,
+    finite,
     parse_value,
     sanitize_column_name,
     spark_type,
     unique_names,
+    valid_text,
 )
 from manufacturing_ingest.landing import LandedObject
 
@@ -53,6 +56,9 @@ FILE_PATH = "__file_path"
 # duplicate JSON keys).
 RESCUE_PREFIX = "__rescue__"
 _NO_COLUMNS = "__no_columns"
+# What Spark's CSV parser gives for a quoted empty field (""), so that it stays an empty string
+# and only an empty unquoted field reads as null: Spark's default makes both null.
+QUOTED_EMPTY = "\u0000\u0001quoted-empty\u0001\u0000"
 JSON_KEY_COLLISION = "JSON_KEY_COLLISION"
 
 
@@ -124,6 +130,10 @@ class RawGroup:
     df: DataFrame
     retyped: frozenset[str] = frozenset()
     reparsed: Column | None = None
+    # CSV: a quoted empty field reads as QUOTED_EMPTY (see _csv_text).
+    quoted_empty: bool = False
+    # Parquet: strings and binaries are checked to be UTF-8 text.
+    typed: bool = False
 
 
 @dataclass
@@ -143,7 +153,10 @@ def read_batch(
     table_types: dict[str, str],
     ingested_at: datetime,
 ) -> BatchFrame:
-    """One DataFrame over ``files`` with the table's columns, new columns, and lineage."""
+    """One DataFrame over ``files`` with the table's columns, new columns, and lineage.
+
+    Columns the table does not have are new columns (``SchemaContract.EVOLVE`` and ``FREEZE``,
+    where the caller fails their files) or, with ``RESCUE``, values in ``_rescued_data``."""
     target = dict(spec.columns)
     target.update({k: v for k, v in table_types.items() if k not in LINEAGE_COLUMNS
                    and k != spec.partition_column})
@@ -157,10 +170,10 @@ def read_batch(
         by_path = _spark_paths(raw, group)
         for column, data_type in ((f.name, f.dataType) for f in raw.schema.fields):
             if (column in (CORRUPT_RECORD, FILE_PATH) or column in target
-                    or column.startswith(RESCUE_PREFIX)):
+                    or column.startswith(RESCUE_PREFIX)
+                    or spec.schema_contract is SchemaContract.RESCUE):
                 continue
-            typed = group[0].inspection.file_format == "parquet"
-            kind = catalog_type(data_type) if typed else "string"
+            kind = catalog_type(data_type) if read.typed else "string"
             new_columns.setdefault(column, kind)
             new_column_files[column].extend(f.obj.uri for f in group)
         frames.append(_normalise(read, spec, target, new_columns, by_path, ingested_at))
@@ -191,7 +204,7 @@ def _group_files(files: list[BatchFile]) -> list[list[BatchFile]]:
     for f in files:
         inspection = f.inspection
         groups[(inspection.file_format, inspection.header, inspection.parquet_schema,
-                inspection.multiline, inspection.delimiter)].append(f)
+                inspection.multiline, inspection.delimiter, inspection.line_sep)].append(f)
     return [groups[key] for key in sorted(groups, key=repr)]
 
 
@@ -219,7 +232,12 @@ def _read_group(spark: SparkSession, group: list[BatchFile], target: dict[str, s
             "columnNameOfCorruptRecord": CORRUPT_RECORD,
             "escape": '"',  # RFC 4180: a quote inside a quoted field is doubled
             "sep": group[0].inspection.delimiter,
+            "emptyValue": QUOTED_EMPTY,
         }
+        if group[0].inspection.multiline and group[0].inspection.line_sep:
+            # Known line ends keep a CRLF inside a quoted field as written (Spark's detection
+            # turns it into LF).
+            options["lineSep"] = group[0].inspection.line_sep
         df = (
             spark.read.schema(ddl)
             .options(**options)
@@ -237,7 +255,8 @@ def _read_group(spark: SparkSession, group: list[BatchFile], target: dict[str, s
             # The line of a row that did not parse, split again with every field as text.
             text_ddl = ", ".join(f"`{n}` STRING" for n in [*names, CORRUPT_RECORD])
             reparsed = F.from_csv(F.col(CORRUPT_RECORD), text_ddl, options)
-        return RawGroup(df.withColumn(FILE_PATH, _file_path(df)), retyped, reparsed)
+        return RawGroup(df.withColumn(FILE_PATH, _file_path(df)), retyped, reparsed,
+                        quoted_empty=True)
     if fmt == "json":
         options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD,
                    "primitivesAsString": "true", "encoding": "UTF-8", "multiLine": multiline,
@@ -269,7 +288,7 @@ def _read_group(spark: SparkSession, group: list[BatchFile], target: dict[str, s
         df = spark.read.options(**options).schema(schema).json(paths)
         return RawGroup(_rename(df, fields or [_NO_COLUMNS], keep=[CORRUPT_RECORD]))
     df = spark.read.parquet(*paths)
-    return RawGroup(_rename(df, df.columns, keep=[]))
+    return RawGroup(_rename(df, df.columns, keep=[]), typed=True)
 
 
 def _file_path(df: DataFrame) -> Column:
@@ -301,9 +320,15 @@ def _rename(df: DataFrame, names: list[str], keep: list[str]) -> DataFrame:
         else:
             new_names.append(base)
     file_path = _file_path(df)
-    out = df.select([*[F.col(f"`{n}`") for n in names], *[F.col(k) for k in keep],
+    out = df.select([*[F.col(quoted(n)) for n in names], *[F.col(k) for k in keep],
                      file_path.alias(FILE_PATH)])
     return out.toDF(*new_names, *keep, FILE_PATH)
+
+
+def quoted(name: str) -> str:
+    """``name`` as a Spark column reference, whatever its characters (a JSON key may hold
+    backticks, dots, or nothing at all)."""
+    return "`" + name.replace("`", "``") + "`"
 
 
 def _spark_paths(raw: DataFrame, group: list[BatchFile]) -> dict[str, BatchFile]:
@@ -375,34 +400,27 @@ def _normalise(
     rescued: list[tuple[str, Column, Column]] = []  # name, raw value, "did not convert"
     corrupt = F.col(CORRUPT_RECORD)
     for name, kind in target.items():
-        if name not in source_types:
-            continue
-        value = F.col(f"`{name}`")
-        if name in read.retyped:
-            # Parsed by Spark where the row parsed; else from the row's text, as any text is.
-            text = read.reparsed.getField(name)
-            from_text = parse_value(text, T.StringType(), kind)
-            selected.append(F.when(corrupt.isNull(), value).otherwise(from_text).alias(name))
-            rescued.append((name, text, text.isNotNull() & from_text.isNull()))
-            continue
-        parsed = parse_value(value, source_types[name], kind)
-        selected.append(parsed.alias(name))
-        if kind != "string" and source_types[name] != spark_type(kind):
-            rescued.append((name, value.cast("string"), value.isNotNull() & parsed.isNull()))
+        if name in source_types:
+            value, rescue = _convert(read, name, source_types[name], kind)
+            selected.append(value.alias(name))
+            rescued += rescue
     for name, kind in new_columns.items():
         if name in source_types and name not in target:
-            value = F.col(f"`{name}`")
-            parsed = parse_value(value, source_types[name], kind)
-            selected.append(parsed.alias(name))
             # A new column typed by an earlier group of the batch: values of this group that do
             # not convert are rescued too.
-            if kind != "string" and source_types[name] != spark_type(kind):
-                rescued.append((name, value.cast("string"), value.isNotNull() & parsed.isNull()))
+            value, rescue = _convert(read, name, source_types[name], kind)
+            selected.append(value.alias(name))
+            rescued += rescue
     for name in source_types:
         if name.startswith(RESCUE_PREFIX):
-            value = F.col(f"`{name}`").cast("string")
+            value = F.col(quoted(name)).cast("string")
             rescued.append((name[len(RESCUE_PREFIX):].split("__", 1)[1], value,
                             value.isNotNull()))
+        elif (spec.schema_contract is SchemaContract.RESCUE and name not in target
+              and name not in (CORRUPT_RECORD, FILE_PATH)):
+            # Not a column of the table: its values are kept in _rescued_data under its name.
+            value, rescue = _convert(read, name, source_types[name], "string")
+            rescued += [*rescue, (name, value, value.isNotNull())]
     if CORRUPT_RECORD in source_types:
         # A row that only failed the fast path's types is not a malformed line: its line is
         # rescued only when splitting it as text finds it malformed too.
@@ -420,6 +438,44 @@ def _normalise(
     partition = _lookup(file_path, values).cast(spec.partitions.column_type)
     selected.append(partition.alias(spec.partition_column))
     return raw.select(selected)
+
+
+def _convert(read: RawGroup, name: str, source_type: T.DataType, kind: str
+             ) -> tuple[Column, list[tuple[str, Column, Column]]]:
+    """Column ``name`` of a group as the catalog type ``kind``, and the rescue entries for the
+    values that do not convert (each: name, value as written, whether it did not convert)."""
+    value = F.col(quoted(name))
+    if name in read.retyped:
+        # Parsed by Spark where the row parsed; else from the row's text, as any text is. An
+        # infinite double (beyond the type's range, "1e400", or "Infinity") is rescued: the
+        # fast path no longer has its text, so it is rescued as Spark read it.
+        fast = F.col(CORRUPT_RECORD).isNull()
+        text = _csv_text(read.reparsed.getField(name), kind)
+        from_text = parse_value(text, T.StringType(), kind)
+        converted = F.when(fast & finite(value), value).otherwise(from_text)
+        written = F.when(fast, value.cast("string")).otherwise(text)
+        failed = F.when(fast, ~finite(value)).otherwise(text.isNotNull() & from_text.isNull())
+        return converted, [(name, written, failed)]
+    if read.quoted_empty:
+        value = _csv_text(value, kind)
+    if read.typed and kind == "string" and isinstance(source_type, (T.StringType, T.BinaryType)):
+        # Bytes that are not UTF-8 would make the table unreadable for Arrow and pandas.
+        text = valid_text(value)
+        return (F.when(text, value.cast("string")),
+                [(name, F.concat(F.lit("base64:"), F.base64(value.cast("binary"))),
+                  value.isNotNull() & ~text)])
+    parsed = parse_value(value, source_type, kind)
+    if kind != "string" and source_type != spark_type(kind):
+        return parsed, [(name, value.cast("string"), value.isNotNull() & parsed.isNull())]
+    return parsed, []
+
+
+def _csv_text(value: Column, kind: str) -> Column:
+    """A CSV field's text: a quoted empty field is an empty string in a text column and null
+    (no value, nothing to rescue) in a typed one, like an unquoted empty field."""
+    if kind == "string":
+        return F.when(value == F.lit(QUOTED_EMPTY), F.lit("")).otherwise(value)
+    return F.nullif(value, F.lit(QUOTED_EMPTY))
 
 
 def _lookup(file_uri: Column, mapping: dict[str, object]) -> Column:

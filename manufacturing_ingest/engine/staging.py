@@ -57,12 +57,29 @@ def _plain(value):
     return value
 
 
+def _has_empty_key(value) -> bool:
+    if isinstance(value, _Pairs):
+        return any(k == "" or _has_empty_key(v) for k, v in value)
+    return isinstance(value, list) and any(_has_empty_key(v) for v in value)
+
+
+def _column_value(value):
+    """A top-level value as Spark can read it: an object or array holding the empty key ""
+    (which Spark's reader drops) becomes its JSON text, as bronze stores nested values."""
+    if _has_empty_key(value):
+        return json.dumps(_plain(value), separators=(",", ":"), ensure_ascii=False)
+    return _plain(value)
+
+
 def dedupe_json_keys(path: Path, staging: Path, index: int) -> Path:
-    """A JSON-lines copy with one spelling per top-level key.
+    """A JSON-lines copy with one spelling per top-level key, and no empty key.
 
     The first value of a key is kept under its clean name (``Temperature`` -> ``temperature``);
     repeats, and keys spelled differently in the same object, go to ``_duplicate_keys`` in
-    ``_rescued_data``. Broken lines stay as they are (Spark rescues them as corrupt records).
+    ``_rescued_data``. The empty key's value goes to ``_rescued_data`` under ``""``; a nested
+    value holding an empty key is kept as its JSON text (Spark's reader would drop such keys,
+    and an object left with no other key altogether). Broken lines stay as they are (Spark
+    rescues them as corrupt records).
     """
     folder = staging / "dedup"
     folder.mkdir(parents=True, exist_ok=True)
@@ -73,12 +90,15 @@ def dedupe_json_keys(path: Path, staging: Path, index: int) -> Path:
         repeats: dict = {}
         exact = {k for k, _ in pairs if sanitize_column_name(k) == k}
         for key, value in pairs:
+            if key == "":
+                kept.setdefault(RESCUE_PREFIX, _column_value(value))  # rescued under ""
+                continue
             clean = sanitize_column_name(key)
             # The spelling that is already clean wins over others in the same object.
             if key.startswith(RESCUE_PREFIX) or clean in kept or (clean in exact and key != clean):
-                repeats.setdefault(key, _plain(value))
+                repeats.setdefault(key, _column_value(value))
             else:
-                kept[clean] = _plain(value)
+                kept[clean] = _column_value(value)
         if repeats:
             kept[RESCUE_PREFIX + "_duplicate_keys"] = repeats
         return kept

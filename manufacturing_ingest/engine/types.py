@@ -87,13 +87,25 @@ def parse_value(column: Column, source_type: T.DataType, target: str) -> Column:
     if isinstance(source_type, _NUMERIC) and target in ("double", "long"):
         return column.try_cast(target)
     # Spark's string casts ignore surrounding white space already.
-    return column.cast("string").try_cast(target)
+    parsed = column.cast("string").try_cast(target)
+    # "1e400" casts to infinity: no double holds it, so it is rescued as written.
+    return F.when(finite(parsed), parsed) if target == "double" else parsed
+
+
+def finite(number: Column) -> Column:
+    """True for a double that is neither infinity nor -infinity (NaN is kept as it is)."""
+    return F.abs(number) != F.lit(float("inf"))
+
+
+def valid_text(column: Column) -> Column:
+    """True where a Parquet string or binary value is valid UTF-8 (text any reader can load)."""
+    return F.is_valid_utf8(column.cast("string"))
 
 
 def _parse_timestamp(column: Column, source_type: T.DataType) -> Column:
     """ISO 8601 with or without an offset (naive means UTC), or epoch seconds / milliseconds."""
     if isinstance(source_type, (T.TimestampType, T.TimestampNTZType, T.DateType)):
-        return column.cast("timestamp")
+        return _within_years(column.cast("timestamp"))
     text = column.cast("string")
     number = text.try_cast("long")
     from_epoch = F.when(
@@ -104,5 +116,11 @@ def _parse_timestamp(column: Column, source_type: T.DataType) -> Column:
     # A time of day has a colon and a whole number never does: ISO text goes straight to the
     # timestamp cast (a failing try_cast to bigint on every ISO row costs more than all the
     # rest of its parsing), numbers straight to the epoch rule, so "2026" is not read as a year.
-    iso = text.try_cast("timestamp")
+    iso = _within_years(text.try_cast("timestamp"))
     return F.when(text.contains(":"), iso).otherwise(F.coalesce(from_epoch, iso))
+
+
+def _within_years(timestamp: Column) -> Column:
+    """Null outside years 0001-9999 (ISO ``-2026-…`` or ``+12026-…`` parse, but no reader of the
+    table, pandas or the checks, can hold them): such a value is rescued as written."""
+    return F.when(F.year(timestamp).between(1, 9999), timestamp)

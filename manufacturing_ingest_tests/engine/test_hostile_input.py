@@ -66,13 +66,17 @@ def test_hostile_file_is_ingested_exactly_or_reported(make_case, lake, monkeypat
         _with_concurrent_writer(case, lake, monkeypatch)
     outcomes = {}
     for _ in range(case.runs):
-        report = lake.ingest(case.source, *case.partitions)
+        report = lake.ingest(case.source, *case.partitions, env=case.env)
         outcomes.update({o.uri: o for o in report.outcomes if o.status is not Outcome.SKIPPED})
 
     path = lake.table_path(case.source)
-    rows = DeltaTable(path).to_pyarrow_table().to_pylist() if case.table_rows else []
+    table = DeltaTable(path).to_pyarrow_table() if case.table_rows else None
+    rows = table.to_pylist() if table else []
     if case.table_rows is not None:
         assert len(rows) == case.table_rows
+    columns = table.column_names if table else []
+    assert set(case.columns) <= set(columns), columns
+    assert not set(case.no_columns) & set(columns), columns
     for cell in (c for row in rows for c in _cells(row)):
         assert not any(bad in cell for bad in case.forbidden), cell
     for expect in case.files:
