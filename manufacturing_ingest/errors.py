@@ -30,5 +30,9 @@ class ReprocessIncomplete(UserError, RuntimeError):
     """A reprocess could not read every file whose rows bronze holds; it wrote nothing."""
 
 
+class StorageFull(UserError, OSError):
+    """The lakehouse's storage had no room for a write; nothing was committed."""
+
+
 class LandingZoneError(UserError, RuntimeError):
     """The landing zone cannot be used as configured (bucket, credentials, access, folder)."""

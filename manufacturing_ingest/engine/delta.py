@@ -8,10 +8,13 @@ reach and Delta's classes have other names.
 from __future__ import annotations
 
 import json
+import os
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
@@ -67,6 +70,67 @@ class TableRef:
 
     def __str__(self) -> str:
         return self.path if self.path is not None else str(self.name)
+
+
+# How a full disk or an exhausted quota reads in the JVM's and the OS's messages.
+_STORAGE_FULL = ("No space left on device", "Disk quota exceeded")
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) says the storage is full."""
+    seen = exc
+    while seen is not None:
+        if any(m in str(seen) for m in _STORAGE_FULL):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def wait_for_tasks(spark: SparkSession, timeout: float = 15.0) -> None:
+    """Wait until the session's JVM runs no job (tasks of an aborted job end on their own
+    time), at most ``timeout`` seconds; at once on Spark Connect (no local JVM to ask)."""
+    try:
+        tracker = spark.sparkContext.statusTracker()
+    except Exception:  # noqa: BLE001 - Spark Connect sessions have no SparkContext
+        return
+    deadline = time.monotonic() + timeout
+    while tracker.getActiveJobsIds() and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def remove_unreferenced(spark: SparkSession, table: TableRef | str, since: float) -> int:
+    """Delete the data files a failed write left in a local path table: Parquet files written
+    since ``since`` (a ``time.time()``) that no version of the table references. Returns how
+    many went. A no-op for catalog tables and remote paths (VACUUM removes them there)."""
+    folder = as_table(table).local_folder()
+    if folder is None or not os.path.isdir(folder):
+        return 0
+    referenced: set[str] = set()
+    log_folder = os.path.join(folder, "_delta_log")
+    if os.path.isdir(log_folder) and any(n.endswith(".json") and n[:20].isdigit()
+                                         for n in os.listdir(log_folder)):
+        try:
+            referenced = {unquote(urlparse(uri).path) for uri in
+                          spark.read.format("delta").load(folder).inputFiles()}
+        except Exception:  # noqa: BLE001 - without the table's files nothing is safe to delete
+            return 0
+    removed = 0
+    for parent, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if d != "_delta_log"]
+        for name in names:
+            path = os.path.join(parent, name)
+            if not name.endswith(".parquet") or path in referenced:
+                continue
+            try:
+                if os.stat(path).st_mtime >= since:
+                    os.unlink(path)
+                    removed += 1
+                    crc = os.path.join(parent, f".{name}.crc")
+                    if os.path.exists(crc):
+                        os.unlink(crc)
+            except OSError:
+                continue
+    return removed
 
 
 def as_table(table: TableRef | str) -> TableRef:

@@ -57,7 +57,7 @@ from manufacturing_ingest.engine.staging import (
     spark_safe_path,
 )
 from manufacturing_ingest.engine.types import sanitize_column_name
-from manufacturing_ingest.errors import ReprocessIncomplete
+from manufacturing_ingest.errors import ReprocessIncomplete, StorageFull
 from manufacturing_ingest.landing import (
     ArchivedObject,
     LandedObject,
@@ -150,6 +150,7 @@ class BronzeIngestor:
         self._emit(Phase.LISTED, partitions=_describe(partition_keys), landed=len(candidates),
                    ignored=report.files_ignored)
         staging = self.staging_dir / uuid.uuid4().hex
+        wall_started = time.time()
         try:
             for attempt in range(1, REPLAN_BACKOFF.attempts + 1):
                 report.attempts = attempt
@@ -164,10 +165,27 @@ class BronzeIngestor:
                 pause = REPLAN_BACKOFF.delay(attempt)
                 self._emit(Phase.REPLANNING, pause=pause)
                 time.sleep(pause)
+        except Exception as exc:
+            if isinstance(exc, StorageFull) or delta.is_storage_full(exc):
+                raise self._storage_full(partition_keys, wall_started) from None
+            raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)  # staged copies of remote objects
         report.seconds = time.monotonic() - started
         return report
+
+    def _storage_full(self, partition_keys: list[str], since: float) -> StorageFull:
+        """The lakehouse's storage filled up (bronze, ledger or schema log): take out the data
+        files this run's writes left (none of them is in a commit) and say what to do."""
+        delta.wait_for_tasks(self.spark)  # tasks of an aborted job may still be closing files
+        removed = sum(delta.remove_unreferenced(self.spark, table, since) for table in
+                      (self.table, self.protocol.ledger.path, self.schema_log.path))
+        return StorageFull(
+            f"no space left on the lakehouse's storage ({self.lakehouse.root}) while "
+            f"ingesting {self.spec.name} {_describe(partition_keys)}; the run stopped and "
+            f"removed the {removed} partial data file(s) its writes left. Nothing is lost or "
+            "doubled: free space (or move MANUFACTURING_LAKEHOUSE_URL) and run again; the "
+            "next run finishes what this one began")
 
     def _attempt(self, report: IngestReport, candidates: list[LandedObject], reprocess: bool,
                  run_id: str, staging: Path) -> bool:

@@ -59,6 +59,7 @@ from manufacturing_ingest.engine.ledger import (
 from manufacturing_ingest.engine.progress import Phase, Progress, ProgressEvent, human_size
 from manufacturing_ingest.engine.read import BatchFile, BatchFrame, FailedFile
 from manufacturing_ingest.engine.report import IngestMode
+from manufacturing_ingest.errors import StorageFull
 from manufacturing_ingest.landing import LandedObject
 
 UNSTABLE = ("changed while Spark read it (still being written?); its rows were taken out "
@@ -253,6 +254,8 @@ class CommitProtocol:
             with _replace_where_unchecked(self.spark, bool(replaced and not batch.replace_where)):
                 delta.save_table(writer, self.table)
         except Exception as exc:  # noqa: BLE001 - Delta's conflicts arrive as Py4J/Spark errors
+            if delta.is_storage_full(exc):
+                raise self._storage_full(batch, run_id, claim_fields) from None
             if not delta.is_write_conflict(exc):
                 self._abandon(batch, run_id, claim_fields)
                 raise WriteFailed(str(exc)) from exc
@@ -371,6 +374,17 @@ class CommitProtocol:
                      f"({', '.join(delta.sql_string(u) for u in sorted(set(uris)))})")
             clauses.append(f"({parts.sql_literal(key)} AND {files})" if key else f"({files})")
         return " OR ".join(clauses)
+
+    def _storage_full(self, batch: Batch, run_id: str, claim_fields: dict) -> StorageFull:
+        """The error for a write the storage had no room for. The claim is abandoned if the
+        ledger still has room; else it stays pending and the next run settles it (nothing was
+        committed, so its files are read again). ``BronzeIngestor`` removes the files left."""
+        try:
+            self._abandon(batch, run_id, claim_fields)
+        except Exception as exc:  # noqa: BLE001 - the ledger is most likely on the same disk
+            if not delta.is_storage_full(exc):
+                raise
+        return StorageFull(f"no space left on the storage writing {self.table}")
 
     def _abandon(self, batch: Batch, run_id: str, claim_fields: dict) -> None:
         self.ledger.append([self._file_event(EventKind.ABANDONED, f, run_id, **claim_fields)

@@ -56,6 +56,19 @@ logger.gateway.name = org.apache.spark.api.python.PythonGatewayServer
 logger.gateway.level = {level}
 logger.submit.name = org.apache.spark.deploy.SparkSubmit
 logger.submit.level = {level}
+# A failed task is logged with its stack trace by each of these, for every task, before the
+# driver raises the same error to the engine, which reports it (a full disk: ~1,000 lines).
+# Shown from WARN (`--verbose`), like the rest of Spark's detail.
+logger.executor.name = org.apache.spark.executor.Executor
+logger.executor.level = {task_level}
+logger.tasks.name = org.apache.spark.scheduler.TaskSetManager
+logger.tasks.level = {task_level}
+logger.utils.name = org.apache.spark.util.Utils
+logger.utils.level = {task_level}
+logger.writer.name = org.apache.spark.sql.execution.datasources.FileFormatWriter
+logger.writer.level = {task_level}
+logger.deltawriter.name = org.apache.spark.sql.delta.files.DeltaFileFormatWriter
+logger.deltawriter.level = {task_level}
 appender.stderr.type = Console
 appender.stderr.name = stderr
 appender.stderr.target = SYSTEM_ERR
@@ -68,7 +81,8 @@ def log4j2_file(level: str) -> Path:
     """A log4j2 configuration for the Spark JVMs at ``level``, written once per level."""
     folder = Path(tempfile.gettempdir()) / "manufacturing_ingest"
     path = folder / f"log4j2-{level.lower()}.properties"
-    text = LOG4J2_PROPERTIES.format(level=level)
+    task_level = "FATAL" if level.upper() in ("ERROR", "FATAL", "OFF") else level
+    text = LOG4J2_PROPERTIES.format(level=level, task_level=task_level)
     if not path.is_file() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)
         scratch = path.with_suffix(f".{os.getpid()}.tmp")
