@@ -270,6 +270,23 @@ def _pages(spark: SparkSession, path: TableRef | str):
         limit *= 10
 
 
+def commits_of_stamps(spark: SparkSession, path: TableRef | str, stamps: set[int]
+                      ) -> dict[int, int]:
+    """The version of the engine's commit of each batch stamp (``_ingested_at`` as epoch
+    microseconds, which the commit's ``userMetadata`` carries), newest history first."""
+    found: dict[int, int] = {}
+    for commits, _ in _pages(spark, path):
+        for commit in commits:
+            stamp = (commit["userMetadata"] or {}).get("ingested_at")
+            if stamp:
+                micros = round(datetime.fromisoformat(stamp).timestamp() * 1_000_000)
+                if micros in stamps:
+                    found.setdefault(micros, int(commit["version"]))
+        if set(found) == stamps:
+            break
+    return found
+
+
 def is_table(spark: SparkSession, path: TableRef | str) -> bool:
     return _history(spark, path, 1) is not None
 

@@ -26,7 +26,9 @@ from manufacturing_ingest.orchestration.checks import (
     drift_evaluations,
     quality_evaluations,
 )
+from manufacturing_ingest.orchestration.dagster_internals import latest_completed_check
 from manufacturing_ingest.orchestration.names import (
+    CHECKED_VERSION,
     QUALITY_CHECK,
     SCHEMA_DRIFT_CHECK,
     bronze_asset_key,
@@ -40,7 +42,12 @@ from manufacturing_ingest.orchestration.resources import (
 )
 from manufacturing_ingest.printable import printable
 from manufacturing_ingest.quality.drift import schema_drift
-from manufacturing_ingest.quality.evaluate import committed_batch, evaluate_batch
+from manufacturing_ingest.quality.evaluate import (
+    CommittedBatch,
+    committed_batch,
+    evaluate_batch,
+    latest_batches,
+)
 from manufacturing_ingest.settings import ReadMode
 
 
@@ -167,9 +174,19 @@ def bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             started = time.monotonic()
             batch = committed_batch(report)
             results = evaluate_batch(session, spec, batch) if batch else None
+            late, checked = unchecked_batches(
+                context.instance, session, spec, report.table,
+                [k for k in partition_keys if k not in (results or {})])
+            for partition, earlier in late.items():
+                context.log.info(f"{partition}: checking the batch of delta version "
+                                 f"{earlier.delta_version}, which an earlier run committed "
+                                 "but did not check")
+                results = {**(results or {}), **evaluate_batch(session, spec, earlier)}
             context.log.info(f"quality check of {report.records} new rows took "
                              f"{time.monotonic() - started:.1f} s")
-            yield from quality_evaluations(spec, partition_keys, results)
+            yield from quality_evaluations(spec, partition_keys, results,
+                                           late={k: b.delta_version for k, b in late.items()},
+                                           checked=checked)
             yield _check_output(context, key, QUALITY_CHECK)
         if SCHEMA_DRIFT_CHECK in selected:
             committed = {o.partition_key for o in report.outcomes if o.rows}
@@ -178,6 +195,28 @@ def bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             yield _check_output(context, key, SCHEMA_DRIFT_CHECK)
 
     return _bronze
+
+
+def unchecked_batches(instance: dg.DagsterInstance, spark, spec: SourceSpec, table,
+                      partition_keys: list[str]
+                      ) -> tuple[dict[str, CommittedBatch], dict[str, int]]:
+    """The partitions among ``partition_keys`` whose last committed batch has no ``quality``
+    result (the run that committed it stopped before its checks: a crash, a killed worker, a
+    check that failed to run), with that batch, which the next run that touches them checks;
+    and for the others, the delta version of their last batch, which is checked."""
+    if not partition_keys:
+        return {}, {}
+    check = dg.AssetCheckKey(bronze_asset_key(spec), QUALITY_CHECK)
+    latest = latest_batches(spark, spec, table, partition_keys)
+    late: dict[str, CommittedBatch] = {}
+    for key, batch in latest.items():
+        found = latest_completed_check(instance, check, key)
+        metadata = found[1].metadata if found else {}
+        checked = max((int(metadata[name].value) for name in ("delta_version", CHECKED_VERSION)
+                       if name in metadata and metadata[name].value is not None), default=-1)
+        if checked < batch.delta_version:
+            late[key] = batch
+    return late, {k: b.delta_version for k, b in latest.items() if k not in late}
 
 
 def _check_output(context: dg.AssetExecutionContext, asset_key: dg.AssetKey,

@@ -16,6 +16,7 @@ from manufacturing_ingest.catalog import SourceSpec
 from manufacturing_ingest.landing.sweep import SweepFindings
 from manufacturing_ingest.orchestration.names import (
     BACKLOG_CHECK,
+    CHECKED_VERSION,
     QUALITY_CHECK,
     SCHEMA_DRIFT_CHECK,
     bronze_asset_key,
@@ -107,17 +108,26 @@ def batch_check_specs(spec: SourceSpec) -> list[dg.AssetCheckSpec]:
 
 
 def quality_evaluations(spec: SourceSpec, partition_keys: list[str],
-                        results: dict[str, PartitionQuality] | None
+                        results: dict[str, PartitionQuality] | None,
+                        late: dict[str, int] | None = None,
+                        checked: dict[str, int] | None = None,
                         ) -> list[dg.AssetCheckEvaluation]:
-    """The ``quality`` check per partition; ``results`` None: the run committed nothing new."""
+    """The ``quality`` check per partition; ``results`` None: the run committed nothing new.
+    ``late``: partitions whose result is of an earlier run's batch (its delta version) that was
+    never checked; ``checked``: the last checked batch's version of a partition with nothing
+    new (kept in the result, so the next run knows that batch is checked)."""
     evaluations = []
+    late = late or {}
     for key in partition_keys:
         found = (results or {}).get(key)
         if found is None or found.rows_checked == 0:
             why = ("this run committed no new rows" if results is None
                    else "this run committed no new rows to this partition")
+            metadata: dict[str, object] = {"rows_checked": 0}
+            if key in (checked or {}):
+                metadata[CHECKED_VERSION] = checked[key]
             evaluations.append(_evaluation(spec, QUALITY_CHECK, key, Verdict.PASSED,
-                                           f"nothing to check: {why}", {"rows_checked": 0}))
+                                           f"nothing to check: {why}", metadata))
             continue
         verdict = found.verdict(spec)
         metadata: dict[str, object] = {
@@ -138,6 +148,9 @@ def quality_evaluations(spec: SourceSpec, partition_keys: list[str],
             f"{found.failing_rows} of {found.rows_checked} new rows fail a rule "
             f"({found.error_rate:.2%})" + (f": {', '.join(broken)}" if broken else "")
         )
+        if key in late:
+            description += (f" (the batch of delta version {late[key]}, committed by an "
+                            "earlier run that stopped before checking it)")
         if found.schema_problems:
             description += "; schema: " + ", ".join(
                 f"{p.column} {p.problem}" for p in found.schema_problems)

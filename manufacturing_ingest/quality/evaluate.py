@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -34,6 +34,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from manufacturing_ingest.catalog import INGESTED_AT_COLUMN, SOURCE_FILE_COLUMN, SourceSpec
+from manufacturing_ingest.engine import delta
 from manufacturing_ingest.engine.delta import TableRef, read_table, table_location
 from manufacturing_ingest.engine.report import IngestReport
 from manufacturing_ingest.quality.models import SchemaProblem, schema_problems
@@ -96,6 +97,24 @@ def committed_batch(report: IngestReport) -> CommittedBatch | None:
         return None
     return CommittedBatch(report.table, report.delta_version, report.ingested_at,
                           tuple(report.partition_keys))
+
+
+def latest_batches(spark: SparkSession, spec: SourceSpec, table: TableRef,
+                   partition_keys: list[str]) -> dict[str, CommittedBatch]:
+    """The last batch that committed rows to each of ``partition_keys`` (none: no rows), as
+    the batch to check when the run that committed it stopped before its checks."""
+    if not partition_keys or not delta.is_table(spark, table):
+        return {}
+    ids = {v: k for k, v in _partition_ids(spec, tuple(partition_keys)).items()}
+    rows = (read_table(spark, table).where(_in_partitions(spec, tuple(partition_keys)))
+            .groupBy(_partition_id(spec).alias(_PARTITION_ID))
+            .agg(F.unix_micros(F.max(INGESTED_AT_COLUMN)).alias("stamp")).collect())
+    stamps = {row[_PARTITION_ID]: row["stamp"] for row in rows if row["stamp"] is not None}
+    versions = delta.commits_of_stamps(spark, table, set(stamps.values()))
+    return {ids[pid]: CommittedBatch(table, versions[stamp],
+                                     datetime.fromtimestamp(stamp / 1_000_000, UTC),
+                                     (ids[pid],))
+            for pid, stamp in stamps.items() if pid in ids and stamp in versions}
 
 
 def batch_rows(table: DataFrame, spec: SourceSpec, batch: CommittedBatch) -> DataFrame:

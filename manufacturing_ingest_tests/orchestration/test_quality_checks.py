@@ -90,6 +90,42 @@ def test_good_data_passes_and_a_rerun_checks_nothing(lake):
 
 
 @pytest.mark.spark
+def test_a_batch_committed_by_a_run_that_stopped_before_its_checks_is_checked_next(
+        lake, monkeypatch):
+    from manufacturing_ingest.orchestration import assets
+
+    bad_day(lake, "2026-01-15", bad=7)
+    instance = dg.DagsterInstance.ephemeral()
+    evaluate = assets.evaluate_batch
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("the run worker died after the commit")
+
+    monkeypatch.setattr(assets, "evaluate_batch", crash)
+    with pytest.raises(RuntimeError, match="died after the commit"):
+        materialize(lake, instance, partition="2026-01-15")
+    assert lake.table("sensor_data").count() == 100  # committed, never checked
+    monkeypatch.setattr(assets, "evaluate_batch", evaluate)
+
+    # The next run has nothing new, and checks the batch the stopped run left unchecked.
+    check = evaluations(materialize(lake, instance, partition="2026-01-15"),
+                        "quality")["2026-01-15"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.metadata["rows_checked"].value == 100
+    assert check.metadata["failing_rows"].value == 7 and check.metadata["delta_version"].value == 0
+    assert "committed by an earlier run that stopped before checking it" in check.description
+
+    # Once checked, it is not checked again; the result says which batch is the last checked.
+    again = evaluations(materialize(lake, instance, partition="2026-01-15"),
+                        "quality")["2026-01-15"]
+    assert again.passed and again.description.startswith("nothing to check")
+    assert again.metadata["last_checked_delta_version"].value == 0
+    after = evaluations(materialize(lake, instance, partition="2026-01-15"),
+                        "quality")["2026-01-15"]
+    assert after.metadata["rows_checked"].value == 0
+
+
+@pytest.mark.spark
 def test_severity_follows_the_error_rate_per_partition_of_a_range_run(lake):
     bad_day(lake, "2026-01-15", bad=0)
     bad_day(lake, "2026-01-16", bad=4)
