@@ -456,7 +456,7 @@ def _convert(read: RawGroup, name: str, source_type: T.DataType, kind: str
         written = F.when(fast, value.cast("string")).otherwise(text)
         failed = F.when(fast, ~finite(value)).otherwise(text.isNotNull() & from_text.isNull())
         return converted, [(name, written, failed)]
-    if read.quoted_empty:
+    if read.quoted_empty and kind == "string":
         value = _csv_text(value, kind)
     if read.typed and kind == "string" and isinstance(source_type, (T.StringType, T.BinaryType)):
         # Bytes that are not UTF-8 would make the table unreadable for Arrow and pandas.
@@ -466,7 +466,10 @@ def _convert(read: RawGroup, name: str, source_type: T.DataType, kind: str
                   value.isNotNull() & ~text)])
     parsed = parse_value(value, source_type, kind)
     if kind != "string" and source_type != spark_type(kind):
-        return parsed, [(name, value.cast("string"), value.isNotNull() & parsed.isNull())]
+        failed = value.isNotNull() & parsed.isNull()
+        if read.quoted_empty:  # a quoted empty field parses to null: no value, not a failure
+            failed = failed & (value != F.lit(QUOTED_EMPTY))
+        return parsed, [(name, value.cast("string"), failed)]
     return parsed, []
 
 

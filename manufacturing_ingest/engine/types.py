@@ -87,9 +87,16 @@ def parse_value(column: Column, source_type: T.DataType, target: str) -> Column:
     if isinstance(source_type, _NUMERIC) and target in ("double", "long"):
         return column.try_cast(target)
     # Spark's string casts ignore surrounding white space already.
-    parsed = column.cast("string").try_cast(target)
-    # "1e400" casts to infinity: no double holds it, so it is rescued as written.
-    return F.when(finite(parsed), parsed) if target == "double" else parsed
+    text = column.cast("string")
+    parsed = text.try_cast(target)
+    if target != "double":
+        return parsed
+    # "1e400" casts to infinity: no double holds it, so it is rescued as written. Only a text
+    # with an exponent, a letter of "Infinity" or over 300 characters can be one, and only
+    # such a text pays for a second look (a condition that repeats the parse parses twice).
+    risky = (text.contains("e") | text.contains("E") | text.contains("n") | text.contains("N")
+             | (F.length(text) > 300))
+    return F.when(risky, F.when(finite(parsed), parsed)).otherwise(parsed)
 
 
 def finite(number: Column) -> Column:
@@ -105,7 +112,7 @@ def valid_text(column: Column) -> Column:
 def _parse_timestamp(column: Column, source_type: T.DataType) -> Column:
     """ISO 8601 with or without an offset (naive means UTC), or epoch seconds / milliseconds."""
     if isinstance(source_type, (T.TimestampType, T.TimestampNTZType, T.DateType)):
-        return _within_years(column.cast("timestamp"))
+        return column.cast("timestamp")
     text = column.cast("string")
     number = text.try_cast("long")
     from_epoch = F.when(
@@ -116,11 +123,14 @@ def _parse_timestamp(column: Column, source_type: T.DataType) -> Column:
     # A time of day has a colon and a whole number never does: ISO text goes straight to the
     # timestamp cast (a failing try_cast to bigint on every ISO row costs more than all the
     # rest of its parsing), numbers straight to the epoch rule, so "2026" is not read as a year.
-    iso = _within_years(text.try_cast("timestamp"))
+    iso = F.when(_four_digit_year(text), text).try_cast("timestamp")
     return F.when(text.contains(":"), iso).otherwise(F.coalesce(from_epoch, iso))
 
 
-def _within_years(timestamp: Column) -> Column:
-    """Null outside years 0001-9999 (ISO ``-2026-…`` or ``+12026-…`` parse, but no reader of the
-    table, pandas or the checks, can hold them): such a value is rescued as written."""
-    return F.when(F.year(timestamp).between(1, 9999), timestamp)
+def _four_digit_year(text: Column) -> Column:
+    """ISO text whose year is 0001-9999: Spark also parses ``-2026-…`` and ``+12026-…``, which no
+    reader of the table (pandas, the checks) can hold, so such a value is rescued as written.
+    Told from the text (its fifth character ends the year), which costs less than looking at
+    the parsed timestamp again."""
+    start = F.ltrim(text)
+    return (F.substring(start, 5, 1) == F.lit("-")) & (F.substring(start, 1, 4) != F.lit("0000"))
