@@ -39,11 +39,7 @@ LOCAL_SESSION_CONF = {
     # Spark's default INT96 cannot hold years past 2262 for other readers (delta-rs reads them
     # as nanoseconds and fails); standard microsecond timestamps can.
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
-    # HotSpot leaves methods over 8,000 bytecodes to the interpreter; Spark's generated code for
-    # a bronze batch (every column parsed, checked and rescued in one projection) passes that
-    # size, and then runs about half as fast (measured: BENCHMARKS.md). Let the JIT compile it.
-    "spark.driver.extraJavaOptions": ("-Dderby.system.home=/tmp/manufacturing_ingest_derby"
-                                      " -XX:-DontCompileHugeMethods"),
+    "spark.driver.extraJavaOptions": "-Dderby.system.home=/tmp/manufacturing_ingest_derby",
 }
 
 
