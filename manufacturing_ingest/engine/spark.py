@@ -96,7 +96,6 @@ def session_conf(settings: SparkSettings) -> dict[str, str]:
     conf = {**DELTA_SESSION_CONF, **LOCAL_SESSION_CONF}
     conf["spark.driver.extraJavaOptions"] += (
         f" -Dlog4j2.configurationFile={log4j2_file(settings.log_level).as_uri()}")
-
     conf["spark.driver.memory"] = settings.driver_memory
     # Python workers (createDataFrame of ledger rows) run the interpreter of this environment.
     conf["spark.pyspark.python"] = sys.executable
