@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
 
 import pytest
 
@@ -43,12 +43,18 @@ E2E_MODULE_SUFFIX = "_live.py"
 # A test with none of these is a unit test: no JVM, no server process; `make check` runs those.
 HEAVY_MARKERS = ("spark", "subprocess", "s3", "e2e")
 # Under pytest-xdist (`make test` runs two workers) every live test goes to one worker, as one
-# group: its costly fixtures (the live deployment, the PostgreSQL server, the workspace
-# stand-in) start once, and live deployments, which mostly wait (daemon ticks, freshness
-# windows), never compete with each other for the two cores. The other worker starts with the
-# crash test's JVMs, then runs the CPU-bound Spark tests; whichever worker is free takes the rest.
+# unit of work (see pytest_xdist_make_scheduler): its costly fixtures (the live deployment, the
+# PostgreSQL server, the workspace stand-in) start once, and live deployments, which mostly wait
+# (daemon ticks, freshness windows), never compete with each other for the two cores. The other
+# worker starts with the crash test's JVMs, then runs the CPU-bound Spark tests, a module at a
+# time (a module's fixtures, such as a corpus ingested once, are never built twice); whichever
+# worker is free takes the rest.
 LIVE_GROUP = "live"
 _ORDER = ("e2e", "subprocess", "spark", "s3")
+
+
+def _is_e2e(path: PurePath) -> bool:
+    return path.parent.name in E2E_FOLDERS or path.name.endswith(E2E_MODULE_SUFFIX)
 
 
 def _rank(item) -> int:
@@ -56,7 +62,6 @@ def _rank(item) -> int:
                 len(_ORDER))
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     """Mark every test by what it starts, so `-m unit` (``make check``) selects the tests that
     need no JVM and no server: ``spark`` for a test that takes the Spark session (directly or
@@ -69,12 +74,31 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.spark)
         if "moto_server" in fixtures:
             item.add_marker(pytest.mark.s3)
-        if path.parent.name in E2E_FOLDERS or path.name.endswith(E2E_MODULE_SUFFIX):
+        if _is_e2e(path):
             item.add_marker(pytest.mark.e2e)
-            item.add_marker(pytest.mark.xdist_group(LIVE_GROUP))
         if not any(item.get_closest_marker(name) for name in HEAVY_MARKERS):
             item.add_marker(pytest.mark.unit)
     items.sort(key=_rank)  # stable: a module's tests stay together and in order
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup`` with the units of work described above: all live tests as one, every
+    other module as one, handed out in the order the tests were sorted into (live first).
+
+    The units are told from each test's path, not from ``xdist_group`` marks: xdist groups by a
+    suffix it writes into ``Item._nodeid``, which pytest 9.2's ``Item.nodeid`` no longer reads,
+    so the marks alone group nothing and every live module starts on both workers."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LiveFirst(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return LIVE_GROUP if _is_e2e(PurePosixPath(module)) else module
+
+    config.option.loadscopereorder = False  # keep the sorted order, live first
+    return LiveFirst(config, log)
 
 
 def pytest_addoption(parser):

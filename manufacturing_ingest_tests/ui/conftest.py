@@ -1,8 +1,8 @@
-"""One live deployment for the UI tests, started once per session: a real S3 API server as the
-landing zone, a warm Spark Connect server for the runs (as ``make dev`` uses), a webhook for the
-alerts, and ``dagster-webserver`` + ``dagster-daemon`` over the project's own definitions. And one
-``manufacturing-ingest demo`` on a clean ``DAGSTER_HOME``, whose instance the demo tests read and
-open in the UI."""
+"""One live deployment for the UI tests, started once for this folder's tests: a real S3 API
+server as the landing zone, a warm Spark Connect server for the runs (as ``make dev`` uses), a
+webhook for the alerts, and ``dagster-webserver`` + ``dagster-daemon`` over the project's own
+definitions. And one ``manufacturing-ingest demo`` on a clean ``DAGSTER_HOME``, whose instance
+the demo tests read and open in the UI."""
 
 from __future__ import annotations
 
@@ -71,7 +71,9 @@ def _data_rows(spec, data: bytes) -> int:
     return len(lines) - 1 if spec.formats[0] == "csv" else len(lines)
 
 
-@pytest.fixture(scope="session")
+# Package scope: the deployment stops once the last UI test is done, so its daemon's sensors
+# (the alert sensor evaluates every few seconds) stop taking CPU from the tests after them.
+@pytest.fixture(scope="package")
 def ui_webhook():
     from manufacturing_ingest_tests.alert_servers import WebhookServer
 
@@ -79,7 +81,7 @@ def ui_webhook():
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live(tmp_path_factory, moto_server, ui_webhook, spark_server):
     """The deployment; yields ``(LiveDagster, Landing)``."""
     root = tmp_path_factory.mktemp("live_ui")
