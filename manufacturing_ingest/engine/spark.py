@@ -39,6 +39,11 @@ LOCAL_SESSION_CONF = {
     # Spark's default INT96 cannot hold years past 2262 for other readers (delta-rs reads them
     # as nanoseconds and fails); standard microsecond timestamps can.
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    # HotSpot leaves a method over 8,000 bytes of bytecode to the interpreter. Whole-stage code
+    # above that size (a source with many columns: bronze's projection grows with each) then
+    # runs its operators on their own generated, split code instead, about twice as fast
+    # (Spark's documented setting for HotSpot; its default, 65535, is the JVM's hard limit).
+    "spark.sql.codegen.hugeMethodLimit": "8000",
     "spark.driver.extraJavaOptions": "-Dderby.system.home=/tmp/manufacturing_ingest_derby",
 }
 
