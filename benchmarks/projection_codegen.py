@@ -16,7 +16,6 @@ read into Spark's ``noop`` sink ``--repeats`` times, with Spark's default
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import tempfile
 import time
@@ -109,7 +108,6 @@ def main() -> None:
                     engine = noop_seconds(spark, df, engine_limit, args.repeats)
                     line += f"   {default:.2f} / {engine:.2f}"
                 print(line, flush=True)
-                shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
