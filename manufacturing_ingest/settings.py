@@ -40,14 +40,16 @@ Checked in this order, each with a default that works on a laptop:
 - Alerts (see ``AlertSettings``): ``MANUFACTURING_ALERT_WEBHOOK_URL``,
   ``MANUFACTURING_ALERT_SMTP_*``, ``MANUFACTURING_UI_URL`` and
   ``MANUFACTURING_ALERT_INTERVAL_SECONDS``.
-- Databricks (``MANUFACTURING_ENV=databricks``, see ``DatabricksSettings``): the databricks-sdk's
-  ``DATABRICKS_HOST`` and ``DATABRICKS_TOKEN`` or ``DATABRICKS_CLIENT_ID`` +
-  ``DATABRICKS_CLIENT_SECRET``; ``MANUFACTURING_DATABRICKS_CLUSTER_ID`` or a new cluster from
-  ``MANUFACTURING_DATABRICKS_INSTANCE_POOL_ID``, ``…_SPARK_VERSION``, ``…_NUM_WORKERS`` and
-  ``…_INSTANCE_PROFILE_ARN``; ``MANUFACTURING_DATABRICKS_WHEEL``,
-  ``MANUFACTURING_DATABRICKS_STAGING_PREFIX`` and ``MANUFACTURING_DATABRICKS_POLL_SECONDS``.
-  ``DATABRICKS_RUNTIME_VERSION``, which Databricks sets on its clusters, says the process is the
-  step running on the cluster, which needs none of these.
+- Databricks (``MANUFACTURING_ENV=databricks``, see ``databricks/settings.py``): the
+  databricks-sdk's ``DATABRICKS_HOST`` and ``DATABRICKS_TOKEN`` or ``DATABRICKS_CLIENT_ID`` +
+  ``DATABRICKS_CLIENT_SECRET``; ``MANUFACTURING_DATABRICKS_EXECUTION`` (``pipes-serverless``,
+  the default, ``connect-serverless``, ``connect-cluster`` or ``step-launcher``) and what the
+  chosen way needs: ``MANUFACTURING_DATABRICKS_WHEEL``, ``…_VOLUME``,
+  ``…_ENVIRONMENT_VERSION``, ``…_CLUSTER_ID`` or a new cluster from ``…_INSTANCE_POOL_ID``,
+  ``…_SPARK_VERSION``, ``…_NUM_WORKERS`` and ``…_INSTANCE_PROFILE_ARN``,
+  ``…_STAGING_PREFIX`` and ``…_POLL_SECONDS``. ``DATABRICKS_RUNTIME_VERSION``, which
+  Databricks sets on its clusters and serverless compute, says the process is the step running
+  there, which needs none of these.
 
 S3 credentials and endpoints come from the standard AWS chain (``AWS_PROFILE``,
 ``AWS_ENDPOINT_URL``, …) and are never read here. Nor are the alert secrets (the webhook URL,
@@ -74,23 +76,22 @@ from pathlib import Path
 from typing import TypeVar
 
 from manufacturing_ingest.catalog import CATALOG, Corrections, SchemaContract, SourceSpec
+from manufacturing_ingest.databricks.settings import (
+    DATABRICKS_RUNTIME_VAR,
+    DatabricksAuth,
+    DatabricksSettings,
+    Execution,
+)
 from manufacturing_ingest.errors import ConfigurationError
+from manufacturing_ingest.variables import boolean, whole_number
 
-__all__ = ["AlertSettings", "ConfigurationError", "DatabricksSettings", "Environment",
-           "MaintenanceSettings", "ReadMode", "Settings", "SparkSettings", "default_jars_dir"]
+__all__ = ["AlertSettings", "ConfigurationError", "DatabricksAuth", "DatabricksSettings",
+           "Environment", "Execution", "MaintenanceSettings", "ReadMode", "Settings",
+           "SparkSettings", "default_jars_dir"]
 
 # The alert secrets, read through ``dg.EnvVar`` by the Dagster resources, never by ``Settings``.
 WEBHOOK_URL_VAR = "MANUFACTURING_ALERT_WEBHOOK_URL"
 SMTP_PASSWORD_VAR = "MANUFACTURING_ALERT_SMTP_PASSWORD"
-# The databricks-sdk's own variables; the secrets among them reach Dagster only as ``dg.EnvVar``.
-DATABRICKS_HOST_VAR = "DATABRICKS_HOST"
-DATABRICKS_TOKEN_VAR = "DATABRICKS_TOKEN"
-DATABRICKS_CLIENT_ID_VAR = "DATABRICKS_CLIENT_ID"
-DATABRICKS_CLIENT_SECRET_VAR = "DATABRICKS_CLIENT_SECRET"
-# Set by Databricks on its clusters: this process is the step the launcher started there.
-DATABRICKS_RUNTIME_VAR = "DATABRICKS_RUNTIME_VERSION"
-
-
 SPARK_LOG_LEVELS = ("OFF", "FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE", "ALL")
 
 
@@ -175,16 +176,16 @@ class AlertSettings:
         settings = cls(
             webhook=bool(environ.get(WEBHOOK_URL_VAR, "").strip()),
             smtp_host=host,
-            smtp_port=_int(get("ALERT_SMTP_PORT"), 587, "MANUFACTURING_ALERT_SMTP_PORT", 1,
+            smtp_port=whole_number(get("ALERT_SMTP_PORT"), 587, "MANUFACTURING_ALERT_SMTP_PORT", 1,
                            65535),
             smtp_sender=get("ALERT_SMTP_SENDER"),
             smtp_recipients=recipients,
             smtp_username=get("ALERT_SMTP_USERNAME"),
             smtp_password=bool(environ.get(SMTP_PASSWORD_VAR, "")),
-            smtp_starttls=_bool(get("ALERT_SMTP_STARTTLS"), True,
+            smtp_starttls=boolean(get("ALERT_SMTP_STARTTLS"), True,
                                 "MANUFACTURING_ALERT_SMTP_STARTTLS"),
             ui_url=(get("UI_URL") or "http://127.0.0.1:3000").rstrip("/"),
-            interval_seconds=_int(get("ALERT_INTERVAL_SECONDS"), 30,
+            interval_seconds=whole_number(get("ALERT_INTERVAL_SECONDS"), 30,
                                   "MANUFACTURING_ALERT_INTERVAL_SECONDS", 1, 3600),
         )
         if host and (not settings.smtp_sender or "@" not in settings.smtp_sender):
@@ -241,15 +242,15 @@ class MaintenanceSettings:
             return environ.get(f"MANUFACTURING_{name}", "").strip()
 
         settings = cls(
-            target_file_mb=_int(get("OPTIMIZE_TARGET_FILE_MB"), 1024,
+            target_file_mb=whole_number(get("OPTIMIZE_TARGET_FILE_MB"), 1024,
                                 "MANUFACTURING_OPTIMIZE_TARGET_FILE_MB", 1, 16384),
-            zorder=_bool(get("OPTIMIZE_ZORDER"), False, "MANUFACTURING_OPTIMIZE_ZORDER"),
-            vacuum_retention_hours=_int(get("VACUUM_RETENTION_HOURS"),
+            zorder=boolean(get("OPTIMIZE_ZORDER"), False, "MANUFACTURING_OPTIMIZE_ZORDER"),
+            vacuum_retention_hours=whole_number(get("VACUUM_RETENTION_HOURS"),
                                         DELTA_SAFE_RETENTION_HOURS,
                                         "MANUFACTURING_VACUUM_RETENTION_HOURS", 0, 24 * 365),
-            allow_short_retention=_bool(get("VACUUM_ALLOW_SHORT_RETENTION"), False,
+            allow_short_retention=boolean(get("VACUUM_ALLOW_SHORT_RETENTION"), False,
                                         "MANUFACTURING_VACUUM_ALLOW_SHORT_RETENTION"),
-            lookback_days=_int(get("MAINTENANCE_LOOKBACK_DAYS"), 7,
+            lookback_days=whole_number(get("MAINTENANCE_LOOKBACK_DAYS"), 7,
                                "MANUFACTURING_MAINTENANCE_LOOKBACK_DAYS", 1, 3650),
             listing_parallelism=8 if env is Environment.LOCAL else None,
         )
@@ -266,136 +267,6 @@ def check_retention(hours: float, allow_short: bool) -> None:
             "a reprocess within the window or a long-running reader still needs. Use at least "
             f"{DELTA_SAFE_RETENTION_HOURS}, or set MANUFACTURING_VACUUM_ALLOW_SHORT_RETENTION=true "
             "if nothing reads older versions")
-
-
-class DatabricksAuth(StrEnum):
-    """How the step launcher signs in to the workspace; the secret itself stays in its variable."""
-
-    TOKEN = "token"  # a personal access token in DATABRICKS_TOKEN
-    SERVICE_PRINCIPAL = "service_principal"  # OAuth M2M: DATABRICKS_CLIENT_ID + _CLIENT_SECRET
-
-
-@dataclass(frozen=True)
-class DatabricksSettings:
-    """Where and how the bronze steps run on Databricks (``MANUFACTURING_ENV=databricks``).
-
-    - ``DATABRICKS_HOST``: the workspace URL. ``DATABRICKS_TOKEN`` (a personal access token) or
-      ``DATABRICKS_CLIENT_ID`` + ``DATABRICKS_CLIENT_SECRET`` (an OAuth service principal).
-    - ``MANUFACTURING_DATABRICKS_CLUSTER_ID``: run on this existing cluster; otherwise each step
-      gets a new job cluster from ``MANUFACTURING_DATABRICKS_INSTANCE_POOL_ID`` with
-      ``…_SPARK_VERSION`` (a Spark 4 runtime such as ``17.3.x-scala2.13``),
-      ``…_NUM_WORKERS`` (1) and ``…_INSTANCE_PROFILE_ARN``, the IAM role through which the
-      cluster reads S3.
-    - ``MANUFACTURING_DATABRICKS_WHEEL``: this project's wheel, uploaded to ``dbfs:/…`` or a
-      ``/Volumes/…`` path; the cluster installs it with the pinned packages.
-    - ``MANUFACTURING_DATABRICKS_STAGING_PREFIX``: DBFS folder for each step's code and events
-      (``/manufacturing_ingest/staging``).
-    - ``MANUFACTURING_DATABRICKS_POLL_SECONDS``: how often the run asks about the step (10).
-    """
-
-    host: str
-    auth: DatabricksAuth
-    wheel: str
-    cluster_id: str = ""
-    instance_pool_id: str = ""
-    spark_version: str = ""
-    num_workers: int = 1
-    instance_profile_arn: str = ""
-    staging_prefix: str = "/manufacturing_ingest/staging"
-    poll_seconds: float = 10.0
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> DatabricksSettings:
-        def get(name: str) -> str:
-            return environ.get(name, "").strip()
-
-        cluster_id = get("MANUFACTURING_DATABRICKS_CLUSTER_ID")
-        settings = cls(
-            host=_databricks_host(get(DATABRICKS_HOST_VAR)),
-            auth=_databricks_auth(environ),
-            wheel=_databricks_wheel(get("MANUFACTURING_DATABRICKS_WHEEL")),
-            cluster_id=cluster_id,
-            instance_pool_id=get("MANUFACTURING_DATABRICKS_INSTANCE_POOL_ID"),
-            spark_version=get("MANUFACTURING_DATABRICKS_SPARK_VERSION"),
-            num_workers=_int(get("MANUFACTURING_DATABRICKS_NUM_WORKERS"), 1,
-                             "MANUFACTURING_DATABRICKS_NUM_WORKERS", 0, 1000),
-            instance_profile_arn=get("MANUFACTURING_DATABRICKS_INSTANCE_PROFILE_ARN"),
-            staging_prefix=_staging_prefix(get("MANUFACTURING_DATABRICKS_STAGING_PREFIX")),
-            poll_seconds=_seconds(get("MANUFACTURING_DATABRICKS_POLL_SECONDS"), 10.0,
-                                  "MANUFACTURING_DATABRICKS_POLL_SECONDS", 0.1, 600.0),
-        )
-        if not cluster_id:
-            _require_new_cluster(settings)
-        return settings
-
-
-def _databricks_host(host: str) -> str:
-    if not host:
-        raise ConfigurationError(f"MANUFACTURING_ENV=databricks: set {DATABRICKS_HOST_VAR} to the "
-                                 "workspace URL, e.g. https://dbc-1234.cloud.databricks.com")
-    if not host.startswith(("https://", "http://")):
-        raise ConfigurationError(f"{DATABRICKS_HOST_VAR}={host!r} is not a workspace URL; use "
-                                 "https://<workspace>.cloud.databricks.com")
-    return host.rstrip("/")
-
-
-def _databricks_auth(environ: Mapping[str, str]) -> DatabricksAuth:
-    """Exactly one way to sign in, so the launcher never picks one the operator did not mean."""
-    token = bool(environ.get(DATABRICKS_TOKEN_VAR, "").strip())
-    client_id = bool(environ.get(DATABRICKS_CLIENT_ID_VAR, "").strip())
-    client_secret = bool(environ.get(DATABRICKS_CLIENT_SECRET_VAR, "").strip())
-    if client_id != client_secret:
-        raise ConfigurationError(f"set both {DATABRICKS_CLIENT_ID_VAR} and "
-                                 f"{DATABRICKS_CLIENT_SECRET_VAR} for a service principal, or "
-                                 "neither")
-    if token and client_id:
-        raise ConfigurationError(f"set {DATABRICKS_TOKEN_VAR} or {DATABRICKS_CLIENT_ID_VAR} + "
-                                 f"{DATABRICKS_CLIENT_SECRET_VAR}, not both")
-    if not (token or client_id):
-        raise ConfigurationError(f"MANUFACTURING_ENV=databricks: set {DATABRICKS_TOKEN_VAR} (a "
-                                 f"personal access token) or {DATABRICKS_CLIENT_ID_VAR} + "
-                                 f"{DATABRICKS_CLIENT_SECRET_VAR} (a service principal)")
-    return DatabricksAuth.TOKEN if token else DatabricksAuth.SERVICE_PRINCIPAL
-
-
-def _databricks_wheel(wheel: str) -> str:
-    if not wheel:
-        raise ConfigurationError("MANUFACTURING_ENV=databricks: set MANUFACTURING_DATABRICKS_WHEEL "
-                                 "to this project's wheel on DBFS or a volume (build it with "
-                                 "'python -m build --wheel', upload dist/*.whl), e.g. "
-                                 "dbfs:/libs/manufacturing_ingest-0.1.0-py3-none-any.whl")
-    if not wheel.startswith(("dbfs:/", "/Volumes/")) or not wheel.endswith(".whl"):
-        raise ConfigurationError(f"MANUFACTURING_DATABRICKS_WHEEL={wheel!r} must be a .whl under "
-                                 "dbfs:/ or /Volumes/, where the cluster can install it")
-    return wheel
-
-
-def _staging_prefix(prefix: str) -> str:
-    if not prefix:
-        return "/manufacturing_ingest/staging"
-    if prefix.startswith("dbfs:/"):
-        prefix = "/" + prefix[len("dbfs:/"):].lstrip("/")
-    if not prefix.startswith("/") or prefix.rstrip("/") == "":
-        raise ConfigurationError(f"MANUFACTURING_DATABRICKS_STAGING_PREFIX={prefix!r} must be an "
-                                 "absolute DBFS folder, e.g. /manufacturing_ingest/staging")
-    return prefix.rstrip("/")
-
-
-def _require_new_cluster(settings: DatabricksSettings) -> None:
-    """Without an existing cluster, each step needs everything a new job cluster is made from."""
-    missing = [name for name, value in (
-        ("MANUFACTURING_DATABRICKS_INSTANCE_POOL_ID", settings.instance_pool_id),
-        ("MANUFACTURING_DATABRICKS_SPARK_VERSION", settings.spark_version),
-        ("MANUFACTURING_DATABRICKS_INSTANCE_PROFILE_ARN", settings.instance_profile_arn),
-    ) if not value]
-    if missing:
-        raise ConfigurationError("MANUFACTURING_ENV=databricks: set "
-                                 "MANUFACTURING_DATABRICKS_CLUSTER_ID to run on an existing "
-                                 f"cluster, or {', '.join(missing)} for a new job cluster")
-    if not settings.instance_profile_arn.startswith("arn:aws:iam::"):
-        raise ConfigurationError(
-            f"MANUFACTURING_DATABRICKS_INSTANCE_PROFILE_ARN={settings.instance_profile_arn!r} is "
-            "not an instance profile ARN (arn:aws:iam::<account>:instance-profile/<name>)")
 
 
 @dataclass(frozen=True)
@@ -421,9 +292,9 @@ class Settings:
     schema_contracts: Mapping[str, SchemaContract] = field(default_factory=dict)
     read_mode: ReadMode = ReadMode.STAGED
     catalog: str = ""  # bronze tables as <catalog>.manufacturing_bronze.<table>; "": by path
-    # MANUFACTURING_ENV=databricks, outside the cluster: how the steps are sent there.
+    # MANUFACTURING_ENV=databricks, outside Databricks: how the steps get there.
     databricks: DatabricksSettings | None = None
-    # This process is a step running on a Databricks cluster (DATABRICKS_RUNTIME_VERSION is set).
+    # This process is a step running on Databricks compute (DATABRICKS_RUNTIME_VERSION is set).
     on_databricks_cluster: bool = False
 
     @classmethod
@@ -442,6 +313,8 @@ class Settings:
                                      ".data/lakehouse")
         _refuse_nesting(landing_url, lakehouse_url)
         on_cluster = bool(environ.get(DATABRICKS_RUNTIME_VAR, "").strip())
+        databricks = (DatabricksSettings.from_env(environ)
+                      if env is Environment.DATABRICKS and not on_cluster else None)
         return cls(
             env=env,
             landing_url=landing_url,
@@ -456,13 +329,13 @@ class Settings:
             ),
             alerts=AlertSettings.from_env(environ),
             maintenance=MaintenanceSettings.from_env(environ, env),
-            landing_interval_seconds=_int(
+            landing_interval_seconds=whole_number(
                 environ.get("MANUFACTURING_LANDING_INTERVAL_SECONDS", "").strip(), 60,
                 "MANUFACTURING_LANDING_INTERVAL_SECONDS", 5, 3600),
-            sweep_interval_minutes=_int(
+            sweep_interval_minutes=whole_number(
                 environ.get("MANUFACTURING_SWEEP_INTERVAL_MINUTES", "").strip(), 0,
                 "MANUFACTURING_SWEEP_INTERVAL_MINUTES", 1, 30 * 24 * 60) or None,
-            sweep_budget_seconds=_int(
+            sweep_budget_seconds=whole_number(
                 environ.get("MANUFACTURING_SWEEP_BUDGET_SECONDS", "").strip(), 20,
                 "MANUFACTURING_SWEEP_BUDGET_SECONDS", 1, 40),
             queue_urls=_queue_urls(environ, landing_url),
@@ -471,9 +344,8 @@ class Settings:
             schema_contracts=_schema_contracts(environ),
             catalog=_catalog(environ.get("MANUFACTURING_CATALOG", "").strip()),
             read_mode=_read_mode(environ.get("MANUFACTURING_READ_MODE", "").strip().lower(),
-                                 env),
-            databricks=(DatabricksSettings.from_env(environ)
-                        if env is Environment.DATABRICKS and not on_cluster else None),
+                                 env, databricks),
+            databricks=databricks,
             on_databricks_cluster=on_cluster,
         )
 
@@ -564,7 +436,8 @@ def _catalog(name: str) -> str:
     return name
 
 
-def _read_mode(value: str, env: Environment) -> ReadMode:
+def _read_mode(value: str, env: Environment, databricks: DatabricksSettings | None
+               ) -> ReadMode:
     if not value:
         return ReadMode.DIRECT if env is Environment.DATABRICKS else ReadMode.STAGED
     try:
@@ -577,6 +450,11 @@ def _read_mode(value: str, env: Environment) -> ReadMode:
         raise ConfigurationError(
             "MANUFACTURING_READ_MODE=autoloader needs MANUFACTURING_ENV=databricks: Auto Loader "
             "(cloudFiles) exists only on Databricks; use staged or direct here")
+    if mode is ReadMode.STAGED and databricks is not None and databricks.execution.connect:
+        raise ConfigurationError(
+            f"MANUFACTURING_READ_MODE=staged cannot work with MANUFACTURING_DATABRICKS_EXECUTION="
+            f"{databricks.execution.value}: staged reads hand Spark files on this machine's "
+            "disk, which Databricks compute cannot read; use direct (the default) or autoloader")
     return mode
 
 
@@ -592,37 +470,6 @@ def _queue_urls(environ: Mapping[str, str], landing_url: str) -> dict[str, str]:
         raise ConfigurationError(f"{', '.join(QUEUE_URL_VAR + s.upper() for s in urls)}: file "
                                  "notification mode needs an s3:// MANUFACTURING_LANDING_URL")
     return dict(sorted(urls.items()))
-
-
-def _int(text: str, default: int, name: str, low: int, high: int) -> int:
-    return _bounded(text, default, name, low, high, int, "a whole number")
-
-
-def _seconds(text: str, default: float, name: str, low: float, high: float) -> float:
-    return _bounded(text, default, name, low, high, float, "a number of seconds")
-
-
-def _bounded(text, default, name, low, high, parse, what):
-    """``text`` parsed and within [low, high]; empty means ``default``; else one line says so."""
-    if not text:
-        return default
-    try:
-        value = parse(text)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise ConfigurationError(f"{name}={text!r} is not {what} from {low} to {high}")
-    return value
-
-
-def _bool(text: str, default: bool, name: str) -> bool:
-    if not text:
-        return default
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ConfigurationError(f"{name}={text!r} is not true or false")
 
 
 def _url_or_path(value: str | None, default: str) -> str:

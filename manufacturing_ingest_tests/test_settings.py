@@ -7,15 +7,32 @@ from urllib.parse import urlparse
 
 import pytest
 
-from manufacturing_ingest.settings import ConfigurationError, DatabricksAuth, ReadMode, Settings
+from manufacturing_ingest.settings import (
+    ConfigurationError,
+    DatabricksAuth,
+    Execution,
+    ReadMode,
+    Settings,
+)
 
 DATABRICKS = {
     "MANUFACTURING_ENV": "databricks",
     "DATABRICKS_HOST": "https://dbc-1234.cloud.databricks.com/",
     "DATABRICKS_TOKEN": "dapi-SENTINEL",
     "MANUFACTURING_DATABRICKS_CLUSTER_ID": "0101-000000-bronze",
+    "MANUFACTURING_DATABRICKS_EXECUTION": "step-launcher",
     "MANUFACTURING_DATABRICKS_WHEEL": "/Volumes/main/libs/manufacturing_ingest-0.1.0-py3-none-any"
                                       ".whl",
+}
+# A new workspace: no DBFS, serverless jobs through Pipes (the default execution).
+PIPES = {
+    "MANUFACTURING_ENV": "databricks",
+    "DATABRICKS_HOST": "https://dbc-1234.cloud.databricks.com",
+    "DATABRICKS_CLIENT_ID": "bronze-sp",
+    "DATABRICKS_CLIENT_SECRET": "sp-SENTINEL",
+    "MANUFACTURING_DATABRICKS_WHEEL": "/Volumes/main/libs/manufacturing_ingest-0.1.0-py3-none-any"
+                                      ".whl",
+    "MANUFACTURING_DATABRICKS_VOLUME": "/Volumes/main/manufacturing/pipes/",
 }
 
 
@@ -149,6 +166,9 @@ def test_databricks_settings_keep_names_and_shapes_never_the_token():
     ({"DATABRICKS_TOKEN": "", "DATABRICKS_CLIENT_ID": "sp"}, "set both DATABRICKS_CLIENT_ID"),
     ({"MANUFACTURING_DATABRICKS_WHEEL": ""}, "python -m build --wheel"),
     ({"MANUFACTURING_DATABRICKS_WHEEL": "s3://libs/x.whl"}, "must be a .whl under dbfs:/"),
+    ({"MANUFACTURING_DATABRICKS_EXECUTION": "jobs"},
+     "EXECUTION='jobs' is not one of pipes-serverless, connect-serverless, connect-cluster, "
+     "step-launcher"),
     ({"MANUFACTURING_DATABRICKS_CLUSTER_ID": ""},
      "MANUFACTURING_DATABRICKS_INSTANCE_POOL_ID, MANUFACTURING_DATABRICKS_SPARK_VERSION, "
      "MANUFACTURING_DATABRICKS_INSTANCE_PROFILE_ARN for a new job cluster"),
@@ -164,6 +184,46 @@ def test_databricks_settings_refuse_what_cannot_work_in_one_line(change, message
     with pytest.raises(ConfigurationError, match=message) as raised:
         Settings.from_env({**DATABRICKS, **change})
     assert "\n" not in str(raised.value) and "SENTINEL" not in str(raised.value)
+
+
+def test_pipes_serverless_is_the_default_and_needs_a_volume_and_a_volume_wheel():
+    settings = Settings.from_env(PIPES)
+    databricks = settings.databricks
+    assert databricks.execution is Execution.PIPES_SERVERLESS
+    assert databricks.volume == "/Volumes/main/manufacturing/pipes"
+    assert databricks.environment_version == "4"
+    assert databricks.auth is DatabricksAuth.SERVICE_PRINCIPAL
+    assert settings.read_mode is ReadMode.DIRECT and "SENTINEL" not in repr(settings)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"MANUFACTURING_DATABRICKS_VOLUME": ""},
+     "pipes-serverless: set MANUFACTURING_DATABRICKS_VOLUME to a Unity Catalog volume"),
+    ({"MANUFACTURING_DATABRICKS_VOLUME": "/Volumes/main/pipes"}, "is not a volume path"),
+    ({"MANUFACTURING_DATABRICKS_VOLUME": "dbfs:/pipes"}, "is not a volume path"),
+    ({"MANUFACTURING_DATABRICKS_WHEEL": "dbfs:/libs/manufacturing_ingest-0.1.0-py3-none-any.whl"},
+     "must be a .whl under /Volumes/, where pipes-serverless can install it"),
+    ({"MANUFACTURING_DATABRICKS_WHEEL": ""}, "pipes-serverless: set MANUFACTURING_DATABRICKS_WHE"),
+    ({"MANUFACTURING_DATABRICKS_EXECUTION": "connect-cluster"},
+     "connect-cluster: set MANUFACTURING_DATABRICKS_CLUSTER_ID"),
+    ({"MANUFACTURING_DATABRICKS_EXECUTION": "connect-serverless",
+      "MANUFACTURING_READ_MODE": "staged"}, "staged cannot work with MANUFACTURING_DATABRICKS_EXE"),
+])
+def test_each_execution_refuses_what_it_cannot_work_with_in_one_line(change, message):
+    with pytest.raises(ConfigurationError, match=message) as raised:
+        Settings.from_env({**PIPES, **change})
+    assert "\n" not in str(raised.value) and "SENTINEL" not in str(raised.value)
+
+
+def test_connect_needs_neither_wheel_nor_volume():
+    serverless = Settings.from_env({**PIPES, "MANUFACTURING_DATABRICKS_EXECUTION":
+                                    "Connect-Serverless", "MANUFACTURING_DATABRICKS_WHEEL": "",
+                                    "MANUFACTURING_DATABRICKS_VOLUME": ""})
+    assert serverless.databricks.execution is Execution.CONNECT_SERVERLESS
+    assert serverless.read_mode is ReadMode.DIRECT
+    cluster = Settings.from_env({**PIPES, "MANUFACTURING_DATABRICKS_EXECUTION": "connect-cluster",
+                                 "MANUFACTURING_DATABRICKS_CLUSTER_ID": "0101-000000-bronze"})
+    assert cluster.databricks.cluster_id == "0101-000000-bronze"
 
 
 def test_spark_reads_landed_objects_itself_on_databricks_and_through_the_engine_locally():

@@ -41,7 +41,7 @@ BACKLOG_CHECK = "landing_backlog"
 QUALITY_CHECK = "quality"
 SCHEMA_DRIFT_CHECK = "schema_drift"
 # In a ``quality`` result with nothing new to check: the delta version of the partition's last
-# batch, which an earlier result covers (see assets.unchecked_batches).
+# batch, which an earlier result covers (see bronze.unchecked_batches).
 CHECKED_VERSION = "last_checked_delta_version"
 # Checks with one result per partition (evaluated in the bronze step), and of the whole asset.
 PARTITION_CHECKS = (QUALITY_CHECK, SCHEMA_DRIFT_CHECK)

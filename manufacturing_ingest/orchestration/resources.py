@@ -1,49 +1,38 @@
-"""Dagster resources, chosen per environment by ``MANUFACTURING_ENV``; the keys never change.
+"""Dagster resources, chosen by ``MANUFACTURING_ENV`` and, on Databricks, by
+``MANUFACTURING_DATABRICKS_EXECUTION``; the keys never change.
 
-``spark``: where bronze assets get their Spark session. ``step_launcher``: where a bronze step
-runs (locally in the run's own process; on Databricks, sent to a cluster by dagster-databricks'
-``databricks_pyspark_step_launcher``). ``landing``: the landing zone. ``lakehouse``: where the
-Delta tables live. ``alerts``: where the alert sensor sends alerts.
+``spark``: where bronze assets get their Spark session (local, the Databricks compute's own, or
+Databricks Connect). ``step_launcher``: dagster-databricks' DBFS step launcher with
+``step-launcher``, else a placeholder (the step runs in the run's process). ``remote_job``: the
+serverless job a bronze step becomes with ``pipes-serverless``, else a placeholder.
+``landing``: the landing zone. ``lakehouse``: where the Delta tables live. ``alerts``: where the
+alert sensor sends alerts.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import requires
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_databricks import databricks_pyspark_step_launcher
 from pyspark.sql import SparkSession
 
 from manufacturing_ingest.alerting import AlertSink, SmtpOptions, configured_sinks
 from manufacturing_ingest.engine.lakehouse import Lakehouse
 from manufacturing_ingest.landing import LandingZone, landing_zone_for
 from manufacturing_ingest.settings import (
-    DATABRICKS_TOKEN_VAR,
     SMTP_PASSWORD_VAR,
     WEBHOOK_URL_VAR,
     AlertSettings,
-    DatabricksAuth,
-    DatabricksSettings,
     Environment,
+    Execution,
     ReadMode,
     Settings,
     SparkSettings,
     default_jars_dir,
 )
 
-RESOURCE_KEYS = ("spark", "step_launcher", "landing", "lakehouse", "alerts")
-
-# The settings a bronze step reads on the cluster; the launcher sets them there. Never secrets:
-# what the cluster needs to reach S3 comes from its instance profile.
-STEP_SETTINGS = ("MANUFACTURING_LANDING_URL", "MANUFACTURING_LAKEHOUSE_URL",
-                 "MANUFACTURING_S3_ROLE_ARN", "MANUFACTURING_READ_MODE", "MANUFACTURING_CATALOG")
-
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
-
-# The cluster's runtime brings its own Spark and Delta; installing ours over them breaks it.
-PROVIDED_BY_THE_RUNTIME = ("pyspark", "delta-spark")
+RESOURCE_KEYS = ("spark", "step_launcher", "remote_job", "landing", "lakehouse", "alerts")
 
 
 class SparkSessionResource(dg.ConfigurableResource):
@@ -72,18 +61,23 @@ class SparkResource(SparkSessionResource):
         ))
 
 
-class ClusterSparkResource(SparkSessionResource):
-    """The Databricks cluster's own session, Delta included; the cluster is configured there."""
-
-    def get_session(self) -> SparkSession:
-        return SparkSession.builder.getOrCreate()
-
-
 class InProcessStep(dg.ConfigurableResource):
     """Not a step launcher: the bronze step runs in the run's own process.
 
-    Used locally, and on the cluster itself, where the step the launcher sent is already running.
+    Used locally, and on Databricks compute itself, where the step sent there is already running.
     """
+
+
+class RemoteJobResource(dg.ConfigurableResource):
+    """Where the bronze step's engine runs when not in this process: here, nowhere else.
+
+    ``pipes-serverless`` replaces it with ``databricks.pipes.ServerlessBronzeJob``, whose
+    ``remote`` is true: the step then becomes a Databricks serverless job run.
+    """
+
+    @property
+    def remote(self) -> bool:
+        return False
 
 
 class LandingZoneResource(dg.ConfigurableResource):
@@ -168,79 +162,18 @@ def alert_sinks_resource(alerts: AlertSettings) -> AlertSinksResource:
     )
 
 
-def step_settings(settings: Settings) -> dict[str, str]:
-    """The environment a bronze step needs on the cluster to build the same definitions."""
-    values = (settings.landing_url, settings.lakehouse_url, settings.s3_role_arn,
-              settings.read_mode.value, settings.catalog)
-    env = {name: value for name, value in zip(STEP_SETTINGS, values, strict=True) if value}
-    return {"MANUFACTURING_ENV": Environment.DATABRICKS.value, **env}
-
-
-def cluster_libraries(databricks: DatabricksSettings) -> list[dict[str, Any]]:
-    """This project's wheel and the exact versions it is tested with (its pinned dependencies)."""
-    pinned = [requirement for requirement in requires("manufacturing_ingest") or []
-              if "extra ==" not in requirement
-              and not requirement.startswith(PROVIDED_BY_THE_RUNTIME)]
-    return [{"whl": databricks.wheel}, *({"pypi": {"package": p}} for p in pinned)]
-
-
-def cluster_spec(databricks: DatabricksSettings) -> dict[str, Any]:
-    """An existing cluster, or a new job cluster from the instance pool with the S3 role."""
-    if databricks.cluster_id:
-        return {"existing": databricks.cluster_id}
-    return {"new": {
-        "size": {"num_workers": databricks.num_workers},
-        "spark_version": databricks.spark_version,
-        "nodes": {"instance_pool_id": databricks.instance_pool_id},
-        "aws_attributes": {"instance_profile_arn": databricks.instance_profile_arn},
-        "custom_tags": [{"key": "project", "value": "manufacturing_ingest"}],
-    }}
-
-
-def databricks_step_launcher(settings: Settings, databricks: DatabricksSettings
-                             ) -> dg.ResourceDefinition:
-    """dagster-databricks' launcher, configured from ``settings``, secrets by variable name only.
-
-    A token is passed as ``{"env": "DATABRICKS_TOKEN"}`` (the config form of ``dg.EnvVar``), read
-    when a run starts the resource. The launcher's OAuth fields take no variable, so for a service
-    principal it gets no credentials at all and the databricks-sdk reads
-    ``DATABRICKS_CLIENT_ID``/``DATABRICKS_CLIENT_SECRET`` from the environment itself.
-    """
-    token = ({"env": DATABRICKS_TOKEN_VAR} if databricks.auth is DatabricksAuth.TOKEN
-             else None)
-    return databricks_pyspark_step_launcher.configured({
-        "run_config": {
-            "run_name": "manufacturing_ingest bronze step",
-            "cluster": cluster_spec(databricks),
-            "libraries": cluster_libraries(databricks),
-        },
-        "permissions": {},
-        "databricks_host": databricks.host,
-        "databricks_token": token,
-        "env_variables": step_settings(settings),
-        # Secrets stay out of the step: S3 access comes from the cluster's instance profile.
-        "secrets_to_env_variables": [],
-        "staging_prefix": databricks.staging_prefix,
-        # The cluster imports the package from the wheel; the launcher also insists on zipping
-        # the code it runs, which then sits beside it, unused.
-        "local_pipeline_package_path": str(PACKAGE_DIR),
-        "poll_interval_sec": databricks.poll_seconds,
-        "verbose_logs": False,
-    })
-
-
 def resources_for(settings: Settings) -> dict[str, Any]:
-    """The resources of ``settings.env``, always under the keys in ``RESOURCE_KEYS``."""
+    """The resources of ``settings``, always under the keys in ``RESOURCE_KEYS``."""
     landing = LandingZoneResource(url=settings.landing_url, role_arn=settings.s3_role_arn,
                                   queue_urls=dict(settings.queue_urls),
                                   read_mode=settings.read_mode)
     lakehouse = LakehouseResource(url=settings.lakehouse_url, catalog=settings.catalog)
     alerts = alert_sinks_resource(settings.alerts)
     step_launcher: Any = InProcessStep()
+    remote_job: RemoteJobResource = RemoteJobResource()
     if settings.env is Environment.DATABRICKS:
-        spark: SparkSessionResource = ClusterSparkResource()
-        if settings.databricks is not None:
-            step_launcher = databricks_step_launcher(settings, settings.databricks)
+        spark, step_launcher, remote_job = _databricks_resources(settings, step_launcher,
+                                                                 remote_job)
     else:
         spark = SparkResource(
             master=settings.spark.master,
@@ -248,5 +181,28 @@ def resources_for(settings: Settings) -> dict[str, Any]:
             jars_dir=str(settings.spark.jars_dir),
             remote=settings.spark.remote,
         )
-    return {"spark": spark, "step_launcher": step_launcher, "landing": landing,
-            "lakehouse": lakehouse, "alerts": alerts}
+    return {"spark": spark, "step_launcher": step_launcher, "remote_job": remote_job,
+            "landing": landing, "lakehouse": lakehouse, "alerts": alerts}
+
+
+def _databricks_resources(settings: Settings, step_launcher: Any, remote_job: RemoteJobResource
+                          ) -> tuple[SparkSessionResource, Any, RemoteJobResource]:
+    """``spark``, ``step_launcher`` and ``remote_job`` for the execution chosen; on Databricks
+    compute itself (``settings.databricks`` is None) the step runs where it is."""
+    from manufacturing_ingest.databricks.session import ClusterSparkResource, ConnectSparkResource
+
+    databricks = settings.databricks
+    if databricks is None:
+        return ClusterSparkResource(), step_launcher, remote_job
+    if databricks.execution.connect:
+        spark = ConnectSparkResource(host=databricks.host, cluster_id=(
+            databricks.cluster_id if databricks.execution is Execution.CONNECT_CLUSTER else ""),
+            remote=settings.spark.remote)
+        return spark, step_launcher, remote_job
+    if databricks.execution is Execution.STEP_LAUNCHER:
+        from manufacturing_ingest.databricks.launcher import databricks_step_launcher
+
+        return ClusterSparkResource(), databricks_step_launcher(settings, databricks), remote_job
+    from manufacturing_ingest.databricks.pipes import serverless_bronze_job
+
+    return ClusterSparkResource(), step_launcher, serverless_bronze_job(settings, databricks)

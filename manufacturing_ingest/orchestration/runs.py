@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -19,11 +18,10 @@ from manufacturing_ingest.orchestration import build_definitions
 from manufacturing_ingest.orchestration.names import (
     RANGE_END_TAG,
     RANGE_START_TAG,
-    asset_path,
     bronze_asset_key,
     bronze_op_name,
 )
-from manufacturing_ingest.settings import Environment, Settings
+from manufacturing_ingest.settings import Execution, Settings
 
 log = logging.getLogger("manufacturing_ingest")
 
@@ -55,37 +53,14 @@ def partition_keys(spec: SourceSpec, first: str, last: str) -> list[str]:
     return partitions.get_partition_keys_in_range(dg.PartitionKeyRange(first, last))
 
 
-def databricks_runs_elsewhere(source_names: list[str], first: str, last: str | None,
-                              reprocess: bool) -> ConfigurationError:
-    """Why this process cannot run Databricks steps, and the commands that can.
-
-    The step launcher sends a step to the cluster as a pointer to the definitions module, which
-    needs a run Dagster can rebuild in another process; ``dg.materialize`` runs in-process
-    definitions, so the CLI names the ``dagster asset materialize`` commands instead.
-    """
-    commands = []
-    for name in source_names:
-        spec = get_source(name)
-        start, end = spec.partitions.widen(first, last)
-        partition = f"--partition {start}" if start == end else f"--partition-range {start}...{end}"
-        command = ("dagster asset materialize -m manufacturing_ingest.definitions --select "
-                   f"{asset_path(spec)} {partition}")
-        if reprocess:
-            ops = {bronze_op_name(spec): {"config": {"reprocess": True}}}
-            command += f" --config-json '{json.dumps({'ops': ops})}'"
-        commands.append(f"'{command}'")
-    return ConfigurationError(
-        "MANUFACTURING_ENV=databricks: the bronze steps run on Databricks through the step "
-        f"launcher, which this command cannot drive; run {' then '.join(commands)}, or launch "
-        "the runs from the Dagster UI")
-
-
 def materialize_partitions(settings: Settings, source_names: list[str], first: str,
                            last: str | None = None, reprocess: bool = False,
                            tags: dict[str, str] | None = None) -> list[RunResult]:
     """Run the bronze assets for a partition range (one run per source, in order); ``tags``
     go on each run besides the range's."""
-    if settings.env is Environment.DATABRICKS:
+    if settings.databricks is not None and settings.databricks.execution is Execution.STEP_LAUNCHER:
+        from manufacturing_ingest.databricks.launcher import databricks_runs_elsewhere
+
         raise databricks_runs_elsewhere(source_names, first, last, reprocess)
     defs = build_definitions(settings)
     # Runs show in the UI when DAGSTER_HOME names a persistent instance.

@@ -77,6 +77,7 @@ def materialize_on_databricks(workspace: DatabricksWorkspace, root: Path,
            if not k.startswith(("DATABRICKS_", "MANUFACTURING_", "DAGSTER_"))}
     env.update({
         "MANUFACTURING_ENV": "databricks",
+        "MANUFACTURING_DATABRICKS_EXECUTION": "step-launcher",
         "DATABRICKS_HOST": workspace.host,
         "DATABRICKS_TOKEN": TOKEN,
         "MANUFACTURING_DATABRICKS_CLUSTER_ID": CLUSTER_ID,
@@ -226,6 +227,7 @@ def test_a_service_principal_signs_in_with_the_sdks_own_variables(databricks_wor
     secret = f"sp-secret-{uuid.uuid4().hex}"
     environ = {"MANUFACTURING_ENV": "databricks", "DATABRICKS_HOST": databricks_workspace.host,
                "DATABRICKS_CLIENT_ID": "bronze-sp", "DATABRICKS_CLIENT_SECRET": secret,
+               "MANUFACTURING_DATABRICKS_EXECUTION": "step-launcher",
                "MANUFACTURING_DATABRICKS_CLUSTER_ID": CLUSTER_ID,
                "MANUFACTURING_DATABRICKS_WHEEL": WHEEL}
     for name in ("DATABRICKS_TOKEN", "DATABRICKS_CONFIG_PROFILE", "DATABRICKS_AUTH_TYPE"):

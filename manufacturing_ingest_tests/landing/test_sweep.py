@@ -21,6 +21,7 @@ from manufacturing_ingest.orchestration.resources import (
     InProcessStep,
     LakehouseResource,
     LandingZoneResource,
+    RemoteJobResource,
     SparkResource,
 )
 from manufacturing_ingest.orchestration.sensors import landing_sensor
@@ -136,6 +137,7 @@ def test_a_late_object_under_a_30_day_old_prefix_is_requested_by_the_next_sweep_
     sensor = landing_sensor(spec, clock=clock)
     resources = {
         "spark": SparkResource(master="local[2]"), "step_launcher": InProcessStep(),
+        "remote_job": RemoteJobResource(),
         "landing": LandingZoneResource(url=bucket.url),
         "lakehouse": LakehouseResource(url=str(tmp_path / "lakehouse")),
     }

@@ -27,6 +27,7 @@ from manufacturing_ingest.orchestration.resources import (
     InProcessStep,
     LakehouseResource,
     LandingZoneResource,
+    RemoteJobResource,
     SparkResource,
     alert_sinks_resource,
 )
@@ -253,6 +254,7 @@ def test_a_real_failing_check_and_a_failed_run_alert_once_with_links_to_their_ru
         [bronze_asset(SENSOR), *landing_assets(CATALOG.values())],
         selection=[KEY], partition_key="2026-01-18", instance=instance, raise_on_error=False,
         resources={"spark": SparkResource(master="local[1]"), "step_launcher": InProcessStep(),
+                   "remote_job": RemoteJobResource(),
                    "landing": LandingZoneResource(url=str(lake.root / "no-such-folder")),
                    "lakehouse": LakehouseResource(url=lake.lakehouse.root)},
     )

@@ -17,6 +17,7 @@ from manufacturing_ingest.orchestration.resources import (
     InProcessStep,
     LakehouseResource,
     LandingZoneResource,
+    RemoteJobResource,
     SparkResource,
 )
 
@@ -80,8 +81,8 @@ def test_resource_keys_are_the_same_in_every_environment(monkeypatch):
 
     keys = {env: set(resources_for(Settings.from_env(environ)))
             for env, environ in ENVIRONMENTS.items()}
-    assert keys["local"] == keys["databricks"] == {"spark", "step_launcher", "landing",
-                                                   "lakehouse", "alerts"}
+    assert all(k == {"spark", "step_launcher", "remote_job", "landing", "lakehouse", "alerts"}
+               for k in keys.values())
 
 
 @pytest.mark.spark
@@ -95,6 +96,7 @@ def test_materializing_a_partition_reports_monitoring_metadata(lake):
         partition_key="2026-01-15",
         resources={
             "spark": SparkResource(master="local[2]"), "step_launcher": InProcessStep(),
+        "remote_job": RemoteJobResource(),
             "landing": LandingZoneResource(url=str(lake.landing_root)),
             "lakehouse": LakehouseResource(url=lake.lakehouse.root),
         },
@@ -117,7 +119,7 @@ def test_a_range_runs_metadata_says_what_each_partition_received():
     says so (``run_partitions``) and gives each partition's own rows."""
     from manufacturing_ingest.engine.delta import TableRef
     from manufacturing_ingest.engine.report import FileOutcome, IngestMode, IngestReport, Outcome
-    from manufacturing_ingest.orchestration.assets import report_metadata
+    from manufacturing_ingest.orchestration.bronze import report_metadata
 
     def outcome(day: str, rows: int, status: Outcome = Outcome.COMMITTED) -> FileOutcome:
         return FileOutcome(f"file:///landing/{day}/{rows}.csv", day, status, rows=rows)

@@ -11,10 +11,10 @@ import dagster as dg
 import pytest
 
 from manufacturing_ingest.cli import main
+from manufacturing_ingest.databricks.session import ClusterSparkResource
 from manufacturing_ingest.orchestration import build_definitions
 from manufacturing_ingest.orchestration.resources import (
     RESOURCE_KEYS,
-    ClusterSparkResource,
     InProcessStep,
     LandingZoneResource,
     SparkResource,
@@ -27,10 +27,27 @@ DATABRICKS = {
     "MANUFACTURING_ENV": "databricks",
     "DATABRICKS_HOST": "https://dbc-placeholder.cloud.databricks.com",
     "DATABRICKS_TOKEN": "placeholder-token",
+    "MANUFACTURING_DATABRICKS_EXECUTION": "step-launcher",
     "MANUFACTURING_DATABRICKS_CLUSTER_ID": "0000-000000-placeholder",
     "MANUFACTURING_DATABRICKS_WHEEL": "dbfs:/libs/manufacturing_ingest-0.1.0-py3-none-any.whl",
 }
-ENVIRONMENTS = {"local": {"MANUFACTURING_ENV": "local"}, "databricks": DATABRICKS}
+# The other three ways a bronze step reaches Databricks (MANUFACTURING_DATABRICKS_EXECUTION).
+PIPES_SERVERLESS = {
+    **{k: v for k, v in DATABRICKS.items() if k != "MANUFACTURING_DATABRICKS_CLUSTER_ID"},
+    "MANUFACTURING_DATABRICKS_EXECUTION": "pipes-serverless",
+    "MANUFACTURING_DATABRICKS_WHEEL": "/Volumes/main/manufacturing/artifacts/"
+                                      "manufacturing_ingest-0.1.0-py3-none-any.whl",
+    "MANUFACTURING_DATABRICKS_VOLUME": "/Volumes/main/manufacturing/pipes",
+}
+CONNECT_SERVERLESS = {
+    **{k: v for k, v in DATABRICKS.items() if not k.startswith("MANUFACTURING_DATABRICKS_")},
+    "MANUFACTURING_DATABRICKS_EXECUTION": "connect-serverless",
+}
+CONNECT_CLUSTER = {**CONNECT_SERVERLESS, "MANUFACTURING_DATABRICKS_EXECUTION": "connect-cluster",
+                   "MANUFACTURING_DATABRICKS_CLUSTER_ID": "0000-000000-placeholder"}
+ENVIRONMENTS = {"local": {"MANUFACTURING_ENV": "local"}, "step-launcher": DATABRICKS,
+                "pipes-serverless": PIPES_SERVERLESS, "connect-serverless": CONNECT_SERVERLESS,
+                "connect-cluster": CONNECT_CLUSTER}
 
 
 def test_each_environment_gets_its_own_spark_and_step_launcher_under_the_same_keys():
@@ -132,8 +149,35 @@ def test_definitions_load_in_every_environment_with_the_same_surface():
             sorted(s.name for s in defs.sensors or []),
             sorted(defs.resources or {}),
         ))
-    assert surfaces[0] == surfaces[1]
+    assert all(surface == surfaces[0] for surface in surfaces), surfaces
     assert surfaces[0][3] == sorted(RESOURCE_KEYS)
+    assert len(surfaces[0][0]) == 6 and len(surfaces[0][1]) >= 6  # raw + bronze; their checks
+
+
+def test_each_databricks_execution_gets_its_own_session_and_runner():
+    from manufacturing_ingest.databricks.pipes import ServerlessBronzeJob
+    from manufacturing_ingest.databricks.session import ConnectSparkResource
+
+    pipes = resources_for(Settings.from_env(PIPES_SERVERLESS))
+    assert isinstance(pipes["spark"], ClusterSparkResource)  # what the job's session is
+    assert isinstance(pipes["step_launcher"], InProcessStep)
+    job = pipes["remote_job"]
+    assert isinstance(job, ServerlessBronzeJob) and job.remote
+    assert job.volume == "/Volumes/main/manufacturing/pipes"
+    assert job.step_env["MANUFACTURING_READ_MODE"] == "direct"
+    assert job.environment().spec.dependencies[0] == PIPES_SERVERLESS[
+        "MANUFACTURING_DATABRICKS_WHEEL"]
+    assert not any(d.startswith(("pyspark", "delta-spark"))
+                   for d in job.environment().spec.dependencies)
+    for environ, cluster_id in ((CONNECT_SERVERLESS, ""), (CONNECT_CLUSTER,
+                                                           "0000-000000-placeholder")):
+        connect = resources_for(Settings.from_env(environ))
+        assert isinstance(connect["spark"], ConnectSparkResource)
+        assert connect["spark"].cluster_id == cluster_id
+        assert isinstance(connect["step_launcher"], InProcessStep)
+        assert not connect["remote_job"].remote
+    for environ in ENVIRONMENTS.values():
+        assert "placeholder-token" not in repr(resources_for(Settings.from_env(environ)))
 
 
 @pytest.mark.subprocess
@@ -151,15 +195,16 @@ def test_dagster_validates_the_definitions_in_every_environment(env, tmp_path):
     assert "All code locations passed validation" in result.stderr + result.stdout
 
 
-def test_the_cli_names_the_dagster_command_that_runs_on_databricks(monkeypatch, capsys,
-                                                                    tmp_path):
+def test_the_cli_names_the_dagster_command_that_runs_through_the_launcher(monkeypatch, capsys,
+                                                                         tmp_path):
     for name, value in DATABRICKS.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("MANUFACTURING_LANDING_URL", str(tmp_path / "landing"))
     monkeypatch.setenv("MANUFACTURING_LAKEHOUSE_URL", str(tmp_path / "lakehouse"))
     assert main(["ingest", "--source", "sensor_data", "--partition", "2026-01-15"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: MANUFACTURING_ENV=databricks")
+    assert len(err) == 1 and err[0].startswith(
+        "error: MANUFACTURING_DATABRICKS_EXECUTION=step-launcher")
     assert ("'dagster asset materialize -m manufacturing_ingest.definitions --select "
             "manufacturing_bronze/sensor_data --partition 2026-01-15'") in err[0]
     assert not (tmp_path / "lakehouse").exists()

@@ -14,6 +14,7 @@ from manufacturing_ingest.orchestration.resources import (
     InProcessStep,
     LakehouseResource,
     LandingZoneResource,
+    RemoteJobResource,
     SparkResource,
 )
 from manufacturing_ingest_tests.quality.test_rules import sensor_file, sensor_row
@@ -43,6 +44,7 @@ def materialize(lake, instance, *, partition: str | None = None,
         selection=[sensor.key], partition_key=partition, tags=tags, instance=instance,
         resources={
             "spark": SparkResource(master="local[1]"), "step_launcher": InProcessStep(),
+        "remote_job": RemoteJobResource(),
             "landing": LandingZoneResource(url=str(lake.landing_root)),
             "lakehouse": LakehouseResource(url=lake.lakehouse.root),
         },

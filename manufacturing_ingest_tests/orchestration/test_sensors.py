@@ -20,6 +20,7 @@ from manufacturing_ingest.orchestration.resources import (
     InProcessStep,
     LakehouseResource,
     LandingZoneResource,
+    RemoteJobResource,
     SparkResource,
 )
 from manufacturing_ingest.orchestration.sensors import (
@@ -134,6 +135,7 @@ def test_sensor_tick_starts_the_run_that_lands_the_rows(bucket, spark, tmp_path)
     bucket.put(f"{day}/_SUCCESS", b"")
     resources = {
         "spark": SparkResource(master="local[2]"), "step_launcher": InProcessStep(),
+        "remote_job": RemoteJobResource(),
         "landing": LandingZoneResource(url=bucket.url),
         "lakehouse": LakehouseResource(url=str(tmp_path / "lakehouse")),
     }
@@ -223,6 +225,7 @@ def test_a_day_of_hourly_files_is_one_run_that_lands_every_hour(lake):
     assert spans(result) == {(f"{day}-00:00", f"{day}-23:00"): 24}
 
     resources = {"spark": SparkResource(master="local[2]"), "step_launcher": InProcessStep(),
+        "remote_job": RemoteJobResource(),
                  "landing": LandingZoneResource(url=str(lake.landing_root)),
                  "lakehouse": LakehouseResource(url=lake.lakehouse.root)}
     bronze = bronze_asset(spec)

@@ -269,7 +269,7 @@ LOGS_ASSET = " / ".join(LOGS.asset_key_path)
 LOGS_SENSOR = f"{LOGS.name}_landing_sensor"
 BACKFILL_DAYS_AGO = (30, 29, 28)
 BACKFILL_DATA = GenerateOptions(files=1, rows_per_file=100)
-# Numeric materialization metadata (assets.report_metadata) the operator watches.
+# Numeric materialization metadata (bronze.report_metadata) the operator watches.
 PLOTTED = ("records", "records_per_second", "files_processed", "files_failed", "bytes", "seconds")
 
 BACKFILL = """

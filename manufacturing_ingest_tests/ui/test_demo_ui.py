@@ -34,7 +34,7 @@ SPEC = get_source("sensor_data")
 ASSET_URL = "/assets/" + "/".join(SPEC.asset_key_path)
 FILES, ROWS = VOLUMES[SPEC.name]
 UI_TIMEOUT_MS = 30_000
-# Numeric materialization metadata the Plots view draws (assets.report_metadata).
+# Numeric materialization metadata the Plots view draws (bronze.report_metadata).
 PLOTTED = ("records", "records_per_second", "files_processed", "bytes", "seconds")
 
 

@@ -19,8 +19,7 @@ import pytest
 from deltalake import DeltaTable
 
 from manufacturing_ingest.catalog import CATALOG, get_source
-from manufacturing_ingest.engine import delta
-from manufacturing_ingest.engine.autoloader import (
+from manufacturing_ingest.databricks.autoloader import (
     AutoLoaderIngestor,
     AutoLoaderLayout,
     MicroBatchCommit,
@@ -28,6 +27,7 @@ from manufacturing_ingest.engine.autoloader import (
     schema_hints,
     with_lineage,
 )
+from manufacturing_ingest.engine import delta
 from manufacturing_ingest.engine.ledger import FileLedger, file_states
 from manufacturing_ingest.landing import LandedObject
 from manufacturing_ingest_tests.samples import numbered_sensor_csv

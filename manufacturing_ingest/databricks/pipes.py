@@ -1,0 +1,120 @@
+"""``pipes-serverless``: each bronze step is a Databricks serverless job run, through Pipes.
+
+dagster-databricks' ``PipesDatabricksServerlessClient`` submits a one-time run of this project's
+wheel (``python_wheel_task``, entry point ``manufacturing-ingest-bronze-task``, see
+``task.py``) in a serverless environment that installs the wheel and its pinned packages. The
+run's context (partitions, the step's settings, which checks to run) and its messages (log
+lines, the ``BronzeStep``) pass through a Unity Catalog volume with the Files API: no DBFS, no
+cluster. The asset then yields the same materialization and check evaluations as a step run in
+the run's own process.
+
+Credentials: the databricks-sdk's own chain in the Dagster process (``DATABRICKS_HOST`` with
+``DATABRICKS_TOKEN`` or a service principal's ``DATABRICKS_CLIENT_ID`` +
+``DATABRICKS_CLIENT_SECRET``); nothing secret enters the resource's config, the job's
+parameters or the staged files. The job reaches S3 through Unity Catalog's external locations.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from manufacturing_ingest.catalog import SourceSpec
+from manufacturing_ingest.databricks.job import pinned_requirements, step_settings
+from manufacturing_ingest.databricks.settings import DatabricksSettings
+from manufacturing_ingest.orchestration.bronze import BronzeStep, checked_version_in
+from manufacturing_ingest.orchestration.names import QUALITY_CHECK, bronze_op_name
+from manufacturing_ingest.orchestration.resources import RemoteJobResource
+from manufacturing_ingest.settings import Settings
+
+TASK_ENTRY_POINT = "manufacturing-ingest-bronze-task"
+PACKAGE_NAME = "manufacturing_ingest"
+ENVIRONMENT_KEY = "bronze"
+# The custom Pipes message that carries the step's result (``dg.serialize_value`` of it).
+STEP_MESSAGE = "bronze_step"
+
+
+class ServerlessBronzeJob(RemoteJobResource):
+    """Runs a bronze step as a serverless job run of the project's wheel (see the module)."""
+
+    host: str
+    volume: str
+    wheel: str
+    environment_version: str = "4"
+    poll_seconds: float = 10.0
+    # What the step reads on Databricks (step_settings): URLs and modes, never a secret.
+    step_env: dict[str, str] = {}
+
+    @property
+    def remote(self) -> bool:
+        return True
+
+    def run_step(self, context: dg.AssetExecutionContext, spec: SourceSpec, reprocess: bool,
+                 selected_checks: set[str]) -> BronzeStep:
+        from dagster_databricks import PipesDatabricksServerlessClient
+        from databricks.sdk import WorkspaceClient
+        from databricks.sdk.service import jobs
+
+        partition_keys = list(context.partition_keys)
+        checked = {}
+        if QUALITY_CHECK in selected_checks:
+            checked_version = checked_version_in(context.instance, spec)
+            checked = {key: checked_version(key) for key in partition_keys}
+        extras = {"source": spec.name, "partition_keys": partition_keys, "reprocess": reprocess,
+                  "checks": sorted(selected_checks), "checked_versions": checked,
+                  "settings": self.step_env}
+        client = PipesDatabricksServerlessClient(
+            client=WorkspaceClient(host=self.host), volume_path=self.volume,
+            poll_interval_seconds=self.poll_seconds)
+        task = jobs.SubmitTask.from_dict({
+            "task_key": bronze_op_name(spec),
+            "environment_key": ENVIRONMENT_KEY,
+            "python_wheel_task": {"package_name": PACKAGE_NAME, "entry_point": TASK_ENTRY_POINT},
+        })
+        context.log.info(f"submitting {spec.name} {partition_keys[0]} … {partition_keys[-1]} "
+                         "as a Databricks serverless job run")
+        invocation = client.run(context=context, extras=extras, task=task, submit_args={
+            "run_name": f"manufacturing_ingest {spec.name} {context.run_id[:8]}",
+            "environments": [self.environment()],
+        })
+        step = _step_of(invocation.get_custom_messages())
+        if step is None:
+            # Interrupted (the client cancels the job and returns) or the job ended without its
+            # result: nothing was reported, so nothing may look materialized.
+            raise dg.Failure(f"the Databricks job of {spec.name} ended without reporting its "
+                             "result; see the run's Databricks job page",
+                             metadata=dict(invocation.metadata))
+        return BronzeStep(metadata={**step.metadata, **invocation.metadata},
+                          quality=step.quality, drift=step.drift)
+
+    def environment(self):
+        """The serverless environment: this wheel and the versions it is tested with."""
+        from databricks.sdk.service import compute, jobs
+
+        return jobs.JobEnvironment(environment_key=ENVIRONMENT_KEY, spec=compute.Environment(
+            environment_version=self.environment_version,
+            dependencies=[self.wheel, *pinned_requirements()]))
+
+
+def step_message(step: BronzeStep) -> dict[str, str]:
+    """The custom Pipes message that carries ``step`` (Dagster's own serialization, so the
+    metadata values and check evaluations arrive as the types they left as)."""
+    return {STEP_MESSAGE: dg.serialize_value(
+        {"metadata": step.metadata, "quality": step.quality, "drift": step.drift})}
+
+
+def _step_of(messages) -> BronzeStep | None:
+    for message in messages:
+        if isinstance(message, dict) and STEP_MESSAGE in message:
+            fields = dg.deserialize_value(message[STEP_MESSAGE])
+            return BronzeStep(metadata=fields["metadata"], quality=fields["quality"],
+                              drift=fields["drift"])
+    return None
+
+
+def serverless_bronze_job(settings: Settings, databricks: DatabricksSettings
+                          ) -> ServerlessBronzeJob:
+    return ServerlessBronzeJob(host=databricks.host, volume=databricks.volume,
+                               wheel=databricks.wheel,
+                               environment_version=databricks.environment_version,
+                               poll_seconds=databricks.poll_seconds,
+                               step_env=step_settings(settings))
