@@ -36,7 +36,9 @@ class ConnectSparkResource(SparkSessionResource):
     chain (``DATABRICKS_HOST`` with ``DATABRICKS_TOKEN`` or ``DATABRICKS_CLIENT_ID`` +
     ``DATABRICKS_CLIENT_SECRET``, or a profile), never from this config. ``remote``: a Spark
     Connect server (``sc://host:port``) to use instead of the workspace, from
-    ``MANUFACTURING_SPARK_REMOTE`` (a server standing in for serverless compute, offline).
+    ``MANUFACTURING_SPARK_REMOTE`` (a server standing in for serverless compute, offline); the
+    ``databricks`` extra's client talks to it as to Databricks, and without the extra plain
+    pyspark's Connect client does.
     """
 
     host: str
@@ -44,20 +46,33 @@ class ConnectSparkResource(SparkSessionResource):
     remote: str = ""
 
     def get_session(self) -> SparkSession:
-        from manufacturing_ingest.engine.spark import connect_session
-
-        if self.remote:
-            return connect_session(self.remote, "manufacturing_ingest bronze")
         try:
             from databricks.connect import DatabricksSession
         except ImportError:
-            raise ConfigurationError(CONNECT_EXTRA) from None
-        builder = DatabricksSession.builder.host(self.host)
-        builder = (builder.clusterId(self.cluster_id) if self.cluster_id
-                   else builder.serverless(True))
+            DatabricksSession = None  # noqa: N806 - the class, when the extra is installed
+        if DatabricksSession is None:
+            if self.remote:
+                from manufacturing_ingest.engine.spark import connect_session
+
+                return connect_session(self.remote, "manufacturing_ingest bronze")
+            raise ConfigurationError(CONNECT_EXTRA)
+        if self.remote:
+            builder = DatabricksSession.builder.remote(self.remote)
+        else:
+            builder = DatabricksSession.builder.host(self.host)
+            builder = (builder.clusterId(self.cluster_id) if self.cluster_id
+                       else builder.serverless(True))
         session = builder.getOrCreate()
-        log.info("Databricks Connect session on %s", self.cluster_id or "serverless compute")
-        # Timestamps as the engine writes them everywhere else (UTC); serverless accepts this
-        # setting from a session.
-        session.conf.set("spark.sql.session.timeZone", "UTC")
+        log.info("Databricks Connect session on %s",
+                 self.remote or self.cluster_id or "serverless compute")
+        # Timestamps as the engine writes them everywhere else: in UTC, as Parquet's
+        # microsecond timestamps (what delta-rs reads the ledger with). Serverless compute
+        # refuses some session settings; the engine then runs with the compute's own.
+        for key, value in (("spark.sql.session.timeZone", "UTC"),
+                           ("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")):
+            try:
+                session.conf.set(key, value)
+            except Exception as error:  # noqa: BLE001 - the server's refusal, whatever its class
+                log.warning("Databricks Connect: %s stays the compute's own (%s)", key,
+                            str(error).splitlines()[0][:200])
         return session

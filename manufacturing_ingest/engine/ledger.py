@@ -236,7 +236,11 @@ def _arrow_rows(events: list[LedgerEvent], now: datetime):
     import pyarrow as pa
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    schema = to_arrow_schema(LEDGER_SCHEMA, timezone="UTC")
+    try:
+        schema = to_arrow_schema(LEDGER_SCHEMA, timezone="UTC")
+    except TypeError:
+        # pyspark 4.0 (databricks-connect 17's) names it timestamp_utc, UTC by default.
+        schema = to_arrow_schema(LEDGER_SCHEMA)
     names = [f.name for f in LEDGER_SCHEMA.fields]
     return pa.Table.from_pylist([dict(zip(names, e.to_row(now), strict=True)) for e in events],
                                 schema=schema)

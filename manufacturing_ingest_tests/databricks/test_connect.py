@@ -3,11 +3,15 @@
 Databricks Connect is Spark Connect with Databricks' sign-in in front. Offline there is no
 Databricks compute, so a local Spark Connect server (``manufacturing-ingest spark-server``)
 stands in for serverless compute: ``MANUFACTURING_SPARK_REMOTE`` points the Connect resource at
-it instead of at the workspace. What this proves: with ``MANUFACTURING_ENV=databricks`` and a
-Connect execution, the CLI and the definitions run the step on the Connect session with direct
-reads (the default there: Spark reads the landed objects itself), and the asset, its checks and
-its metadata are the same as locally. What it cannot prove offline: Databricks' own sign-in and
-serverless session start (``DatabricksSession.builder.serverless()``), which need a workspace.
+it instead of at the workspace. Each case runs twice: with this environment's pyspark Connect
+client, and from ``.venv-databricks`` (``scripts/setup-databricks-connect``: Python 3.12 with the
+``databricks`` extra), where the session is ``DatabricksSession`` of databricks-connect itself.
+
+What this proves: with ``MANUFACTURING_ENV=databricks`` and a Connect execution, the CLI and the
+definitions run the step on the Connect session with direct reads (the default there: Spark
+reads the landed objects itself), and the asset, its checks and its metadata are the same as
+locally. What it cannot prove offline: Databricks' own sign-in and serverless session start
+(``DatabricksSession.builder.serverless()``), which need a workspace.
 """
 
 from __future__ import annotations
@@ -30,10 +34,18 @@ pytestmark = [pytest.mark.spark, pytest.mark.subprocess]
 TOKEN = f"dapi-sentinel-{uuid.uuid4().hex}"
 ASSET = dg.AssetKey(["manufacturing_bronze", "sensor_data"])
 PARTITION = "2026-01-15"
+REPOSITORY = Path(__file__).resolve().parents[2]
+# The CLI of each client's environment.
+CLIENTS = {
+    "pyspark": Path(sys.executable).with_name("manufacturing-ingest"),
+    "databricks-connect": REPOSITORY / ".venv-databricks" / "bin" / "manufacturing-ingest",
+}
 
 
-@pytest.fixture(scope="module")
-def connect_run(tmp_path_factory, spark_server, databricks_workspace):
+@pytest.fixture(scope="module", params=CLIENTS)
+def connect_run(request, tmp_path_factory, spark_server, databricks_workspace):
+    cli = CLIENTS[request.param]
+    assert cli.exists(), f"{cli} is missing: run scripts/setup-databricks-connect"
     root = tmp_path_factory.mktemp("connect_serverless")
     folder = root / "landing" / "raw" / "sensor-data" / PARTITION.replace("-", "/")
     folder.mkdir(parents=True)
@@ -56,8 +68,7 @@ def connect_run(tmp_path_factory, spark_server, databricks_workspace):
     first = len(databricks_workspace.requests)
     # As an operator runs it: the CLI materializes the partition through the definitions.
     process = subprocess.run(
-        [str(Path(sys.executable).with_name("manufacturing-ingest")), "ingest",
-         "--source", "sensor_data", "--partition", PARTITION],
+        [str(cli), "ingest", "--source", "sensor_data", "--partition", PARTITION],
         env=env, cwd=root, capture_output=True, text=True, timeout=600,
     )
     return (process, root, dg.DagsterInstance.from_config(str(home)),
