@@ -11,6 +11,9 @@ Checked in this order, each with a default that works on a laptop:
   exist) instead of paths under the lakehouse, which then holds only the platform's bookkeeping.
 - ``MANUFACTURING_S3_ROLE_ARN``: optional IAM role to assume for an ``s3://`` landing zone,
   on top of the standard AWS credential chain.
+- ``MANUFACTURING_S3_KMS_KEY_ID`` (sensitive): a KMS key id, alias or ARN; every object the
+  platform writes to S3 (an ``s3://`` lakehouse, uploads) is then SSE-KMS under it
+  (``s3_security.py``). Unset: the bucket's default encryption applies.
 - ``MANUFACTURING_LANDING_INTERVAL_SECONDS``: how often each landing sensor lists. Default 60.
 - ``MANUFACTURING_PARTITIONS_START``: the first day of every asset's partitions (``YYYY-MM-DD``,
   default 2025-01-01); move it back to load older history (``partitioning.partitions_start``).
@@ -52,10 +55,12 @@ Checked in this order, each with a default that works on a laptop:
   there, which needs none of these.
 
 S3 credentials and endpoints come from the standard AWS chain (``AWS_PROFILE``,
-``AWS_ENDPOINT_URL``, …) and are never read here. Nor are the alert secrets (the webhook URL,
-the SMTP password) or the Databricks token and client secret: ``Settings`` only records whether
-they are set, and the Dagster resources read them with ``dg.EnvVar``, so their values never
-enter a ``Settings``, run config or log.
+``AWS_ENDPOINT_URL``, …) and are never kept here (an endpoint that is plain ``http://`` and not
+loopback is refused: ``s3_security.check_endpoints``). Nor are the alert secrets (the webhook URL,
+the SMTP password), the Databricks token and client secret or the KMS key id: ``Settings`` only
+records whether they are set, and the Dagster resources read them with ``dg.EnvVar`` (the key:
+Spark's JVM and the boto3 calls, from the environment), so their values never enter a
+``Settings``, run config or log.
 
 A process builds its ``Settings`` once (``definitions.py`` for Dagster, ``main`` for the CLI)
 and passes it down.
@@ -83,6 +88,7 @@ from manufacturing_ingest.databricks.settings import (
     Execution,
 )
 from manufacturing_ingest.errors import ConfigurationError
+from manufacturing_ingest.s3_security import check_endpoints, kms_key_set
 from manufacturing_ingest.variables import boolean, whole_number
 
 __all__ = ["AlertSettings", "ConfigurationError", "DatabricksAuth", "DatabricksSettings",
@@ -296,6 +302,7 @@ class Settings:
     databricks: DatabricksSettings | None = None
     # This process is a step running on Databricks compute (DATABRICKS_RUNTIME_VERSION is set).
     on_databricks_cluster: bool = False
+    s3_kms_key: bool = False  # whether MANUFACTURING_S3_KMS_KEY_ID is set; never its value
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -312,6 +319,7 @@ class Settings:
         lakehouse_url = _url_or_path(environ.get("MANUFACTURING_LAKEHOUSE_URL"),
                                      ".data/lakehouse")
         _refuse_nesting(landing_url, lakehouse_url)
+        check_endpoints(environ)
         on_cluster = bool(environ.get(DATABRICKS_RUNTIME_VAR, "").strip())
         databricks = (DatabricksSettings.from_env(environ)
                       if env is Environment.DATABRICKS and not on_cluster else None)
@@ -320,6 +328,7 @@ class Settings:
             landing_url=landing_url,
             lakehouse_url=lakehouse_url,
             s3_role_arn=environ.get("MANUFACTURING_S3_ROLE_ARN", "").strip(),
+            s3_kms_key=kms_key_set(environ),
             spark=SparkSettings(
                 master=environ.get("MANUFACTURING_SPARK_MASTER") or "local[*]",
                 driver_memory=environ.get("MANUFACTURING_SPARK_DRIVER_MEMORY") or "4g",
