@@ -24,6 +24,7 @@ from manufacturing_ingest.databricks.settings import DatabricksSettings
 from manufacturing_ingest.orchestration.bronze import BronzeStep, checked_version_in
 from manufacturing_ingest.orchestration.names import QUALITY_CHECK, bronze_op_name
 from manufacturing_ingest.orchestration.resources import RemoteJobResource
+from manufacturing_ingest.printable import printable
 from manufacturing_ingest.settings import Settings
 
 TASK_ENTRY_POINT = "manufacturing-ingest-bronze-task"
@@ -50,7 +51,7 @@ class ServerlessBronzeJob(RemoteJobResource):
 
     def run_step(self, context: dg.AssetExecutionContext, spec: SourceSpec, reprocess: bool,
                  selected_checks: set[str]) -> BronzeStep:
-        from dagster_databricks import PipesDatabricksServerlessClient
+        from dagster._core.errors import DagsterExecutionInterruptedError
         from databricks.sdk import WorkspaceClient
         from databricks.sdk.service import jobs
 
@@ -62,7 +63,7 @@ class ServerlessBronzeJob(RemoteJobResource):
         extras = {"source": spec.name, "partition_keys": partition_keys, "reprocess": reprocess,
                   "checks": sorted(selected_checks), "checked_versions": checked,
                   "settings": self.step_env}
-        client = PipesDatabricksServerlessClient(
+        client = _serverless_client()(
             client=WorkspaceClient(host=self.host), volume_path=self.volume,
             poll_interval_seconds=self.poll_seconds)
         task = jobs.SubmitTask.from_dict({
@@ -76,10 +77,13 @@ class ServerlessBronzeJob(RemoteJobResource):
             "run_name": f"manufacturing_ingest {spec.name} {context.run_id[:8]}",
             "environments": [self.environment()],
         })
+        if client.interrupted:
+            # The client cancelled the job and returned; the run must still stop as interrupted.
+            raise DagsterExecutionInterruptedError()
         step = _step_of(invocation.get_custom_messages())
         if step is None:
-            # Interrupted (the client cancels the job and returns) or the job ended without its
-            # result: nothing was reported, so nothing may look materialized.
+            # The job ended without its result: nothing was reported, so nothing may look
+            # materialized.
             raise dg.Failure(f"the Databricks job of {spec.name} ended without reporting its "
                              "result; see the run's Databricks job page",
                              metadata=dict(invocation.metadata))
@@ -93,6 +97,43 @@ class ServerlessBronzeJob(RemoteJobResource):
         return jobs.JobEnvironment(environment_key=ENVIRONMENT_KEY, spec=compute.Environment(
             environment_version=self.environment_version,
             dependencies=[self.wheel, *pinned_requirements()]))
+
+
+def _serverless_client():
+    """dagster-databricks' client, made to say why a job failed and to keep an interruption.
+
+    Its own failure says only "Workload failed, see run output for details" (the task's error
+    is in the run's output, which it does not read), and an interrupted step cancels the job,
+    then returns as if it had finished.
+    """
+    from dagster._core.errors import DagsterExecutionInterruptedError, DagsterPipesExecutionError
+    from dagster_databricks.pipes import PipesDatabricksServerlessClient
+
+    class ServerlessClient(PipesDatabricksServerlessClient):
+        interrupted = False
+
+        def _poll_til_success(self, context, run_id: int) -> None:
+            try:
+                super()._poll_til_success(context, run_id)
+            except DagsterExecutionInterruptedError:
+                self.interrupted = True
+                raise
+            except DagsterPipesExecutionError as error:
+                raise DagsterPipesExecutionError(
+                    f"{error}: {_task_error(self.client, run_id)}") from error
+
+    return ServerlessClient
+
+
+def _task_error(client, run_id: int) -> str:
+    """The error the job's task ended with, as the run's output has it."""
+    try:
+        run = client.jobs.get_run(run_id)
+        task_run = run.tasks[0].run_id if run.tasks else run_id
+        output = client.jobs.get_run_output(task_run)
+    except Exception as error:  # noqa: BLE001 - the failure is reported either way
+        return f"(its output could not be read: {error})"
+    return printable(output.error or "no error in its output").strip()
 
 
 def step_message(step: BronzeStep) -> dict[str, str]:

@@ -1,0 +1,203 @@
+"""``pipes-serverless``: a bronze range materialized as a Databricks serverless job run.
+
+The operator's command (``manufacturing-ingest ingest``) runs against the stand-in workspace,
+which plays a workspace without DBFS: the project's real wheel is uploaded to a volume, the
+Pipes context and messages go through the Files API, and the serverless "compute" runs the
+wheel's entry point with real Spark and Delta. The token is a sentinel, so the tests can show
+it never leaves the Authorization header.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from deltalake import DeltaTable
+
+from manufacturing_ingest.catalog import get_source
+from manufacturing_ingest.databricks.pipes import TASK_ENTRY_POINT
+from manufacturing_ingest.orchestration.checks import QUALITY_CHECK, SCHEMA_DRIFT_CHECK
+from manufacturing_ingest_tests.databricks.standin import DatabricksWorkspace, Request
+from manufacturing_ingest_tests.samples import numbered_sensor_csv
+
+pytestmark = [pytest.mark.spark, pytest.mark.subprocess]
+
+TOKEN = f"dapi-sentinel-{uuid.uuid4().hex}"
+ASSET = dg.AssetKey(["manufacturing_bronze", "sensor_data"])
+DAYS = ("2026-01-15", "2026-01-16")
+REPOSITORY = Path(__file__).resolve().parents[2]
+ARTIFACTS = "/Volumes/main/manufacturing/artifacts"
+PIPES_VOLUME = "/Volumes/main/manufacturing/pipes"
+
+
+@dataclass
+class ServerlessRun:
+    """One ``manufacturing-ingest ingest`` process and what it left behind."""
+
+    process: subprocess.CompletedProcess
+    requests: list[Request]
+    instance: dg.DagsterInstance
+    lakehouse: Path
+    rows: int
+
+    @property
+    def run(self) -> dg.DagsterRun:
+        (run,) = self.instance.get_runs()
+        return run
+
+    def events(self, event_type: dg.DagsterEventType) -> list[dg.DagsterEvent]:
+        return [entry.dagster_event for entry in self.instance.all_logs(self.run.run_id)
+                if entry.dagster_event and entry.dagster_event.event_type == event_type]
+
+
+def upload_wheel(workspace: DatabricksWorkspace, folder: Path) -> str:
+    """Build the project's wheel and put it in the artifacts volume, as a deployment does."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                    "-q", "-w", str(folder), str(REPOSITORY)], check=True, capture_output=True,
+                   timeout=300)
+    (wheel,) = folder.glob("manufacturing_ingest-*.whl")
+    workspace.create_volume("main", "manufacturing", "artifacts")
+    target = workspace.volume_local_path(f"{ARTIFACTS}/{wheel.name}")
+    target.write_bytes(wheel.read_bytes())
+    return f"{ARTIFACTS}/{wheel.name}"
+
+
+def ingest_serverless(workspace: DatabricksWorkspace, root: Path, wheel: str,
+                      lakehouse: Path, **settings: str) -> ServerlessRun:
+    landing = root / "landing"
+    rows = 0
+    for day in DAYS:
+        folder = landing / "raw" / "sensor-data" / day.replace("-", "/")
+        folder.mkdir(parents=True)
+        for n in range(2):
+            (folder / f"line-{n}.csv").write_text(numbered_sensor_csv(f"S{n}", 15))
+            rows += 15
+    home = root / "dagster_home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DATABRICKS_", "MANUFACTURING_", "DAGSTER_"))}
+    env.update({
+        "MANUFACTURING_ENV": "databricks",  # pipes-serverless: the default execution
+        "DATABRICKS_HOST": workspace.host,
+        "DATABRICKS_TOKEN": TOKEN,
+        "MANUFACTURING_DATABRICKS_WHEEL": wheel,
+        "MANUFACTURING_DATABRICKS_VOLUME": PIPES_VOLUME,
+        "MANUFACTURING_DATABRICKS_POLL_SECONDS": "0.5",
+        "MANUFACTURING_LANDING_URL": str(landing),
+        "MANUFACTURING_LAKEHOUSE_URL": str(lakehouse),
+        "DAGSTER_HOME": str(home),
+        **settings,
+    })
+    first = len(workspace.requests)
+    process = subprocess.run(
+        [str(Path(sys.executable).with_name("manufacturing-ingest")), "ingest",
+         "--source", "sensor_data", "--partition", DAYS[0], "--to", DAYS[-1]],
+        env=env, cwd=root, capture_output=True, text=True, timeout=600,
+    )
+    return ServerlessRun(process, workspace.requests[first:],
+                         dg.DagsterInstance.from_config(str(home)), lakehouse, rows)
+
+
+@pytest.fixture(scope="module")
+def wheel(databricks_workspace, tmp_path_factory) -> str:
+    databricks_workspace.create_volume("main", "manufacturing", "pipes")
+    return upload_wheel(databricks_workspace, tmp_path_factory.mktemp("wheel"))
+
+
+@pytest.fixture(scope="module")
+def succeeded(databricks_workspace, wheel, tmp_path_factory) -> ServerlessRun:
+    root = tmp_path_factory.mktemp("serverless_success")
+    return ingest_serverless(databricks_workspace, root, wheel, root / "lakehouse")
+
+
+@pytest.fixture(scope="module")
+def failed(databricks_workspace, wheel, tmp_path_factory) -> ServerlessRun:
+    # A catalog the job's compute does not have: only the job can find that out.
+    root = tmp_path_factory.mktemp("serverless_failure")
+    return ingest_serverless(databricks_workspace, root, wheel, root / "lakehouse",
+                             MANUFACTURING_CATALOG="no_such_catalog")
+
+
+def test_a_range_runs_as_one_serverless_job_of_the_wheel_and_lands_in_delta(
+        succeeded, databricks_workspace, wheel):
+    assert succeeded.process.returncode == 0, succeeded.process.stderr[-3000:]
+    data = DeltaTable(str(succeeded.lakehouse / "manufacturing_bronze" / "sensor_data")
+                      ).to_pyarrow_table()
+    assert data.num_rows == succeeded.rows == 60
+    column = get_source("sensor_data").partition_column
+    assert {str(d) for d in data.column(column).to_pylist()} == set(DAYS)
+
+    (submit,) = [r for r in succeeded.requests if r.path.endswith("/jobs/runs/submit")]
+    (job_run,) = [r for r in databricks_workspace.runs.values()
+                  if r.task["task_key"] == submit.json()["tasks"][0]["task_key"]
+                  and r.environment and r.environment["spec"]["dependencies"][0] == wheel]
+    assert job_run.serverless and job_run.reported[-1] == "TERMINATED"
+    assert job_run.task["python_wheel_task"]["entry_point"] == TASK_ENTRY_POINT
+    dependencies = job_run.environment["spec"]["dependencies"]
+    assert "dagster==1.13.27" in dependencies
+    assert not any(d.startswith(("pyspark", "delta-spark")) for d in dependencies)
+
+
+def test_the_instance_holds_each_partitions_materialization_and_checks(succeeded,
+                                                                     databricks_workspace):
+    assert succeeded.process.returncode == 0, succeeded.process.stderr[-3000:]
+    materializations = succeeded.events(dg.DagsterEventType.ASSET_MATERIALIZATION)
+    assert sorted(m.partition for m in materializations) == list(DAYS)
+    metadata = materializations[0].event_specific_data.materialization.metadata
+    assert metadata["records"].value == 60 and metadata["run_partitions"].value == 2
+    assert metadata["records_by_partition"].value == {day: 30 for day in DAYS}
+    assert metadata["Databricks Job Run URL"].value.startswith(databricks_workspace.host)
+    evaluations = [e.event_specific_data
+                   for e in succeeded.events(dg.DagsterEventType.ASSET_CHECK_EVALUATION)]
+    assert {(e.asset_check_key.name, e.partition, e.passed) for e in evaluations} == {
+        (check, day, True) for check in (QUALITY_CHECK, SCHEMA_DRIFT_CHECK) for day in DAYS}
+    # The job's log lines come back through Pipes into the run's log.
+    messages = [entry.user_message for entry in succeeded.instance.all_logs(succeeded.run.run_id)]
+    assert any("quality check of 60 new rows" in m for m in messages)
+    assert succeeded.run.status == dg.DagsterRunStatus.SUCCESS
+
+
+def test_no_request_touches_dbfs_and_the_context_goes_through_the_volume(succeeded):
+    assert succeeded.process.returncode == 0, succeeded.process.stderr[-3000:]
+    paths = [f"{r.method} {r.path}" for r in succeeded.requests]
+    assert not [p for p in paths if "/api/2.0/dbfs" in p]
+    assert any(p.startswith(f"PUT /api/2.0/fs/files{PIPES_VOLUME}/") for p in paths)
+    assert any(p.startswith(f"GET /api/2.0/fs/files{PIPES_VOLUME}/") for p in paths)
+
+
+def test_the_token_appears_only_in_the_authorization_header(succeeded, databricks_workspace):
+    assert succeeded.process.returncode == 0, succeeded.process.stderr[-3000:]
+    for request in succeeded.requests:
+        assert TOKEN not in request.path + json.dumps(request.query)
+        assert TOKEN.encode() not in request.body
+        assert all(TOKEN not in value for name, value in request.headers.items()
+                   if name.lower() != "authorization")
+    for staged in (databricks_workspace.volume_local_path(PIPES_VOLUME)).rglob("*"):
+        if staged.is_file():
+            assert TOKEN.encode() not in staged.read_bytes(), staged
+    for log in databricks_workspace.driver_logs.rglob("*"):
+        if log.is_file():
+            assert TOKEN.encode() not in log.read_bytes(), log
+    assert TOKEN not in succeeded.process.stdout + succeeded.process.stderr
+    assert TOKEN not in json.dumps(succeeded.run.run_config)
+    for entry in succeeded.instance.all_logs(succeeded.run.run_id):
+        assert TOKEN not in dg.serialize_value(entry)
+
+
+def test_an_error_in_the_job_fails_the_run_with_the_remote_error_text(failed):
+    assert failed.process.returncode != 0
+    assert any(r.path.endswith("/jobs/runs/submit") for r in failed.requests)
+    assert not failed.events(dg.DagsterEventType.ASSET_MATERIALIZATION)
+    (failure,) = failed.events(dg.DagsterEventType.STEP_FAILURE)
+    error = failure.step_failure_data.error.to_string()
+    assert "Error running Databricks job: Workload failed" in error
+    assert "no_such_catalog" in error  # the task's own error, from the run's output
+    assert "no_such_catalog" in failed.process.stderr  # and the CLI's one line says it too
+    assert failed.run.status == dg.DagsterRunStatus.FAILURE
