@@ -1,5 +1,7 @@
 """Landing zones: where files come from, and how new ones are found."""
 
+import re
+
 from manufacturing_ingest.errors import ConfigurationError, LandingZoneError
 from manufacturing_ingest.landing.base import (
     ArchivedObject,
@@ -15,15 +17,26 @@ from manufacturing_ingest.landing.local import LocalLandingZone
 
 
 def landing_zone_for(url: str, role_arn: str | None = None) -> LandingZone:
-    """The landing zone behind a ``MANUFACTURING_LANDING_URL`` value."""
+    """The landing zone behind a ``MANUFACTURING_LANDING_URL`` value: ``s3://bucket[/prefix]``,
+    a Unity Catalog volume (``/Volumes/<catalog>/<schema>/<volume>[/prefix]``, also spelt
+    ``dbfs:/Volumes/…``; read through the Files API), else a local folder or ``file://`` URL."""
     if url.startswith("s3://"):
         from manufacturing_ingest.landing.s3 import S3LandingZone
 
         return S3LandingZone(url, role_arn=role_arn or None)
+    if re.match(r"(/|dbfs:/+)Volumes(/|$)", url):
+        from manufacturing_ingest.landing.volumes import VolumesLandingZone
+
+        return VolumesLandingZone(url)
+    if url.startswith("dbfs:"):
+        raise ConfigurationError(
+            f"MANUFACTURING_LANDING_URL={url}: the DBFS root is not a landing zone; land files "
+            "in a Unity Catalog volume (/Volumes/<catalog>/<schema>/<volume>[/prefix])"
+        )
     if "://" in url and not url.startswith("file://"):
         raise ConfigurationError(
             f"MANUFACTURING_LANDING_URL={url}: the landing zone must be a folder, a file:// "
-            "or an s3:// URL"
+            "or an s3:// URL, or a Unity Catalog volume (/Volumes/<catalog>/<schema>/<volume>)"
         )
     return LocalLandingZone(url.removeprefix("file://"))
 
