@@ -3,8 +3,9 @@
 Checked in this order, each with a default that works on a laptop:
 
 - ``MANUFACTURING_ENV``: ``local`` (default) or ``databricks``; selects the Dagster resources.
-- ``MANUFACTURING_LANDING_URL``: landing root; a path, ``file://…`` or ``s3://bucket[/prefix]``.
-  Default ``.data/landing`` under the working directory.
+- ``MANUFACTURING_LANDING_URL``: landing root; a path, ``file://…``, ``s3://bucket[/prefix]`` or
+  a Unity Catalog volume ``/Volumes/<catalog>/<schema>/<volume>[/prefix]`` (read through the
+  Files API, ``landing/volumes.py``). Default ``.data/landing`` under the working directory.
 - ``MANUFACTURING_LAKEHOUSE_URL``: root of the local Delta tables. Default ``.data/lakehouse``.
 - ``MANUFACTURING_CATALOG``: a Unity Catalog (or other Spark catalog) name; when set, the bronze
   tables are the catalog tables ``<catalog>.manufacturing_bronze.<table>`` (the schema must
@@ -486,8 +487,10 @@ def _url_or_path(value: str | None, default: str) -> str:
     value = (value or "").strip() or default
     if value.startswith("file://"):
         return str(Path(value[len("file://") :]).resolve())
-    if "://" in value:
+    if "://" in value or value.startswith("dbfs:"):
         return value.rstrip("/")
+    if value.startswith("/Volumes/"):
+        return value.rstrip("/")  # a Unity Catalog volume, never a folder of this machine
     return str(Path(value).expanduser().resolve())
 
 

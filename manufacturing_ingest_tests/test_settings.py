@@ -286,3 +286,10 @@ def test_corrections_encodings_and_schema_contracts_are_chosen_per_source():
 def test_a_wrong_per_source_choice_is_refused_with_what_to_set(environ, says):
     with pytest.raises(ConfigurationError, match=says):
         Settings.from_env(environ)
+
+
+@pytest.mark.parametrize("url", ["/Volumes/main/plant/landing/",
+                                 "dbfs:/Volumes/main/plant/landing"])
+def test_a_volume_landing_zone_is_kept_as_databricks_names_it(url):
+    # Never resolved against this machine's folders: the Files API reads it.
+    assert Settings.from_env({"MANUFACTURING_LANDING_URL": url}).landing_url == url.rstrip("/")

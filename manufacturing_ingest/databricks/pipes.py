@@ -52,7 +52,6 @@ class ServerlessBronzeJob(RemoteJobResource):
     def run_step(self, context: dg.AssetExecutionContext, spec: SourceSpec, reprocess: bool,
                  selected_checks: set[str]) -> BronzeStep:
         from dagster._core.errors import DagsterExecutionInterruptedError
-        from databricks.sdk import WorkspaceClient
         from databricks.sdk.service import jobs
 
         partition_keys = list(context.partition_keys)
@@ -64,7 +63,7 @@ class ServerlessBronzeJob(RemoteJobResource):
                   "checks": sorted(selected_checks), "checked_versions": checked,
                   "settings": self.step_env}
         client = _serverless_client()(
-            client=WorkspaceClient(host=self.host), volume_path=self.volume,
+            client=self.workspace_client(), volume_path=self.volume,
             poll_interval_seconds=self.poll_seconds)
         task = jobs.SubmitTask.from_dict({
             "task_key": bronze_op_name(spec),
@@ -89,6 +88,12 @@ class ServerlessBronzeJob(RemoteJobResource):
                              metadata=dict(invocation.metadata))
         return BronzeStep(metadata={**step.metadata, **invocation.metadata},
                           quality=step.quality, drift=step.drift)
+
+    def workspace_client(self):
+        """The workspace, signed in by the databricks-sdk's own credential chain."""
+        from databricks.sdk import WorkspaceClient
+
+        return WorkspaceClient(host=self.host)
 
     def environment(self):
         """The serverless environment: this wheel and the versions it is tested with."""

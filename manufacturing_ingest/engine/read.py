@@ -384,8 +384,9 @@ _SPACES = ("Zs", "Zl", "Zp")  # Java's Character.isSpaceChar
 
 
 def _local_path(file_uri: Column) -> Column:
-    """``file:/a/b%20c.csv`` → ``/a/b c.csv``: the fallback match when the URI forms differ."""
-    path = F.regexp_replace(file_uri, r"^file:(//)?", "")
+    """``file:/a/b%20c.csv`` → ``/a/b c.csv``: the fallback match when the URI forms differ.
+    On Databricks, Spark names a volume's file ``dbfs:/Volumes/…``; that is ``/Volumes/…`` too."""
+    path = F.regexp_replace(file_uri, r"^(file|dbfs):(//)?", "")
     return F.url_decode(F.regexp_replace(path, r"\+", "%2B"))
 
 

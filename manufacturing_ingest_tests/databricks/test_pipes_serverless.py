@@ -9,6 +9,7 @@ it never leaves the Authorization header.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -24,6 +25,8 @@ from deltalake import DeltaTable
 from manufacturing_ingest.catalog import get_source
 from manufacturing_ingest.databricks.pipes import TASK_ENTRY_POINT
 from manufacturing_ingest.orchestration.checks import QUALITY_CHECK, SCHEMA_DRIFT_CHECK
+from manufacturing_ingest.orchestration.resources import resources_for
+from manufacturing_ingest.settings import Settings
 from manufacturing_ingest_tests.databricks.standin import DatabricksWorkspace, Request
 from manufacturing_ingest_tests.samples import numbered_sensor_csv
 
@@ -201,3 +204,29 @@ def test_an_error_in_the_job_fails_the_run_with_the_remote_error_text(failed):
     assert "no_such_catalog" in error  # the task's own error, from the run's output
     assert "no_such_catalog" in failed.process.stderr  # and the CLI's one line says it too
     assert failed.run.status == dg.DagsterRunStatus.FAILURE
+
+
+def test_a_service_principal_signs_in_with_the_sdks_own_variables(databricks_workspace, wheel,
+                                                                   monkeypatch):
+    secret = f"sp-secret-{uuid.uuid4().hex}"
+    environ = {"MANUFACTURING_ENV": "databricks", "DATABRICKS_HOST": databricks_workspace.host,
+               "DATABRICKS_CLIENT_ID": "bronze-sp", "DATABRICKS_CLIENT_SECRET": secret,
+               "MANUFACTURING_DATABRICKS_WHEEL": wheel,
+               "MANUFACTURING_DATABRICKS_VOLUME": PIPES_VOLUME}
+    for name in ("DATABRICKS_TOKEN", "DATABRICKS_CONFIG_PROFILE", "DATABRICKS_AUTH_TYPE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    job = resources_for(Settings.from_env(environ))["remote_job"]
+    assert secret not in repr(job)
+    first = len(databricks_workspace.requests)
+    client = job.workspace_client()
+    client.files.get_directory_metadata(PIPES_VOLUME)
+    requests = databricks_workspace.requests[first:]
+    (token_request,) = [r for r in requests if r.path == "/oidc/v1/token"]
+    basic = base64.b64decode(token_request.headers["Authorization"].split()[1]).decode()
+    assert basic == f"bronze-sp:{secret}"
+    (volume_request,) = [r for r in requests
+                         if r.path == f"/api/2.0/fs/directories{PIPES_VOLUME}"]
+    assert volume_request.method == "HEAD"
+    assert volume_request.headers["Authorization"].startswith("Bearer standin-oauth-")
