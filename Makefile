@@ -12,9 +12,11 @@ demo: setup
 # The whole suite on two pytest-xdist workers (live deployments wait on daemon ticks while the
 # other worker runs Spark; conftest orders and groups the tests for that), then the tests marked
 # `connect` again on a Spark Connect session (no JVM access, as on Databricks shared clusters and
-# Databricks Connect). CI runs exactly this.
+# Databricks Connect). CI runs exactly this. The S3A jars (hadoop-aws, the AWS SDK) are for the
+# test of an s3:// lakehouse written SSE-KMS (engine/test_encryption.py).
 test:
 	./scripts/setup --test-tools
+	.venv/bin/manufacturing-ingest fetch-jars --s3a >/dev/null
 	.venv/bin/pytest -n 2 --dist loadgroup
 	.venv/bin/pytest --spark-connect -m connect
 

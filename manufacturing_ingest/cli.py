@@ -161,6 +161,9 @@ def _parser() -> argparse.ArgumentParser:
     alerts_test.set_defaults(func=_alerts_test)
 
     jars = sub.add_parser("fetch-jars", help="fetch the Delta jars into the environment (mvn)")
+    jars.add_argument("--s3a", action="store_true",
+                      help="also hadoop-aws and the AWS SDK bundle (about 700 MB), which an "
+                           "s3:// lakehouse needs on the local engine")
     jars.set_defaults(func=_fetch_jars)
 
     server = sub.add_parser(
@@ -195,6 +198,11 @@ def _generate(args, settings: Settings) -> int:
         root = zone.root if isinstance(zone, LocalLandingZone) else Path(scratch)
         _generate_into(args, root)
         if not isinstance(zone, LocalLandingZone):
+            from manufacturing_ingest.landing.s3 import S3LandingZone
+            from manufacturing_ingest.s3_security import encrypt_writes
+
+            if isinstance(zone, S3LandingZone):  # SSE-KMS under MANUFACTURING_S3_KMS_KEY_ID
+                encrypt_writes(zone.client)
             uploaded = zone.upload_tree(root)
             print(f"uploaded {uploaded} files to {zone.root_uri}")
     return 0
@@ -468,11 +476,14 @@ def _alerts_test(_args, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
-def _fetch_jars(_args, settings: Settings) -> int:
-    from manufacturing_ingest.engine.jars import fetch_jars
+def _fetch_jars(args, settings: Settings) -> int:
+    from manufacturing_ingest.engine.jars import S3A_FOLDER, fetch_jars, s3a_artifacts
 
     for jar in fetch_jars(settings.spark.jars_dir):
         print(jar)
+    if args.s3a:
+        for jar in fetch_jars(settings.spark.jars_dir / S3A_FOLDER, s3a_artifacts()):
+            print(jar)
     return 0
 
 

@@ -10,9 +10,9 @@ the platform writes to S3 encrypted with SSE-KMS under that key:
   a Spark setting, a ``spark-submit`` command line (PySpark starts its JVM with every setting
   as a ``--conf`` argument, which any local user can read in ``ps``), the Spark Connect
   server's command, a log or the Dagster run config.
-- boto3's writes: ``put_object_encryption`` gives the ``put_object`` / ``upload_file``
-  arguments (``ServerSideEncryption='aws:kms'``, ``SSEKMSKeyId``), read from the environment
-  at the call.
+- boto3's writes (``generate``'s upload to an S3 landing zone): ``encrypt_writes`` adds
+  ``ServerSideEncryption='aws:kms'`` and ``SSEKMSKeyId`` (``put_object_encryption``, read from
+  the environment at each request) to every PUT, multipart upload and copy of a client.
 - delta-rs only *reads* here (the file ledger and table history for sensors and checks):
   S3 decrypts SSE-KMS objects for any reader allowed ``kms:Decrypt`` on the key, so reads need
   no setting.
@@ -99,6 +99,24 @@ def put_object_encryption(environ: Mapping[str, str] | None = None) -> dict[str,
     if not kms_key_set(environ):
         return {}
     return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": environ[KMS_KEY_VAR]}
+
+
+# The S3 requests that create an object's bytes: boto3's put_object, upload_file (one PUT or a
+# multipart upload), copies.
+_WRITES = ("PutObject", "CreateMultipartUpload", "CopyObject")
+
+
+def encrypt_writes(client) -> None:
+    """Make every object ``client`` (a boto3 S3 client) creates SSE-KMS under the configured
+    key, read from the environment at each request, whatever call made it (``upload_file``'s
+    transfer manager included). Arguments a caller gave itself are kept."""
+    def add_encryption(params, **_):
+        for name, value in put_object_encryption().items():
+            params.setdefault(name, value)
+
+    for operation in _WRITES:
+        client.meta.events.register(f"before-parameter-build.s3.{operation}", add_encryption,
+                                    unique_id=f"manufacturing-ingest-sse-kms-{operation}")
 
 
 def spark_encryption_conf(environ: Mapping[str, str]) -> dict[str, str]:

@@ -7,12 +7,14 @@ import os
 import sys
 import tempfile
 import threading
+from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from manufacturing_ingest.engine.jars import jar_files
+from manufacturing_ingest.engine.jars import jar_files, s3a_jar_files
+from manufacturing_ingest.s3_security import spark_encryption_conf, spark_transport_conf
 from manufacturing_ingest.settings import SparkSettings
 
 log = logging.getLogger(__name__)
@@ -107,6 +109,36 @@ def session_conf(settings: SparkSettings) -> dict[str, str]:
     jars = jar_files(settings.jars_dir)
     if jars:
         conf["spark.jars"] = ",".join(str(jar) for jar in jars)
+    conf.update(s3a_conf(settings))
+    return conf
+
+
+# hadoop-aws' S3A for s3:// as well: Databricks' name for the scheme, which the lakehouse uses.
+S3A_FILESYSTEM_CONF = {
+    "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+    "spark.hadoop.fs.AbstractFileSystem.s3.impl": "org.apache.hadoop.fs.s3a.S3A",
+    # The standard AWS chain (variables, profile, SSO, web identity, instance role), as boto3.
+    "spark.hadoop.fs.s3a.aws.credentials.provider":
+        "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider",
+}
+
+
+def s3a_conf(settings: SparkSettings, environ: Mapping[str, str] | None = None
+             ) -> dict[str, str]:
+    """The S3A settings of a local session: the endpoint and TLS, SSE-KMS when a key is
+    configured (the key only as the ``${env.…}`` reference, see ``s3_security``), and, when
+    ``fetch-jars --s3a`` fetched hadoop-aws, its jars on the JVM's class path (not
+    ``spark.jars``, which would copy 700 MB into every session), the ``s3://`` scheme and the
+    credential chain."""
+    environ = os.environ if environ is None else environ
+    # Endpoint, TLS and encryption whatever the jars: hadoop-aws put on the class path another
+    # way (a folder of one's own in MANUFACTURING_SPARK_JARS) writes encrypted all the same.
+    conf = {**spark_transport_conf(environ), **spark_encryption_conf(environ)}
+    jars = s3a_jar_files(settings.jars_dir)
+    if jars:
+        path = os.pathsep.join(str(jar) for jar in jars)
+        conf.update({"spark.driver.extraClassPath": path, "spark.executor.extraClassPath": path,
+                     **S3A_FILESYSTEM_CONF})
     return conf
 
 
@@ -137,9 +169,14 @@ def get_spark_session(settings: SparkSettings, app_name: str = "manufacturing_in
         return session
 
 
-# What the JVM itself prints on stderr at start, outside log4j: Spark 4 loads the incubating
-# Vector API module, and Java warns about it on every start.
-_JVM_NOISE = (b"WARNING: Using incubator modules:",)
+# What the JVM itself prints on stderr, outside log4j: Spark 4 loads the incubating Vector API
+# module, and Java warns about it on every start; the AWS SDK bundle (S3A) shades an SLF4J 1 of
+# its own, which finds no binding of its own kind and says so (the SDK's logging is then off)
+# on the first S3 access.
+_JVM_NOISE = (b"WARNING: Using incubator modules:",
+              b'SLF4J: Failed to load class "org.slf4j.impl.StaticLoggerBinder"',
+              b"SLF4J: Defaulting to no-operation (NOP) logger implementation",
+              b"SLF4J: See http://www.slf4j.org/codes.html#StaticLoggerBinder")
 
 
 @contextmanager
