@@ -33,6 +33,8 @@ from manufacturing_ingest_tests.samples import numbered_sensor_csv
 pytestmark = [pytest.mark.spark, pytest.mark.subprocess]
 
 TOKEN = f"dapi-sentinel-{uuid.uuid4().hex}"
+# Set on the Dagster host for its own S3 writes; a Databricks job never receives it.
+KMS_KEY = f"arn:aws:kms:eu-west-1:123456789012:key/sentinel-{uuid.uuid4().hex}"
 ASSET = dg.AssetKey(["manufacturing_bronze", "sensor_data"])
 DAYS = ("2026-01-15", "2026-01-16")
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -90,6 +92,7 @@ def ingest_serverless(workspace: DatabricksWorkspace, root: Path, wheel: str,
         "MANUFACTURING_ENV": "databricks",  # pipes-serverless: the default execution
         "DATABRICKS_HOST": workspace.host,
         "DATABRICKS_TOKEN": TOKEN,
+        "MANUFACTURING_S3_KMS_KEY_ID": KMS_KEY,
         "MANUFACTURING_DATABRICKS_WHEEL": wheel,
         "MANUFACTURING_DATABRICKS_VOLUME": PIPES_VOLUME,
         "MANUFACTURING_DATABRICKS_POLL_SECONDS": "0.5",
@@ -182,16 +185,27 @@ def test_the_token_appears_only_in_the_authorization_header(succeeded, databrick
         assert TOKEN.encode() not in request.body
         assert all(TOKEN not in value for name, value in request.headers.items()
                    if name.lower() != "authorization")
-    for staged in (databricks_workspace.volume_local_path(PIPES_VOLUME)).rglob("*"):
-        if staged.is_file():
-            assert TOKEN.encode() not in staged.read_bytes(), staged
-    for log in databricks_workspace.driver_logs.rglob("*"):
-        if log.is_file():
-            assert TOKEN.encode() not in log.read_bytes(), log
-    assert TOKEN not in succeeded.process.stdout + succeeded.process.stderr
-    assert TOKEN not in json.dumps(succeeded.run.run_config)
-    for entry in succeeded.instance.all_logs(succeeded.run.run_id):
-        assert TOKEN not in dg.serialize_value(entry)
+    for sentinel in (TOKEN, KMS_KEY):
+        assert sentinel not in succeeded.process.stdout + succeeded.process.stderr
+        assert sentinel not in json.dumps(succeeded.run.run_config)
+        for entry in succeeded.instance.all_logs(succeeded.run.run_id):
+            assert sentinel not in dg.serialize_value(entry)
+
+
+def test_the_kms_key_id_never_reaches_the_workspace(succeeded, databricks_workspace):
+    assert succeeded.process.returncode == 0, succeeded.process.stderr[-3000:]
+    for request in succeeded.requests:
+        assert KMS_KEY not in request.path + json.dumps(request.query) + json.dumps(
+            request.headers)
+        assert KMS_KEY.encode() not in request.body
+    # Staged Pipes files, the job's driver logs: nothing the workspace keeps holds a secret.
+    kept = [*databricks_workspace.volume_local_path(PIPES_VOLUME).rglob("*"),
+            *databricks_workspace.driver_logs.rglob("*")]
+    assert any(p.is_file() for p in kept)
+    for path in kept:
+        if path.is_file():
+            data = path.read_bytes()
+            assert TOKEN.encode() not in data and KMS_KEY.encode() not in data, path
 
 
 def test_an_error_in_the_job_fails_the_run_with_the_remote_error_text(failed):

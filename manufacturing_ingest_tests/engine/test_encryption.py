@@ -38,13 +38,13 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.spark
 @pytest.mark.subprocess
-@pytest.mark.skipif(not s3a_jar_files(default_jars_dir()),
-                    reason="no S3A jars: run `manufacturing-ingest fetch-jars --s3a` "
-                           "(make test does)")
 def test_an_s3_lakehouse_is_written_sse_kms_under_the_configured_key_which_shows_nowhere(
         aws_env, tmp_path):
     import boto3
     import dagster as dg
+
+    assert s3a_jar_files(default_jars_dir()), (
+        "no S3A jars: run `manufacturing-ingest fetch-jars --s3a` (make test does)")
 
     endpoint = aws_env.endpoint
     # A real key of the server's KMS (S3 needs none to exist, but a key id is what is set).
