@@ -1,10 +1,12 @@
 """The Dagster layer: everything Dagster sees, built from ``Settings`` and the catalog.
 
-- ``assets.py``: landing (external) and bronze assets, one pair per source.
+- ``assets.py``: landing (external) and bronze assets, one pair per source; ``bronze.py``: a
+  bronze step's work (ingest, then checks), run in the run's process or by a Databricks job.
 - ``checks.py``: asset checks; ``sensors.py``: landing sensors; ``jobs.py``: jobs and schedules.
 - ``maintenance.py``: the ``table_maintenance`` job (compaction, VACUUM) and its schedule.
 - ``alerts.py``: the alert sensor; ``watch.py``: what it reads from the instance.
-- ``resources.py``: the resources of each environment, under the same keys.
+- ``resources.py``: the resources of each environment, under the same keys (the Databricks
+  ones live in ``manufacturing_ingest/databricks/``).
 - ``runs.py``: materialize bronze partitions in-process (the CLI and benchmarks use it).
 """
 

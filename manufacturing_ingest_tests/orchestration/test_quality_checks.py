@@ -94,20 +94,20 @@ def test_good_data_passes_and_a_rerun_checks_nothing(lake):
 @pytest.mark.spark
 def test_a_batch_committed_by_a_run_that_stopped_before_its_checks_is_checked_next(
         lake, monkeypatch):
-    from manufacturing_ingest.orchestration import assets
+    from manufacturing_ingest.orchestration import bronze
 
     bad_day(lake, "2026-01-15", bad=7)
     instance = dg.DagsterInstance.ephemeral()
-    evaluate = assets.evaluate_batch
+    evaluate = bronze.evaluate_batch
 
     def crash(*args, **kwargs):
         raise RuntimeError("the run worker died after the commit")
 
-    monkeypatch.setattr(assets, "evaluate_batch", crash)
+    monkeypatch.setattr(bronze, "evaluate_batch", crash)
     with pytest.raises(RuntimeError, match="died after the commit"):
         materialize(lake, instance, partition="2026-01-15")
     assert lake.table("sensor_data").count() == 100  # committed, never checked
-    monkeypatch.setattr(assets, "evaluate_batch", evaluate)
+    monkeypatch.setattr(bronze, "evaluate_batch", evaluate)
 
     # The next run has nothing new, and checks the batch the stopped run left unchecked.
     check = evaluations(materialize(lake, instance, partition="2026-01-15"),
