@@ -320,6 +320,7 @@ class Settings:
         lakehouse_url = _url_or_path(environ.get("MANUFACTURING_LAKEHOUSE_URL"),
                                      ".data/lakehouse")
         _refuse_nesting(landing_url, lakehouse_url)
+        _refuse_volume_lakehouse(lakehouse_url)
         check_endpoints(environ)
         on_cluster = bool(environ.get(DATABRICKS_RUNTIME_VAR, "").strip())
         databricks = (DatabricksSettings.from_env(environ)
@@ -492,6 +493,18 @@ def _url_or_path(value: str | None, default: str) -> str:
     if value.startswith("/Volumes/"):
         return value.rstrip("/")  # a Unity Catalog volume, never a folder of this machine
     return str(Path(value).expanduser().resolve())
+
+
+def _refuse_volume_lakehouse(lakehouse_url: str) -> None:
+    """The lakehouse holds the file ledger, which the Dagster host's sensors and backlog checks
+    read with delta-rs; outside Databricks compute nothing can read a volume that way, so the
+    sensors would see an empty ledger and ask for every file again."""
+    if lakehouse_url.startswith(("/Volumes/", "dbfs:")):
+        raise ConfigurationError(
+            f"MANUFACTURING_LAKEHOUSE_URL={lakehouse_url}: the lakehouse holds the file ledger "
+            "the Dagster host reads directly, which it cannot do in a volume; use an s3:// "
+            "location (a Unity Catalog external location), and MANUFACTURING_CATALOG to make the "
+            "bronze tables Unity Catalog tables")
 
 
 def _refuse_nesting(landing_url: str, lakehouse_url: str) -> None:

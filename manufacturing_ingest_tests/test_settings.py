@@ -293,3 +293,9 @@ def test_a_wrong_per_source_choice_is_refused_with_what_to_set(environ, says):
 def test_a_volume_landing_zone_is_kept_as_databricks_names_it(url):
     # Never resolved against this machine's folders: the Files API reads it.
     assert Settings.from_env({"MANUFACTURING_LANDING_URL": url}).landing_url == url.rstrip("/")
+
+
+def test_a_lakehouse_in_a_volume_is_refused_since_the_dagster_host_reads_its_ledger():
+    with pytest.raises(ConfigurationError, match="use an s3:// location") as raised:
+        Settings.from_env({"MANUFACTURING_LAKEHOUSE_URL": "/Volumes/main/plant/lakehouse"})
+    assert "\n" not in str(raised.value)
