@@ -37,14 +37,16 @@ def _spark_defaults_outside_the_tree() -> None:
 _spark_defaults_outside_the_tree()
 
 # Tests on a live deployment (webserver, daemon, browser), a PostgreSQL server or the
-# Databricks workspace stand-in: the folders and modules that hold them.
+# Databricks workspace stand-in: the folders and modules that hold them. The live ones among
+# them (all but the stand-in's, which is a thread of the test process) share one worker.
 E2E_FOLDERS = ("ui", "deployment", "databricks")
+LIVE_FOLDERS = ("ui", "deployment")
 E2E_MODULE_SUFFIX = "_live.py"
 # A test with none of these is a unit test: no JVM, no server process; `make check` runs those.
 HEAVY_MARKERS = ("spark", "subprocess", "s3", "e2e")
 # Under pytest-xdist (`make test` runs two workers) every live test goes to one worker, as one
 # unit of work (see pytest_xdist_make_scheduler): its costly fixtures (the live deployment, the
-# PostgreSQL server, the workspace stand-in) start once, and live deployments, which mostly wait
+# PostgreSQL server) start once, and live deployments, which mostly wait
 # (daemon ticks, freshness windows), never compete with each other for the two cores. The other
 # worker starts with the crash test's JVMs, then runs the CPU-bound Spark tests, a module at a
 # time (a module's fixtures, such as a corpus ingested once, are never built twice); whichever
@@ -55,6 +57,10 @@ _ORDER = ("e2e", "subprocess", "spark", "s3")
 
 def _is_e2e(path: PurePath) -> bool:
     return path.parent.name in E2E_FOLDERS or path.name.endswith(E2E_MODULE_SUFFIX)
+
+
+def _is_live(path: PurePath) -> bool:
+    return path.parent.name in LIVE_FOLDERS or path.name.endswith(E2E_MODULE_SUFFIX)
 
 
 def _rank(item) -> int:
@@ -95,7 +101,7 @@ def pytest_xdist_make_scheduler(config, log):
     class LiveFirst(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::", 1)[0]
-            return LIVE_GROUP if _is_e2e(PurePosixPath(module)) else module
+            return LIVE_GROUP if _is_live(PurePosixPath(module)) else module
 
     config.option.loadscopereorder = False  # keep the sorted order, live first
     return LiveFirst(config, log)
