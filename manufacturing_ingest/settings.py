@@ -28,6 +28,10 @@ Checked in this order, each with a default that works on a laptop:
   checks them whole first) or ``direct`` (Spark reads the landed objects itself and the process
   fetches only each file's header or Parquet footer), or ``autoloader`` (Databricks Auto
   Loader streams, Databricks only). Default ``direct`` on Databricks, ``staged`` elsewhere.
+- ``MANUFACTURING_AUTOLOADER_DISCOVERY`` (read mode ``autoloader`` only): how Auto Loader finds
+  new files: ``listing`` (default), ``file-events`` or ``notifications``, with
+  ``MANUFACTURING_AUTOLOADER_REGION``, ``…_QUEUE_URL_<SOURCE>_<FORMAT>`` and
+  ``…_SERVICE_CREDENTIAL`` (see ``databricks/discovery.py``).
 - ``MANUFACTURING_SPARK_MASTER``: Spark master for the local engine. Default ``local[*]``.
 - ``MANUFACTURING_SPARK_DRIVER_MEMORY``: driver heap for the local engine. Default ``4g``.
 - ``MANUFACTURING_SPARK_REMOTE``: a Spark Connect server (``sc://host:port``) the local engine
@@ -82,6 +86,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from manufacturing_ingest.catalog import CATALOG, Corrections, SchemaContract, SourceSpec
+from manufacturing_ingest.databricks.discovery import AutoLoaderDiscovery
 from manufacturing_ingest.databricks.settings import (
     DATABRICKS_RUNTIME_VAR,
     DatabricksAuth,
@@ -304,6 +309,8 @@ class Settings:
     # This process is a step running on Databricks compute (DATABRICKS_RUNTIME_VERSION is set).
     on_databricks_cluster: bool = False
     s3_kms_key: bool = False  # whether MANUFACTURING_S3_KMS_KEY_ID is set; never its value
+    # How Auto Loader finds new files (MANUFACTURING_AUTOLOADER_*; read mode autoloader only)
+    autoloader: AutoLoaderDiscovery = field(default_factory=AutoLoaderDiscovery)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -325,6 +332,10 @@ class Settings:
         on_cluster = bool(environ.get(DATABRICKS_RUNTIME_VAR, "").strip())
         databricks = (DatabricksSettings.from_env(environ)
                       if env is Environment.DATABRICKS and not on_cluster else None)
+        queue_urls = _queue_urls(environ, landing_url)
+        read_mode = _read_mode(environ.get("MANUFACTURING_READ_MODE", "").strip().lower(), env,
+                               databricks)
+        catalog = _catalog(environ.get("MANUFACTURING_CATALOG", "").strip())
         return cls(
             env=env,
             landing_url=landing_url,
@@ -349,13 +360,14 @@ class Settings:
             sweep_budget_seconds=whole_number(
                 environ.get("MANUFACTURING_SWEEP_BUDGET_SECONDS", "").strip(), 20,
                 "MANUFACTURING_SWEEP_BUDGET_SECONDS", 1, 40),
-            queue_urls=_queue_urls(environ, landing_url),
+            queue_urls=queue_urls,
             corrections=_corrections(environ),
             encodings=_encodings(environ),
             schema_contracts=_schema_contracts(environ),
-            catalog=_catalog(environ.get("MANUFACTURING_CATALOG", "").strip()),
-            read_mode=_read_mode(environ.get("MANUFACTURING_READ_MODE", "").strip().lower(),
-                                 env, databricks),
+            catalog=catalog,
+            read_mode=read_mode,
+            autoloader=AutoLoaderDiscovery.from_env(environ, read_mode is ReadMode.AUTOLOADER,
+                                                    landing_url, queue_urls),
             databricks=databricks,
             on_databricks_cluster=on_cluster,
         )

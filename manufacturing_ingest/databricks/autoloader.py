@@ -18,6 +18,9 @@ that do not fit a declared type go to ``_rescued_data`` as Auto Loader rescues t
 timestamps are not converted), it does not read by partition (a run takes every new file of the
 source, whatever partition the run names), and a broken file fails the stream unless
 ``ignoreCorruptFiles`` is set, which skips it silently.
+
+How the streams find new files (directory listing, the external location's file events, or
+classic S3 notifications) is ``MANUFACTURING_AUTOLOADER_DISCOVERY``: ``discovery.py``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from manufacturing_ingest.catalog import (
     FileFormat,
     SourceSpec,
 )
+from manufacturing_ingest.databricks.discovery import AutoLoaderDiscovery
 from manufacturing_ingest.engine import delta
 from manufacturing_ingest.engine.delta import TableRef
 from manufacturing_ingest.engine.lakehouse import Lakehouse
@@ -83,9 +87,10 @@ def schema_hints(spec: SourceSpec) -> str:
     return ", ".join(f"`{name}` {HINT_TYPES[kind]}" for name, kind in spec.columns.items())
 
 
-def reader_options(spec: SourceSpec, file_format: FileFormat, schema_location: str
-                   ) -> dict[str, str]:
-    """The ``cloudFiles`` options of one source and format."""
+def reader_options(spec: SourceSpec, file_format: FileFormat, schema_location: str,
+                   discovery: AutoLoaderDiscovery | None = None) -> dict[str, str]:
+    """The ``cloudFiles`` options of one source and format; ``discovery``: how the stream
+    finds new files (None: the runtime's default, directory listing)."""
     options = {
         "cloudFiles.format": file_format,
         "cloudFiles.schemaLocation": schema_location,
@@ -104,6 +109,8 @@ def reader_options(spec: SourceSpec, file_format: FileFormat, schema_location: s
     elif file_format == "json":
         options.update({"multiLine": "false", "encoding": "UTF-8",
                         "cloudFiles.inferColumnTypes": "false"})
+    if discovery is not None:
+        options.update(discovery.options(spec.name, file_format))
     return options
 
 
@@ -128,11 +135,13 @@ def source_uri(file_path: Column) -> Column:
 
 
 def bronze_stream(spark: SparkSession, spec: SourceSpec, file_format: FileFormat,
-                  landing_uri: str, layout: AutoLoaderLayout, ingested_at: datetime
-                  ) -> DataFrame:
+                  landing_uri: str, layout: AutoLoaderLayout, ingested_at: datetime,
+                  discovery: AutoLoaderDiscovery | None = None) -> DataFrame:
     """The ``cloudFiles`` stream of one format of ``spec``, with the bronze lineage columns."""
+    options = reader_options(spec, file_format, layout.schema_location(spec, file_format),
+                             discovery)
     raw = (spark.readStream.format("cloudFiles")
-           .options(**reader_options(spec, file_format, layout.schema_location(spec, file_format)))
+           .options(**options)
            .load(f"{landing_uri.rstrip('/')}/{spec.landing_prefix}"))
     return with_lineage(raw, spec, ingested_at)
 
@@ -216,11 +225,15 @@ class MicroBatchCommit:
 
 
 class AutoLoaderIngestor:
-    """Runs a source's streams once (``availableNow``) and reports like ``BronzeIngestor``."""
+    """Runs a source's streams once (``availableNow``) and reports like ``BronzeIngestor``.
+
+    ``discovery``: how the streams find new files (``MANUFACTURING_AUTOLOADER_DISCOVERY``).
+    """
 
     def __init__(self, spark: SparkSession, spec: SourceSpec, landing_uri: str,
-                 lakehouse: Lakehouse):
+                 lakehouse: Lakehouse, discovery: AutoLoaderDiscovery | None = None):
         self.spark = spark
+        self.discovery = discovery or AutoLoaderDiscovery()
         self.spec = spec
         self.landing_uri = landing_uri
         self.table = lakehouse.table(spec)
@@ -238,7 +251,7 @@ class AutoLoaderIngestor:
                                       self.ledger, self.landing_uri, run_id,
                                       on_commit=committed.extend)
             stream = bronze_stream(self.spark, self.spec, file_format, self.landing_uri,
-                                   self.layout, ingested_at)
+                                   self.layout, ingested_at, self.discovery)
             query = (stream.writeStream.foreachBatch(commit)
                      .option("checkpointLocation", self.layout.checkpoint(self.spec, file_format))
                      .trigger(availableNow=True)

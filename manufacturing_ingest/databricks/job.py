@@ -27,7 +27,8 @@ PROVIDED_BY_THE_RUNTIME = ("pyspark", "delta-spark")
 
 def step_settings(settings: Settings) -> dict[str, str]:
     """The environment a bronze step needs on Databricks to build the same definitions and read
-    each source as configured here (corrections, encodings, schema contracts)."""
+    each source as configured here (corrections, encodings, schema contracts, Auto Loader's
+    discovery)."""
     values = (settings.landing_url, settings.lakehouse_url, settings.s3_role_arn,
               settings.read_mode.value, settings.catalog)
     env = {name: value for name, value in zip(STEP_SETTINGS, values, strict=True) if value}
@@ -35,6 +36,8 @@ def step_settings(settings: Settings) -> dict[str, str]:
                            (ENCODING_VAR, settings.encodings),
                            (SCHEMA_VAR, settings.schema_contracts)):
         env.update({prefix + source.upper(): str(value) for source, value in chosen.items()})
+    # How Auto Loader finds new files (MANUFACTURING_AUTOLOADER_*), when it is not the default.
+    env.update(settings.autoloader.env())
     return {"MANUFACTURING_ENV": Environment.DATABRICKS.value, **env}
 
 

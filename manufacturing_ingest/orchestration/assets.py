@@ -136,7 +136,8 @@ def bronze_asset(spec: SourceSpec) -> dg.AssetsDefinition:
                 spark.get_session(), spec, landing.zone(), landing.read_mode,
                 lakehouse.lakehouse(), list(context.partition_keys), context.run_id,
                 config.reprocess, selected, checked_version_in(context.instance, spec),
-                log=context.log.info, warn=context.log.warning)
+                log=context.log.info, warn=context.log.warning,
+                autoloader=landing.autoloader())
         yield from step_events(context, spec, step)
 
     return _bronze

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from manufacturing_ingest.catalog import SourceSpec
+from manufacturing_ingest.databricks.discovery import AutoLoaderDiscovery
 from manufacturing_ingest.engine.ingest import BronzeIngestor, log_progress
 from manufacturing_ingest.engine.lakehouse import Lakehouse
 from manufacturing_ingest.engine.progress import ProgressEvent
@@ -51,12 +52,14 @@ class BronzeStep:
 def run_bronze(session, spec: SourceSpec, zone: LandingZone, read_mode: ReadMode,
                lakehouse: Lakehouse, partition_keys: list[str], run_id: str, reprocess: bool,
                selected_checks: set[str], checked_version: Callable[[str], int],
-               log: Callable[[str], None], warn: Callable[[str], None]) -> BronzeStep:
+               log: Callable[[str], None], warn: Callable[[str], None],
+               autoloader: AutoLoaderDiscovery | None = None) -> BronzeStep:
     """Ingest ``partition_keys`` of ``spec`` and run the selected checks on what was committed.
 
     ``checked_version(partition)``: the delta version of the partition's last checked batch
     (-1: none), from the Dagster instance, so a batch an earlier run committed but did not check
     is checked now. ``log``/``warn``: where the step's lines go (the run's log).
+    ``autoloader``: how Auto Loader finds new files in read mode ``autoloader`` (None: listing).
     """
     def progress(event: ProgressEvent) -> None:
         log(event.message())
@@ -67,7 +70,8 @@ def run_bronze(session, spec: SourceSpec, zone: LandingZone, read_mode: ReadMode
 
         # Every new file of the source, whatever the run's partitions; the checks judge what
         # landed in the run's partitions.
-        report = AutoLoaderIngestor(session, spec, zone.root_uri, lakehouse).ingest(
+        autoloader = autoloader or AutoLoaderDiscovery()
+        report = AutoLoaderIngestor(session, spec, zone.root_uri, lakehouse, autoloader).ingest(
             partition_keys, run_id)
     else:
         # A reprocess rebuilds one partition from its files: the portable engine's job.
@@ -80,6 +84,8 @@ def run_bronze(session, spec: SourceSpec, zone: LandingZone, read_mode: ReadMode
         warn(f"file not ingested, will retry next run: {printable(failure.uri)}: "
              f"{printable(failure.error)}")
     metadata = report_metadata(report)
+    if read_mode is ReadMode.AUTOLOADER and not reprocess:
+        metadata["autoloader_discovery"] = autoloader.mode.value
 
     quality = None
     if QUALITY_CHECK in selected_checks:

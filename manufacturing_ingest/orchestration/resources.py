@@ -18,6 +18,7 @@ import dagster as dg
 from pyspark.sql import SparkSession
 
 from manufacturing_ingest.alerting import AlertSink, SmtpOptions, configured_sinks
+from manufacturing_ingest.databricks.discovery import AutoLoaderDiscovery, Discovery
 from manufacturing_ingest.engine.lakehouse import Lakehouse
 from manufacturing_ingest.landing import LandingZone, landing_zone_for
 from manufacturing_ingest.settings import (
@@ -89,19 +90,30 @@ class LandingZoneResource(dg.ConfigurableResource):
     ``read_mode``: how a bronze step reads the files (``MANUFACTURING_READ_MODE``, see
     settings.py); an enum in the config too, so a wrong value fails config validation with the
     allowed ones (in run config Dagster spells them by member name: ``STAGED``, ``DIRECT``,
-    ``AUTOLOADER``).
+    ``AUTOLOADER``). ``autoloader_*``: how Auto Loader finds new files in read mode
+    ``autoloader`` (``MANUFACTURING_AUTOLOADER_*``, see ``databricks/discovery.py``); the queue
+    URLs are keyed by stream, ``<source>/<format>``.
     """
 
     url: str
     role_arn: str = ""
     queue_urls: dict[str, str] = {}
     read_mode: ReadMode = ReadMode.STAGED
+    autoloader_discovery: Discovery = Discovery.LISTING
+    autoloader_region: str = ""
+    autoloader_queue_urls: dict[str, str] = {}
+    autoloader_service_credential: str = ""
 
     def zone(self) -> LandingZone:
         return landing_zone_for(self.url, role_arn=self.role_arn or None)
 
     def queue_url(self, source: str) -> str | None:
         return self.queue_urls.get(source) or None
+
+    def autoloader(self) -> AutoLoaderDiscovery:
+        return AutoLoaderDiscovery(mode=self.autoloader_discovery, region=self.autoloader_region,
+                                   queue_urls=dict(self.autoloader_queue_urls),
+                                   service_credential=self.autoloader_service_credential)
 
 
 class LakehouseResource(dg.ConfigurableResource):
@@ -164,9 +176,14 @@ def alert_sinks_resource(alerts: AlertSettings) -> AlertSinksResource:
 
 def resources_for(settings: Settings) -> dict[str, Any]:
     """The resources of ``settings``, always under the keys in ``RESOURCE_KEYS``."""
+    discovery = settings.autoloader
     landing = LandingZoneResource(url=settings.landing_url, role_arn=settings.s3_role_arn,
                                   queue_urls=dict(settings.queue_urls),
-                                  read_mode=settings.read_mode)
+                                  read_mode=settings.read_mode,
+                                  autoloader_discovery=discovery.mode,
+                                  autoloader_region=discovery.region,
+                                  autoloader_queue_urls=dict(discovery.queue_urls),
+                                  autoloader_service_credential=discovery.service_credential)
     lakehouse = LakehouseResource(url=settings.lakehouse_url, catalog=settings.catalog)
     alerts = alert_sinks_resource(settings.alerts)
     step_launcher: Any = InProcessStep()
