@@ -57,3 +57,35 @@ def test_the_bundle_deploys_the_bronze_schema_and_an_environment_the_jobs_use():
     assert task["python_wheel_task"]["entry_point"] in scripts
     assert TASK_ENTRY_POINT in scripts  # what the bronze job runs
     assert set(BUNDLE["targets"]) == {"dev", "prod"} and BUNDLE["targets"]["dev"]["default"]
+
+
+def _closure(requirements: list[str]) -> set[str]:
+    """Every distribution ``requirements`` install, through their own dependencies (as this
+    environment has them installed), extras' dependencies left out."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    from packaging.requirements import Requirement
+
+    seen: set[str] = set()
+    todo = [Requirement(r).name for r in requirements]
+    while todo:
+        name = todo.pop().lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            dependencies = requires(name) or []
+        except PackageNotFoundError:
+            continue
+        todo += [Requirement(d).name for d in dependencies if "extra ==" not in d]
+    return seen
+
+
+def test_what_databricks_compute_installs_never_pulls_in_pyspark():
+    # The wheel's own dependencies go into every serverless environment and cluster with it:
+    # a pyspark among them would replace the runtime's Spark client and break the session.
+    from manufacturing_ingest.databricks.job import pinned_requirements
+
+    installed = _closure(pinned_requirements())
+    assert "dagster" in installed and "deltalake" in installed
+    assert not {"pyspark", "delta-spark", "dagster-pyspark", "dagster-databricks"} & installed

@@ -143,7 +143,7 @@ def test_a_partition_goes_upload_submit_poll_and_its_events_come_back(succeeded,
     (task,) = succeeded.requests[submit].json()["tasks"]
     assert task["existing_cluster_id"] == CLUSTER_ID
     assert {"whl": WHEEL} in task["libraries"]
-    assert {"pypi": {"package": "pandera[pyspark]==0.35.0"}} in task["libraries"]
+    assert {"pypi": {"package": "pandera==0.35.0"}} in task["libraries"]
     packages = {lib["pypi"]["package"].split("=")[0] for lib in task["libraries"]
                 if "pypi" in lib}
     assert "pyspark" not in packages and "delta-spark" not in packages  # the runtime's own
