@@ -374,7 +374,7 @@ def _maintain(args, settings: Settings) -> int:
 
     for spec in _sources(args.source):
         report = maintain_source(spark, spec, lakehouse, options, since=since, on_step=show)
-        if report.vacuum is None:
+        if report.vacuum is None and report.skipped is None:
             print(f"{spec.table_name}: no table yet at {report.table}")
     if args.source == "all":
         maintain_bookkeeping(spark, lakehouse, options, on_step=show)

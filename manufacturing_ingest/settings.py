@@ -44,7 +44,8 @@ Checked in this order, each with a default that works on a laptop:
   holds no jars, Spark resolves them from Maven Central itself at start-up.
 - Table maintenance (see ``MaintenanceSettings``): ``MANUFACTURING_OPTIMIZE_TARGET_FILE_MB``,
   ``MANUFACTURING_OPTIMIZE_ZORDER``, ``MANUFACTURING_VACUUM_RETENTION_HOURS``,
-  ``MANUFACTURING_VACUUM_ALLOW_SHORT_RETENTION`` and ``MANUFACTURING_MAINTENANCE_LOOKBACK_DAYS``.
+  ``MANUFACTURING_VACUUM_ALLOW_SHORT_RETENTION``, ``MANUFACTURING_MAINTENANCE_LOOKBACK_DAYS`` and
+  ``MANUFACTURING_PREDICTIVE_OPTIMIZATION``.
 - Alerts (see ``AlertSettings``): ``MANUFACTURING_ALERT_WEBHOOK_URL``,
   ``MANUFACTURING_ALERT_SMTP_*``, ``MANUFACTURING_UI_URL`` and
   ``MANUFACTURING_ALERT_INTERVAL_SECONDS``.
@@ -98,7 +99,8 @@ from manufacturing_ingest.s3_security import check_endpoints, kms_key_set
 from manufacturing_ingest.variables import boolean, whole_number
 
 __all__ = ["AlertSettings", "ConfigurationError", "DatabricksAuth", "DatabricksSettings",
-           "Environment", "Execution", "MaintenanceSettings", "ReadMode", "Settings",
+           "Environment", "Execution", "MaintenanceSettings", "PredictiveOptimization",
+           "ReadMode", "Settings",
            "SparkSettings", "default_jars_dir"]
 
 # The alert secrets, read through ``dg.EnvVar`` by the Dagster resources, never by ``Settings``.
@@ -128,6 +130,14 @@ class ReadMode(StrEnum):
     STAGED = "staged"
     DIRECT = "direct"
     AUTOLOADER = "autoloader"  # Databricks Auto Loader (cloudFiles); Databricks only
+
+
+class PredictiveOptimization(StrEnum):
+    """Whether Databricks' Predictive Optimization maintains the catalog bronze tables."""
+
+    AUTO = "auto"  # ask each catalog table (DESCRIBE TABLE EXTENDED); path tables: never
+    ON = "on"  # every catalog bronze table: the maintenance job leaves them to Databricks
+    OFF = "off"  # the maintenance job maintains every table
 
 
 class Environment(StrEnum):
@@ -237,6 +247,9 @@ class MaintenanceSettings:
       retention could lose its files.
     - ``MANUFACTURING_MAINTENANCE_LOOKBACK_DAYS``: how far back closed partitions are examined
       and compacted (7); older ones only with ``manufacturing-ingest maintain --since``.
+    - ``MANUFACTURING_PREDICTIVE_OPTIMIZATION``: ``auto`` (default: a catalog table whose
+      ``DESCRIBE TABLE EXTENDED`` says Predictive Optimization is enabled is left to it),
+      ``on`` (every catalog bronze table is) or ``off`` (the job maintains every table).
     """
 
     target_file_mb: int = 1024
@@ -244,6 +257,7 @@ class MaintenanceSettings:
     vacuum_retention_hours: int = DELTA_SAFE_RETENTION_HOURS
     allow_short_retention: bool = False
     lookback_days: int = 7
+    predictive_optimization: PredictiveOptimization = PredictiveOptimization.AUTO
     # Tasks Delta's VACUUM lists a table's folders with. Spark's default (10 000) suits a
     # cluster; on a laptop it is minutes of empty tasks, so the local engine uses a few.
     listing_parallelism: int | None = None
@@ -264,10 +278,19 @@ class MaintenanceSettings:
                                         "MANUFACTURING_VACUUM_ALLOW_SHORT_RETENTION"),
             lookback_days=whole_number(get("MAINTENANCE_LOOKBACK_DAYS"), 7,
                                "MANUFACTURING_MAINTENANCE_LOOKBACK_DAYS", 1, 3650),
+            predictive_optimization=_predictive_optimization(get("PREDICTIVE_OPTIMIZATION")),
             listing_parallelism=8 if env is Environment.LOCAL else None,
         )
         check_retention(settings.vacuum_retention_hours, settings.allow_short_retention)
         return settings
+
+
+def _predictive_optimization(value: str) -> PredictiveOptimization:
+    try:
+        return PredictiveOptimization(value.lower() or "auto")
+    except ValueError:
+        raise ConfigurationError(f"MANUFACTURING_PREDICTIVE_OPTIMIZATION={value!r} is not one of "
+                                 "auto, on, off") from None
 
 
 def check_retention(hours: float, allow_short: bool) -> None:
@@ -336,6 +359,12 @@ class Settings:
         read_mode = _read_mode(environ.get("MANUFACTURING_READ_MODE", "").strip().lower(), env,
                                databricks)
         catalog = _catalog(environ.get("MANUFACTURING_CATALOG", "").strip())
+        maintenance = MaintenanceSettings.from_env(environ, env)
+        if maintenance.predictive_optimization is PredictiveOptimization.ON and not catalog:
+            raise ConfigurationError(
+                "MANUFACTURING_PREDICTIVE_OPTIMIZATION=on concerns catalog tables only "
+                "(Databricks runs it on Unity Catalog managed tables); set MANUFACTURING_CATALOG, "
+                "or use auto or off")
         return cls(
             env=env,
             landing_url=landing_url,
@@ -350,7 +379,7 @@ class Settings:
                 log_level=_spark_log_level(environ.get("MANUFACTURING_SPARK_LOG_LEVEL") or "ERROR"),
             ),
             alerts=AlertSettings.from_env(environ),
-            maintenance=MaintenanceSettings.from_env(environ, env),
+            maintenance=maintenance,
             landing_interval_seconds=whole_number(
                 environ.get("MANUFACTURING_LANDING_INTERVAL_SECONDS", "").strip(), 60,
                 "MANUFACTURING_LANDING_INTERVAL_SECONDS", 5, 3600),

@@ -20,13 +20,23 @@ Why it is safe beside ingestion:
 
 Everything is SQL or the DataFrame reader, so it runs on a local session, Spark Connect and a
 Databricks cluster, on path tables and catalog tables alike.
+
+Predictive Optimization: on Databricks, a Unity Catalog managed table may be maintained by
+Databricks itself (OPTIMIZE, VACUUM and ANALYZE on serverless compute). Such a bronze table is
+left to it, with one line in the report (``Skipped``) instead of a second OPTIMIZE and VACUUM
+racing it: ``MANUFACTURING_PREDICTIVE_OPTIMIZATION`` ``auto`` (default) asks the table
+(``DESCRIBE TABLE EXTENDED``: ``Type`` is ``MANAGED`` and its ``Predictive Optimization`` field,
+which Databricks documents as the way to check, says ``ENABLE``), ``on`` leaves every catalog
+bronze table to it, ``off`` maintains them all. Path tables (and the bookkeeping, always by path)
+are never Predictive Optimization's and are always maintained here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -38,7 +48,11 @@ from manufacturing_ingest.engine.delta import TableRef
 from manufacturing_ingest.engine.lakehouse import Lakehouse
 from manufacturing_ingest.engine.progress import human_size
 from manufacturing_ingest.retry import Backoff
-from manufacturing_ingest.settings import MaintenanceSettings, check_retention
+from manufacturing_ingest.settings import (
+    MaintenanceSettings,
+    PredictiveOptimization,
+    check_retention,
+)
 
 # OPTIMIZE loses a race only to a delete, overwrite or schema change of the same table.
 OPTIMIZE_BACKOFF = Backoff(attempts=5, base=1.0, cap=15.0)
@@ -49,6 +63,14 @@ _MAX_FILE_SIZE = "spark.databricks.delta.optimize.maxFileSize"
 _MIN_FILE_SIZE = "spark.databricks.delta.optimize.minFileSize"
 _RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
 _LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
+# The field of DESCRIBE TABLE EXTENDED in which Databricks shows whether Predictive Optimization
+# runs on a Unity Catalog table: ENABLE or DISABLE, often "(inherited from CATALOG <name>)".
+PREDICTIVE_OPTIMIZATION_FIELD = "Predictive Optimization"
+_DETAILS_HEADER = "# detailed table information"
+# Predictive Optimization's VACUUM keeps what the table property says, but never under 7 days.
+_RETENTION_PROPERTY = "delta.deletedFileRetentionDuration"
+_DELTA_DEFAULT_RETENTION = "interval 1 weeks"
+_PREDICTIVE_MIN_RETENTION = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -62,6 +84,8 @@ class MaintenanceOptions:
     lookback: timedelta = timedelta(days=7)
     listing_parallelism: int | None = None
     dry_run: bool = False  # report what would be compacted and vacuumed; change nothing
+    # Whether a catalog table Predictive Optimization maintains is left to it (see the module).
+    predictive_optimization: PredictiveOptimization = PredictiveOptimization.AUTO
 
     def __post_init__(self):
         if self.target_file_bytes < 1:
@@ -81,6 +105,7 @@ class MaintenanceOptions:
             allow_short_retention=settings.allow_short_retention,
             lookback=timedelta(days=settings.lookback_days),
             listing_parallelism=settings.listing_parallelism,
+            predictive_optimization=settings.predictive_optimization,
         )
         return cls(**{**values, **changes})
 
@@ -150,8 +175,26 @@ class Vacuum:
                 f"for {self.retention_hours:g} hours ({self.seconds:.1f}s)")
 
 
-Step = Compaction | Vacuum
+@dataclass(frozen=True)
+class Skipped:
+    """A table left to Databricks' Predictive Optimization: no OPTIMIZE, no VACUUM here."""
+
+    table: str
+    reason: str  # what said so: the table's field, or MANUFACTURING_PREDICTIVE_OPTIMIZATION=on
+    notes: tuple[str, ...] = ()  # what differs from this job's own maintenance
+
+    @property
+    def summary(self) -> str:
+        return f"skipped: managed by Predictive Optimization ({self.reason})"
+
+    def message(self) -> str:
+        return "; ".join((f"{self.table}: {self.summary}; OPTIMIZE and VACUUM are left to "
+                          "Databricks", *self.notes))
+
+
+Step = Compaction | Vacuum | Skipped
 OnStep = Callable[[Step], None]
+Describe = Callable[[SparkSession, TableRef], Mapping[str, str]]
 
 
 @dataclass
@@ -162,6 +205,7 @@ class TableReport:
     source: str | None  # None: a bookkeeping table (ledger, schema log)
     compactions: list[Compaction] = field(default_factory=list)
     vacuum: Vacuum | None = None
+    skipped: Skipped | None = None  # left to Predictive Optimization
 
     @property
     def files_before(self) -> int:
@@ -351,14 +395,100 @@ def compact_table(spark: SparkSession, table: TableRef | str, partition_column: 
     return results
 
 
+def describe_table(spark: SparkSession, table: TableRef) -> dict[str, str]:
+    """The detailed fields of ``DESCRIBE TABLE EXTENDED`` (``Type``, ``Provider``, …; on
+    Databricks also ``Predictive Optimization``), by the names it shows."""
+    rows = spark.sql(f"DESCRIBE TABLE EXTENDED {table.sql}").collect()
+    return detailed_fields((row[0], row[1]) for row in rows)
+
+
+def detailed_fields(rows: Iterable[tuple[str | None, str | None]]) -> dict[str, str]:
+    """The (name, value) rows after ``# Detailed Table Information``; the column and partition
+    rows before it are left out, so a column called ``Type`` is not taken for the field."""
+    fields: dict[str, str] = {}
+    details = False
+    for name, value in rows:
+        name = (name or "").strip()
+        if name.lower() == _DETAILS_HEADER:
+            details = True
+        elif details and name and not name.startswith("#"):
+            fields.setdefault(name, (value or "").strip())
+    return fields
+
+
+def predictive_optimization_state(fields: Mapping[str, str]) -> str | None:
+    """The table's ``Predictive Optimization`` field when Predictive Optimization maintains it
+    (e.g. ``ENABLE (inherited from CATALOG main)``), else None: it runs only on Unity Catalog
+    managed tables, and a table without the field (open-source Spark, Hive) has none."""
+    named = {name.lower(): value for name, value in fields.items()}
+    state = named.get(PREDICTIVE_OPTIMIZATION_FIELD.lower(), "")
+    if named.get("type", "").upper() != "MANAGED" or not state.upper().startswith("ENABLE"):
+        return None
+    return state
+
+
+def left_to_predictive_optimization(spark: SparkSession, table: TableRef | str,
+                                    options: MaintenanceOptions,
+                                    describe: Describe = describe_table) -> str | None:
+    """What says ``table`` is Predictive Optimization's to maintain, or None: this job's."""
+    table = delta.as_table(table)
+    if table.name is None or options.predictive_optimization is PredictiveOptimization.OFF:
+        return None  # a path table is never a Unity Catalog managed table
+    if options.predictive_optimization is PredictiveOptimization.ON:
+        return "MANUFACTURING_PREDICTIVE_OPTIMIZATION=on"
+    state = predictive_optimization_state(describe(spark, table))
+    return f"{PREDICTIVE_OPTIMIZATION_FIELD}: {state}" if state else None
+
+
+def interval(text: str) -> timedelta | None:
+    """A Delta interval property (``interval 30 days``, ``7 days``, ``1 week 12 hours``) as a
+    ``timedelta``; None when it is not one this reads."""
+    units = {"week": timedelta(weeks=1), "day": timedelta(days=1), "hour": timedelta(hours=1),
+             "minute": timedelta(minutes=1), "second": timedelta(seconds=1)}
+    body = re.sub(r"^\s*interval\s+", "", text.strip().lower())
+    parts = re.findall(r"(\d+)\s*(week|day|hour|minute|second)s?\s*", body)
+    if not parts or re.sub(r"(\d+)\s*(week|day|hour|minute|second)s?\s*", "", body):
+        return None
+    return sum((int(n) * units[unit] for n, unit in parts), timedelta())
+
+
+def _predictive_notes(spark: SparkSession, table: TableRef | str,
+                      options: MaintenanceOptions) -> tuple[str, ...]:
+    """Where Predictive Optimization keeps less than this job would: a shorter VACUUM
+    retention (the table property, at least 7 days, not MANUFACTURING_VACUUM_RETENTION_HOURS),
+    and no Z-ORDER."""
+    notes = []
+    properties = {row[0]: row[1] for row in
+                  spark.sql(f"SHOW TBLPROPERTIES {delta.table_ref(table)}").collect()}
+    text = properties.get(_RETENTION_PROPERTY) or _DELTA_DEFAULT_RETENTION
+    kept = interval(text)
+    if kept is not None and max(kept, _PREDICTIVE_MIN_RETENTION) < options.vacuum_retention:
+        hours = options.vacuum_retention / timedelta(hours=1)
+        notes.append(f"its VACUUM keeps replaced files for {_RETENTION_PROPERTY} ({text}), less "
+                     f"than the {hours:g} hours of MANUFACTURING_VACUUM_RETENTION_HOURS: set that "
+                     "table property to keep time travel and reprocess windows as long")
+    if options.zorder:
+        notes.append("Predictive Optimization does not Z-ORDER (MANUFACTURING_OPTIMIZE_ZORDER "
+                     "has no effect on it)")
+    return tuple(notes)
+
+
 def maintain_source(spark: SparkSession, spec: SourceSpec, lakehouse: Lakehouse,
                     options: MaintenanceOptions, now: datetime | None = None,
-                    since: datetime | None = None, on_step: OnStep | None = None
-                    ) -> TableReport:
-    """Compact the closed partitions of one bronze table, then VACUUM it."""
+                    since: datetime | None = None, on_step: OnStep | None = None,
+                    describe: Describe = describe_table) -> TableReport:
+    """Compact the closed partitions of one bronze table, then VACUUM it; or, when
+    Predictive Optimization maintains the table, leave it to that (``report.skipped``).
+    ``describe``: how the table's ``DESCRIBE TABLE EXTENDED`` fields are read."""
     table = lakehouse.table(spec)
     report = TableReport(str(table), spec.name)
     if not delta.is_table(spark, table):
+        return report
+    reason = left_to_predictive_optimization(spark, table, options, describe)
+    if reason:
+        report.skipped = Skipped(str(table), reason, _predictive_notes(spark, table, options))
+        if on_step:
+            on_step(report.skipped)
         return report
     report.compactions = compact_partitions(spark, spec, table, options, now, since, on_step)
     report.vacuum = vacuum(spark, table, options)
@@ -382,6 +512,8 @@ def maintain_bookkeeping(spark: SparkSession, lakehouse: Lakehouse, options: Mai
     return reports
 
 
-__all__ = ["Compaction", "FileStats", "MaintenanceOptions", "TableReport", "Vacuum",
-           "compact_partitions", "compact_table", "file_stats", "maintain_bookkeeping",
-           "maintain_source", "optimize", "partition_file_stats", "vacuum"]
+__all__ = ["Compaction", "FileStats", "MaintenanceOptions", "Skipped", "TableReport", "Vacuum",
+           "compact_partitions", "compact_table", "describe_table", "detailed_fields",
+           "file_stats", "left_to_predictive_optimization", "maintain_bookkeeping",
+           "maintain_source", "optimize", "partition_file_stats",
+           "predictive_optimization_state", "vacuum"]

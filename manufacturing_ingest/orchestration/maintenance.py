@@ -5,7 +5,9 @@ partition, with numeric metadata (``file_count``, ``small_file_count``, ``mean_f
 ``total_size_mb``), so the asset's Plots show file health beside its materializations. An
 observation, not a materialization: maintenance changes no rows, and a materialization would
 also count as fresh data for the freshness policy. The bookkeeping tables are no assets; their
-figures are the op's output metadata.
+figures are the op's output metadata. A bronze table left to Databricks' Predictive Optimization
+is one line in the run's log and ``<source>_maintenance: skipped: managed by Predictive
+Optimization (…)`` in that metadata, with no observation.
 
 No ``from __future__ import annotations`` here: Dagster reads the op's annotations.
 """
@@ -30,7 +32,7 @@ from manufacturing_ingest.orchestration.names import (
     bronze_asset_key,
 )
 from manufacturing_ingest.orchestration.resources import LakehouseResource, SparkSessionResource
-from manufacturing_ingest.settings import MaintenanceSettings
+from manufacturing_ingest.settings import MaintenanceSettings, PredictiveOptimization
 
 # One maintenance run at a time (dagster.yaml: each pool runs one at a time); it is not in the
 # bronze tables' pools, so ingestion never waits for it (Delta keeps the two apart).
@@ -60,8 +62,16 @@ class TableMaintenanceConfig(dg.Config):
     """Also compact and vacuum the file ledger and the schema log."""
     dry_run: bool = False
     """Report what would be compacted and vacuumed; change nothing."""
+    predictive_optimization: str = "auto"
+    """auto: leave a catalog table Predictive Optimization maintains to it; on: every catalog
+    table; off: maintain every table here."""
 
     def options(self) -> MaintenanceOptions:
+        try:
+            predictive = PredictiveOptimization(self.predictive_optimization.lower())
+        except ValueError:
+            raise dg.Failure(f"predictive_optimization={self.predictive_optimization!r} is not "
+                             "one of auto, on, off") from None
         return MaintenanceOptions(
             target_file_bytes=self.target_file_mb * 1024 * 1024,
             zorder=self.zorder,
@@ -70,6 +80,7 @@ class TableMaintenanceConfig(dg.Config):
             lookback=timedelta(days=self.lookback_days),
             listing_parallelism=self.listing_parallelism or None,
             dry_run=self.dry_run,
+            predictive_optimization=predictive,
         )
 
 
@@ -83,6 +94,7 @@ def default_config(maintenance: MaintenanceSettings) -> dict:
         "allow_short_retention": maintenance.allow_short_retention,
         "lookback_days": maintenance.lookback_days,
         "listing_parallelism": maintenance.listing_parallelism or 0,
+        "predictive_optimization": maintenance.predictive_optimization.value,
     }}}}
 
 
@@ -95,10 +107,14 @@ def observation(spec: SourceSpec, step: Compaction) -> dg.AssetObservation:
 
 
 def summary_metadata(reports: list[TableReport]) -> dict:
-    """Totals of the run, per table: files before and after, partitions compacted, vacuumed."""
+    """Totals of the run, per table: files before and after, partitions compacted, vacuumed;
+    or why the table was left to Predictive Optimization."""
     metadata: dict = {}
     for r in reports:
         name = r.source or r.table.rstrip("/").rsplit("/", 1)[-1]
+        if r.skipped is not None:
+            metadata[f"{name}_maintenance"] = r.skipped.summary
+            continue
         metadata[f"{name}_files_before"] = r.files_before
         metadata[f"{name}_files_after"] = r.files_after
         metadata[f"{name}_partitions_compacted"] = sum(c.compacted for c in r.compactions)
