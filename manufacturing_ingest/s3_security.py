@@ -56,7 +56,7 @@ def kms_key_set(environ: Mapping[str, str]) -> bool:
     return True
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host.lower() == "localhost" or host.lower().endswith(".localhost"):
         return True
     try:
@@ -75,7 +75,7 @@ def check_endpoints(environ: Mapping[str, str]) -> None:
             continue
         parts = urlsplit(value)
         scheme = parts.scheme.lower()
-        if scheme == "https" or (scheme == "http" and _is_loopback(parts.hostname or "")):
+        if scheme == "https" or (scheme == "http" and is_loopback(parts.hostname or "")):
             continue
         if scheme == "http":
             raise ConfigurationError(

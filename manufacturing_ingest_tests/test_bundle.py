@@ -34,6 +34,7 @@ def test_the_settings_the_header_gives_are_a_working_pipes_serverless_configurat
                                   "DATABRICKS_TOKEN": "placeholder"})
     assert settings.databricks.execution is Execution.PIPES_SERVERLESS
     assert settings.catalog == CATALOG
+    assert settings.lakehouse_url.startswith("s3://")  # written by the jobs, read by the host
     volumes = BUNDLE["resources"]["volumes"]
     pipes, landing = volumes["pipes"], volumes["landing"]
     assert settings.databricks.volume == (

@@ -206,6 +206,9 @@ def test_pipes_serverless_is_the_default_and_needs_a_volume_and_a_volume_wheel()
     ({"MANUFACTURING_DATABRICKS_WHEEL": ""}, "pipes-serverless: set MANUFACTURING_DATABRICKS_WHE"),
     ({"MANUFACTURING_DATABRICKS_EXECUTION": "connect-cluster"},
      "connect-cluster: set MANUFACTURING_DATABRICKS_CLUSTER_ID"),
+    ({"MANUFACTURING_LANDING_URL": "s3://plant-landing/manufacturing"},
+     "serverless job cannot read S3 with AWS credentials of its own; put an external volume"),
+    ({"DATABRICKS_HOST": "http://dbc-1234.cloud.databricks.com"}, "is plain http: use the"),
     ({"MANUFACTURING_DATABRICKS_EXECUTION": "connect-serverless",
       "MANUFACTURING_READ_MODE": "staged"}, "staged cannot work with MANUFACTURING_DATABRICKS_EXE"),
 ])

@@ -2,9 +2,13 @@
 
 - ``settings.py``: the ``MANUFACTURING_DATABRICKS_*`` variables and the four ways a bronze step
   reaches Databricks compute (``Execution``).
-- ``session.py``: the Spark sessions a step gets there (the cluster's own, Databricks Connect).
+- ``session.py``: the Spark sessions a step gets there (the compute's own, Databricks Connect).
+- ``pipes.py``: ``pipes-serverless``, each bronze step a serverless job run through Pipes;
+  ``task.py``: what that job runs (the wheel's ``manufacturing-ingest-bronze-task``).
+- ``job.py``: what a step needs on Databricks whichever way it goes: settings and packages.
 - ``launcher.py``: dagster-databricks' DBFS step launcher, for workspaces that still have DBFS.
-- ``autoloader.py``: the Auto Loader reader (``MANUFACTURING_READ_MODE=autoloader``).
+- ``autoloader.py``: the Auto Loader reader (``MANUFACTURING_READ_MODE=autoloader``), and
+  ``discovery.py``: how it finds new files (listing, file events, notifications).
 
 Nothing here is imported by the local engine unless ``MANUFACTURING_ENV=databricks``.
 """

@@ -1,8 +1,9 @@
 """Where and how the bronze steps run on Databricks (``MANUFACTURING_ENV=databricks``).
 
-``MANUFACTURING_DATABRICKS_EXECUTION`` picks one of four ways (``Execution``); every other
-variable here is read only by the ways that use it, and ``DatabricksSettings.from_env`` refuses
-a combination that cannot work in one line that names the variable to set.
+``MANUFACTURING_DATABRICKS_EXECUTION`` picks one of four ways (``Execution``). Every variable
+here is checked whenever it is set, and required only by the ways that use it;
+``DatabricksSettings.from_env`` refuses a combination that cannot work in one line that names
+the variable to set.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 from manufacturing_ingest.errors import ConfigurationError
+from manufacturing_ingest.s3_security import is_loopback
 from manufacturing_ingest.variables import seconds, whole_number
 
 # The databricks-sdk's own variables; the secrets among them reach Dagster only as ``dg.EnvVar``
@@ -131,6 +134,7 @@ class DatabricksSettings:
         elif execution is Execution.PIPES_SERVERLESS:
             _databricks_wheel(settings.wheel, execution)
             _pipes_volume(settings.volume)
+            _serverless_landing(get("MANUFACTURING_LANDING_URL"))
         elif execution is Execution.CONNECT_CLUSTER and not settings.cluster_id:
             raise ConfigurationError(f"{EXECUTION_VAR}=connect-cluster: set "
                                      "MANUFACTURING_DATABRICKS_CLUSTER_ID to the cluster the "
@@ -155,6 +159,10 @@ def _databricks_host(host: str) -> str:
     if not host.startswith(("https://", "http://")):
         raise ConfigurationError(f"{DATABRICKS_HOST_VAR}={host!r} is not a workspace URL; use "
                                  "https://<workspace>.cloud.databricks.com")
+    if host.startswith("http://") and not is_loopback(urlsplit(host).hostname or ""):
+        # The token or OAuth secret would cross the network in clear text.
+        raise ConfigurationError(f"{DATABRICKS_HOST_VAR}={host!r} is plain http: use the "
+                                 "workspace's https:// URL (plain http only on loopback)")
     return host.rstrip("/")
 
 
@@ -204,6 +212,17 @@ def _pipes_volume(volume: str) -> None:
     if not VOLUME_PATH.fullmatch(volume):
         raise ConfigurationError(f"MANUFACTURING_DATABRICKS_VOLUME={volume!r} is not a volume "
                                  "path: /Volumes/<catalog>/<schema>/<volume>[/folder]")
+
+
+def _serverless_landing(landing_url: str) -> None:
+    """Serverless compute has no AWS credentials of its own: the job reads landed files through
+    Unity Catalog (a volume, or Spark under an external location), never with boto3."""
+    if landing_url.startswith("s3://"):
+        raise ConfigurationError(
+            f"MANUFACTURING_LANDING_URL={landing_url} with {EXECUTION_VAR}=pipes-serverless: the "
+            "serverless job cannot read S3 with AWS credentials of its own; put an external "
+            "volume over that prefix and land through it (MANUFACTURING_LANDING_URL=/Volumes/"
+            "<catalog>/<schema>/<volume>), or use connect-serverless")
 
 
 def _staging_prefix(prefix: str) -> str:
