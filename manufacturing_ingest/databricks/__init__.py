@@ -10,5 +10,6 @@
 - ``autoloader.py``: the Auto Loader reader (``MANUFACTURING_READ_MODE=autoloader``), and
   ``discovery.py``: how it finds new files (listing, file events, notifications).
 
-Nothing here is imported by the local engine unless ``MANUFACTURING_ENV=databricks``.
+The settings and discovery modules are plain Python that the settings read everywhere; the rest
+is imported only when ``MANUFACTURING_ENV=databricks`` asks for it.
 """

@@ -48,7 +48,7 @@ def _run(pipes, extras) -> dict[str, str]:
         settings.read_mode, Lakehouse(settings.lakehouse_url, catalog=settings.catalog),
         list(extras["partition_keys"]), pipes.run_id, bool(extras["reprocess"]),
         set(extras["checks"]), lambda key: int(checked.get(key, -1)),
-        log=pipes.log.info, warn=pipes.log.warning)
+        log=pipes.log.info, warn=pipes.log.warning, autoloader=settings.autoloader)
     return step_message(step)
 
 
