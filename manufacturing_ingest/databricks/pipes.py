@@ -1,4 +1,5 @@
-"""``pipes-serverless``: each bronze step is a Databricks serverless job run, through Pipes.
+"""``pipes-serverless``: each bronze step (and each table maintenance run) is a Databricks
+serverless job run, through Pipes.
 
 dagster-databricks' ``PipesDatabricksServerlessClient`` submits a one-time run of this project's
 wheel (``python_wheel_task``, entry point ``manufacturing-ingest-bronze-task``, see
@@ -28,10 +29,11 @@ from manufacturing_ingest.printable import printable
 from manufacturing_ingest.settings import Settings
 
 TASK_ENTRY_POINT = "manufacturing-ingest-bronze-task"
+MAINTENANCE_ENTRY_POINT = "manufacturing-ingest-maintenance-task"
 PACKAGE_NAME = "manufacturing_ingest"
 ENVIRONMENT_KEY = "bronze"
-# The custom Pipes message that carries the step's result (``dg.serialize_value`` of it).
-STEP_MESSAGE = "bronze_step"
+# The custom Pipes message that carries a job's result (``dg.serialize_value`` of its fields).
+RESULT_MESSAGE = "result"
 
 
 class ServerlessBronzeJob(RemoteJobResource):
@@ -51,43 +53,59 @@ class ServerlessBronzeJob(RemoteJobResource):
 
     def run_step(self, context: dg.AssetExecutionContext, spec: SourceSpec, reprocess: bool,
                  selected_checks: set[str]) -> BronzeStep:
-        from dagster._core.errors import DagsterExecutionInterruptedError
-        from databricks.sdk.service import jobs
-
         partition_keys = list(context.partition_keys)
         checked = {}
         if QUALITY_CHECK in selected_checks:
             checked_version = checked_version_in(context.instance, spec)
             checked = {key: checked_version(key) for key in partition_keys}
         extras = {"source": spec.name, "partition_keys": partition_keys, "reprocess": reprocess,
-                  "checks": sorted(selected_checks), "checked_versions": checked,
-                  "settings": self.step_env}
+                  "checks": sorted(selected_checks), "checked_versions": checked}
+        context.log.info(f"submitting {spec.name} {partition_keys[0]} … {partition_keys[-1]} "
+                         "as a Databricks serverless job run")
+        fields, metadata = self._run(context, bronze_op_name(spec), TASK_ENTRY_POINT, extras,
+                                     f"the Databricks job of {spec.name}")
+        return BronzeStep(metadata={**fields["metadata"], **metadata},
+                          quality=fields["quality"], drift=fields["drift"])
+
+    def run_maintenance(self, context: dg.OpExecutionContext, config
+                        ) -> list[dg.AssetObservation | dg.Output]:
+        """The maintenance op's observations and output, from a serverless job run of it."""
+        context.log.info("submitting table maintenance as a Databricks serverless job run")
+        fields, metadata = self._run(context, "table_maintenance", MAINTENANCE_ENTRY_POINT,
+                                     {"config": config.model_dump(mode="json")},
+                                     "the Databricks job of table maintenance")
+        return [*fields["observations"], dg.Output(None, metadata={**fields["metadata"],
+                                                                   **metadata})]
+
+    def _run(self, context, task_key: str, entry_point: str, extras: dict, what: str
+             ) -> tuple[dict, dict]:
+        """Submit ``entry_point`` of the wheel as a serverless job run through Pipes; the fields
+        of the result it reported, and the run's own metadata (its ID and page)."""
+        from dagster._core.errors import DagsterExecutionInterruptedError
+        from databricks.sdk.service import jobs
+
         client = _serverless_client()(
             client=self.workspace_client(), volume_path=self.volume,
             poll_interval_seconds=self.poll_seconds)
         task = jobs.SubmitTask.from_dict({
-            "task_key": bronze_op_name(spec),
+            "task_key": task_key,
             "environment_key": ENVIRONMENT_KEY,
-            "python_wheel_task": {"package_name": PACKAGE_NAME, "entry_point": TASK_ENTRY_POINT},
+            "python_wheel_task": {"package_name": PACKAGE_NAME, "entry_point": entry_point},
         })
-        context.log.info(f"submitting {spec.name} {partition_keys[0]} … {partition_keys[-1]} "
-                         "as a Databricks serverless job run")
-        invocation = client.run(context=context, extras=extras, task=task, submit_args={
-            "run_name": f"manufacturing_ingest {spec.name} {context.run_id[:8]}",
+        invocation = client.run(context=context, extras={**extras, "settings": self.step_env},
+                                task=task, submit_args={
+            "run_name": f"manufacturing_ingest {task_key} {context.run_id[:8]}",
             "environments": [self.environment()],
         })
         if client.interrupted:
             # The client cancelled the job and returned; the run must still stop as interrupted.
             raise DagsterExecutionInterruptedError()
-        step = _step_of(invocation.get_custom_messages())
-        if step is None:
-            # The job ended without its result: nothing was reported, so nothing may look
-            # materialized.
-            raise dg.Failure(f"the Databricks job of {spec.name} ended without reporting its "
-                             "result; see the run's Databricks job page",
-                             metadata=dict(invocation.metadata))
-        return BronzeStep(metadata={**step.metadata, **invocation.metadata},
-                          quality=step.quality, drift=step.drift)
+        fields = _result_of(invocation.get_custom_messages())
+        if fields is None:
+            # The job ended without its result: nothing was reported, so nothing may look done.
+            raise dg.Failure(f"{what} ended without reporting its result; see the run's "
+                             "Databricks job page", metadata=dict(invocation.metadata))
+        return fields, dict(invocation.metadata)
 
     def workspace_client(self):
         """The workspace, signed in by the databricks-sdk's own credential chain."""
@@ -141,19 +159,20 @@ def _task_error(client, run_id: int) -> str:
     return printable(output.error or "no error in its output").strip()
 
 
+def result_message(**fields) -> dict[str, str]:
+    """The custom Pipes message that carries a job's result (Dagster's own serialization, so
+    metadata values, check evaluations and observations arrive as the types they left as)."""
+    return {RESULT_MESSAGE: dg.serialize_value(fields)}
+
+
 def step_message(step: BronzeStep) -> dict[str, str]:
-    """The custom Pipes message that carries ``step`` (Dagster's own serialization, so the
-    metadata values and check evaluations arrive as the types they left as)."""
-    return {STEP_MESSAGE: dg.serialize_value(
-        {"metadata": step.metadata, "quality": step.quality, "drift": step.drift})}
+    return result_message(metadata=step.metadata, quality=step.quality, drift=step.drift)
 
 
-def _step_of(messages) -> BronzeStep | None:
+def _result_of(messages) -> dict | None:
     for message in messages:
-        if isinstance(message, dict) and STEP_MESSAGE in message:
-            fields = dg.deserialize_value(message[STEP_MESSAGE])
-            return BronzeStep(metadata=fields["metadata"], quality=fields["quality"],
-                              drift=fields["drift"])
+        if isinstance(message, dict) and RESULT_MESSAGE in message:
+            return dg.deserialize_value(message[RESULT_MESSAGE])
     return None
 
 

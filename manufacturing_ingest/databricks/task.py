@@ -1,6 +1,7 @@
 """The bronze step as a Databricks serverless job runs it (``pipes-serverless``).
 
-Entry point ``manufacturing-ingest-bronze-task`` of the wheel (``python_wheel_task``). It opens
+Entry point ``manufacturing-ingest-bronze-task`` of the wheel (``python_wheel_task``); the
+table maintenance op runs the same way as ``manufacturing-ingest-maintenance-task``. It opens
 Pipes on the Unity Catalog volume the Dagster run staged its context in, takes the step's
 settings, partitions and checks from the context's extras, runs ``run_bronze`` on the
 serverless session, forwards its log lines, and reports the ``BronzeStep`` back as one custom
@@ -13,6 +14,16 @@ import os
 
 
 def main() -> None:
+    """``manufacturing-ingest-bronze-task``: one bronze step."""
+    _serve(_run)
+
+
+def maintenance_main() -> None:
+    """``manufacturing-ingest-maintenance-task``: one run of the table maintenance op."""
+    _serve(_maintain)
+
+
+def _serve(work) -> None:
     from dagster_pipes import (
         PipesCliArgsParamsLoader,
         PipesUnityCatalogVolumesContextLoader,
@@ -24,9 +35,34 @@ def main() -> None:
                             message_writer=PipesUnityCatalogVolumesMessageWriter(),
                             params_loader=PipesCliArgsParamsLoader()) as pipes:
         extras = pipes.extras
-        # The step's own settings (URLs and modes, no secret), before anything reads them.
+        # The job's own settings (URLs and modes, no secret), before anything reads them.
         os.environ.update(extras["settings"])
-        pipes.report_custom_message(_run(pipes, extras))
+        pipes.report_custom_message(work(pipes, extras))
+
+
+def _maintain(pipes, extras) -> dict[str, str]:
+    import dagster as dg
+    from pyspark.sql import SparkSession
+
+    from manufacturing_ingest.catalog import CATALOG
+    from manufacturing_ingest.databricks.pipes import result_message
+    from manufacturing_ingest.engine.lakehouse import Lakehouse
+    from manufacturing_ingest.orchestration.maintenance import (
+        TableMaintenanceConfig,
+        maintenance_events,
+    )
+    from manufacturing_ingest.settings import Settings
+
+    settings = Settings.from_env()
+    catalog = {name: settings.configured(spec) for name, spec in CATALOG.items()}
+    events = list(maintenance_events(
+        SparkSession.builder.getOrCreate(),
+        Lakehouse(settings.lakehouse_url, catalog=settings.catalog),
+        TableMaintenanceConfig(**extras["config"]), catalog, log=pipes.log.info))
+    (output,) = [e for e in events if isinstance(e, dg.Output)]
+    return result_message(
+        observations=[e for e in events if isinstance(e, dg.AssetObservation)],
+        metadata=dict(output.metadata))
 
 
 def _run(pipes, extras) -> dict[str, str]:

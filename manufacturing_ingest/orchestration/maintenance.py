@@ -12,7 +12,7 @@ Optimization (…)`` in that metadata, with no observation.
 No ``from __future__ import annotations`` here: Dagster reads the op's annotations.
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -31,7 +31,11 @@ from manufacturing_ingest.orchestration.names import (
     MAINTENANCE_OP,
     bronze_asset_key,
 )
-from manufacturing_ingest.orchestration.resources import LakehouseResource, SparkSessionResource
+from manufacturing_ingest.orchestration.resources import (
+    LakehouseResource,
+    RemoteJobResource,
+    SparkSessionResource,
+)
 from manufacturing_ingest.settings import MaintenanceSettings, PredictiveOptimization
 
 # One maintenance run at a time (dagster.yaml: each pool runs one at a time); it is not in the
@@ -123,6 +127,37 @@ def summary_metadata(reports: list[TableReport]) -> dict:
     return metadata
 
 
+def maintenance_events(session, lake, config: TableMaintenanceConfig,
+                       catalog: dict[str, SourceSpec], log: Callable[[str], None]
+                       ) -> Iterator[dg.AssetObservation | dg.Output]:
+    """One maintenance run's work, wherever it runs: each source's observations as its tables
+    are done, then the summary as the op's output."""
+    options = config.options()
+    names = config.sources or list(catalog)
+    unknown = [n for n in names if n not in catalog]
+    if unknown:
+        get_source(unknown[0])  # raises with the known names
+    now = datetime.now(UTC)
+    reports: list[TableReport] = []
+    pending: list[dg.AssetObservation] = []
+
+    def on_step(step: Step, spec: SourceSpec | None = None) -> None:
+        log(step.message())
+        if spec is not None and isinstance(step, Compaction):
+            pending.append(observation(spec, step))
+
+    for name in names:
+        spec = catalog[name]
+        log(f"maintaining {spec.table_name}{' (dry run)' if options.dry_run else ''}")
+        reports.append(maintain_source(session, spec, lake, options, now=now,
+                                       on_step=lambda s, spec=spec: on_step(s, spec)))
+        yield from pending
+        pending.clear()
+    if config.bookkeeping:
+        reports += maintain_bookkeeping(session, lake, options, on_step=on_step)
+    yield dg.Output(None, metadata=summary_metadata(reports))
+
+
 def maintenance_job(specs: Iterable[SourceSpec], maintenance: MaintenanceSettings
                     ) -> dg.JobDefinition:
     catalog = {spec.name: spec for spec in specs}
@@ -138,33 +173,15 @@ def maintenance_job(specs: Iterable[SourceSpec], maintenance: MaintenanceSetting
         lakehouse: LakehouseResource,
         # Never called here: on Databricks requiring it sends the step to the cluster.
         step_launcher: dg.ResourceParam[object],
+        remote_job: RemoteJobResource,
     ) -> Iterator[dg.AssetObservation | dg.Output]:
-        options = config.options()
-        session, lake = spark.get_session(), lakehouse.lakehouse()
-        names = config.sources or list(catalog)
-        unknown = [n for n in names if n not in catalog]
-        if unknown:
-            get_source(unknown[0])  # raises with the known names
-        now = datetime.now(UTC)
-        reports: list[TableReport] = []
-        pending: list[dg.AssetObservation] = []
-
-        def on_step(step: Step, spec: SourceSpec | None = None) -> None:
-            context.log.info(step.message())
-            if spec is not None and isinstance(step, Compaction):
-                pending.append(observation(spec, step))
-
-        for name in names:
-            spec = catalog[name]
-            context.log.info(f"maintaining {spec.table_name}"
-                             f"{' (dry run)' if options.dry_run else ''}")
-            reports.append(maintain_source(session, spec, lake, options, now=now,
-                                           on_step=lambda s, spec=spec: on_step(s, spec)))
-            yield from pending
-            pending.clear()
-        if config.bookkeeping:
-            reports += maintain_bookkeeping(session, lake, options, on_step=on_step)
-        yield dg.Output(None, metadata=summary_metadata(reports))
+        if remote_job.remote:
+            # pipes-serverless: a Databricks job maintains the tables and sends back the same
+            # observations and summary.
+            yield from remote_job.run_maintenance(context, config)
+            return
+        yield from maintenance_events(spark.get_session(), lakehouse.lakehouse(), config,
+                                      catalog, log=context.log.info)
 
     # In-process: one step, one Spark session (a process per op would start a JVM each).
     @dg.job(name=MAINTENANCE_JOB, config=default_config(maintenance),
@@ -189,5 +206,5 @@ def maintenance_schedule(job: dg.JobDefinition) -> dg.ScheduleDefinition:
     )
 
 
-__all__ = ["MAINTENANCE_JOB", "TableMaintenanceConfig", "maintenance_job",
+__all__ = ["MAINTENANCE_JOB", "TableMaintenanceConfig", "maintenance_events", "maintenance_job",
            "maintenance_schedule", "observation"]

@@ -74,6 +74,28 @@ def upload_wheel(workspace: DatabricksWorkspace, folder: Path) -> str:
     return f"{ARTIFACTS}/{wheel.name}"
 
 
+def serverless_env(workspace: DatabricksWorkspace, root: Path, wheel: str, lakehouse: Path,
+                   home: Path, **settings: str) -> dict[str, str]:
+    """The Dagster host's environment for pipes-serverless (the default execution)."""
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DATABRICKS_", "MANUFACTURING_", "DAGSTER_"))}
+    env.update({
+        "MANUFACTURING_ENV": "databricks",
+        "DATABRICKS_HOST": workspace.host,
+        "DATABRICKS_TOKEN": TOKEN,
+        "MANUFACTURING_S3_KMS_KEY_ID": KMS_KEY,
+        "MANUFACTURING_DATABRICKS_WHEEL": wheel,
+        "MANUFACTURING_DATABRICKS_VOLUME": PIPES_VOLUME,
+        "MANUFACTURING_DATABRICKS_POLL_SECONDS": "0.5",
+        "MANUFACTURING_LANDING_URL": str(root / "landing"),
+        "MANUFACTURING_LAKEHOUSE_URL": str(lakehouse),
+        "DAGSTER_HOME": str(home),
+        **settings,
+    })
+    return env
+
+
 def ingest_serverless(workspace: DatabricksWorkspace, root: Path, wheel: str,
                       lakehouse: Path, **settings: str) -> ServerlessRun:
     landing = root / "landing"
@@ -85,22 +107,7 @@ def ingest_serverless(workspace: DatabricksWorkspace, root: Path, wheel: str,
             (folder / f"line-{n}.csv").write_text(numbered_sensor_csv(f"S{n}", 15))
             rows += 15
     home = root / "dagster_home"
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("DATABRICKS_", "MANUFACTURING_", "DAGSTER_"))}
-    env.update({
-        "MANUFACTURING_ENV": "databricks",  # pipes-serverless: the default execution
-        "DATABRICKS_HOST": workspace.host,
-        "DATABRICKS_TOKEN": TOKEN,
-        "MANUFACTURING_S3_KMS_KEY_ID": KMS_KEY,
-        "MANUFACTURING_DATABRICKS_WHEEL": wheel,
-        "MANUFACTURING_DATABRICKS_VOLUME": PIPES_VOLUME,
-        "MANUFACTURING_DATABRICKS_POLL_SECONDS": "0.5",
-        "MANUFACTURING_LANDING_URL": str(landing),
-        "MANUFACTURING_LAKEHOUSE_URL": str(lakehouse),
-        "DAGSTER_HOME": str(home),
-        **settings,
-    })
+    env = serverless_env(workspace, root, wheel, lakehouse, home, **settings)
     first = len(workspace.requests)
     process = subprocess.run(
         [str(Path(sys.executable).with_name("manufacturing-ingest")), "ingest",
@@ -244,3 +251,44 @@ def test_a_service_principal_signs_in_with_the_sdks_own_variables(databricks_wor
                          if r.path == f"/api/2.0/fs/directories{PIPES_VOLUME}"]
     assert volume_request.method == "HEAD"
     assert volume_request.headers["Authorization"].startswith("Bearer standin-oauth-")
+
+
+@pytest.fixture(scope="module")
+def maintained(databricks_workspace, wheel, succeeded) -> ServerlessRun:
+    """The table_maintenance job, as its schedule runs it, on the bronze table just written."""
+    root = succeeded.lakehouse.parent
+    env = serverless_env(databricks_workspace, root, wheel, succeeded.lakehouse,
+                         root / "maintenance_home")
+    # The test's partitions are months old: widen the look-back so they are examined.
+    config = root / "maintenance.yaml"
+    config.write_text(json.dumps({"ops": {"maintain_tables": {"config": {"lookback_days": 3650}}}}))
+    first = len(databricks_workspace.requests)
+    process = subprocess.run(
+        [str(Path(sys.executable).with_name("dagster")), "job", "execute",
+         "-m", "manufacturing_ingest.definitions", "-j", "table_maintenance",
+         "--config", str(config)],
+        env=env, cwd=root, capture_output=True, text=True, timeout=600,
+    )
+    return ServerlessRun(process, databricks_workspace.requests[first:],
+                         dg.DagsterInstance.from_config(env["DAGSTER_HOME"]), succeeded.lakehouse,
+                         succeeded.rows)
+
+
+def test_table_maintenance_runs_as_a_serverless_job_too(maintained, databricks_workspace):
+    assert maintained.process.returncode == 0, maintained.process.stderr[-3000:]
+    assert maintained.run.status == dg.DagsterRunStatus.SUCCESS
+    (submit,) = [r for r in maintained.requests if r.path.endswith("/jobs/runs/submit")]
+    (task,) = submit.json()["tasks"]
+    assert task["python_wheel_task"]["entry_point"] == "manufacturing-ingest-maintenance-task"
+    assert not [r for r in maintained.requests if "/api/2.0/dbfs" in r.path]
+    observations = maintained.events(dg.DagsterEventType.ASSET_OBSERVATION)
+    assert sorted(o.event_specific_data.asset_observation.partition for o in observations) == [
+        *DAYS]
+    assert all(o.event_specific_data.asset_observation.asset_key == ASSET for o in observations)
+    (output,) = maintained.events(dg.DagsterEventType.STEP_OUTPUT)
+    metadata = output.event_specific_data.metadata
+    assert metadata["sensor_data_files_before"].value >= 2
+    assert "Databricks Job Run URL" in metadata
+    # The job changed files, never rows.
+    data = DeltaTable(str(maintained.lakehouse / "manufacturing_bronze" / "sensor_data"))
+    assert data.to_pyarrow_table().num_rows == maintained.rows
