@@ -103,6 +103,17 @@ def partition_prefix(spec: SourceSpec, partition_key: str) -> str:
     return f"{spec.landing_prefix}/{spec.partitions.prefix(partition_key)}"
 
 
+def staged_name(name: str) -> str:
+    """A local file name for an object's copy: its own, or, when a file system would refuse it
+    (a key's last segment may be up to 1,024 bytes; a file name, 255), a short one with the
+    same suffixes, so the copy is read the same way."""
+    if len(name.encode("utf-8")) <= 200:
+        return name
+    suffixes = "".join(s for s in PurePosixPath(name.lower()).suffixes[-2:]
+                       if re.fullmatch(r"\.[a-z0-9]{1,8}", s))
+    return hashlib.sha1(name.encode("utf-8")).hexdigest()[:24] + suffixes
+
+
 class ArchivedObject(OSError):
     """The object's storage class needs a restore before it can be read (S3 Glacier)."""
 

@@ -14,7 +14,6 @@ and the ETag of the staged bytes is checked against the listing.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -22,7 +21,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import urlparse
 
 import boto3
@@ -33,7 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from botocore.session import get_session
 
 from manufacturing_ingest.errors import LandingZoneError
-from manufacturing_ingest.landing.base import ArchivedObject, LandedObject, LandingZone
+from manufacturing_ingest.landing.base import ArchivedObject, LandedObject, LandingZone, staged_name
 from manufacturing_ingest.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -228,7 +227,7 @@ class S3LandingZone(LandingZone):
         """Download the object into ``staging_dir`` (kept while its ETag is unchanged). An
         object stored with ``Content-Encoding: gzip`` under a plain name (``x.csv``) is staged
         as ``x.csv.gz``: its bytes are gzip, and are read as such."""
-        target = staging_dir / self.bucket / obj.fingerprint / _staged_name(obj.name)
+        target = staging_dir / self.bucket / obj.fingerprint / staged_name(obj.name)
         for ready in (target, target.with_name(target.name + ".gz")):
             if ready.exists() and ready.stat().st_size == obj.size:
                 return ready
@@ -283,16 +282,6 @@ class S3LandingZone(LandingZone):
                 out.write(chunk)
         return str(answer.get("ContentEncoding") or "").lower()
 
-
-def _staged_name(name: str) -> str:
-    """A local file name for the object's copy: its own, or, when a file system would refuse it
-    (a key's last segment may be up to 1,024 bytes; a file name, 255), a short one with the
-    same suffixes, so the copy is read the same way."""
-    if len(name.encode("utf-8")) <= 200:
-        return name
-    suffixes = "".join(s for s in PurePosixPath(name.lower()).suffixes[-2:]
-                       if re.fullmatch(r"\.[a-z0-9]{1,8}", s))
-    return hashlib.sha1(name.encode("utf-8")).hexdigest()[:24] + suffixes
 
 
 @contextmanager

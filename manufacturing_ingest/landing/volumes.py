@@ -40,7 +40,6 @@ to fix.
 from __future__ import annotations
 
 import email.utils
-import hashlib
 import logging
 import math
 import os
@@ -49,7 +48,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -65,7 +64,7 @@ from databricks.sdk.errors import (
 from databricks.sdk.service.files import ListDirectoryResponse
 
 from manufacturing_ingest.errors import LandingZoneError
-from manufacturing_ingest.landing.base import LandedObject, LandingZone
+from manufacturing_ingest.landing.base import LandedObject, LandingZone, staged_name
 from manufacturing_ingest.retry import Backoff
 
 if TYPE_CHECKING:
@@ -236,7 +235,7 @@ class VolumesLandingZone(LandingZone):
         """Download the file into ``staging_dir`` (kept while its identity is unchanged); the
         answer must be of the version listed (its size and modification time), else
         ``FileNotFoundError``."""
-        target = staging_dir / "volumes" / obj.fingerprint / _staged_name(obj.name)
+        target = staging_dir / "volumes" / obj.fingerprint / staged_name(obj.name)
         if target.exists() and target.stat().st_size == obj.size:
             self._staged[obj.fingerprint] = target
             return target
@@ -452,15 +451,6 @@ def _is_transient(exc: Exception) -> bool:
     return isinstance(exc, requests.exceptions.ChunkedEncodingError | requests.ConnectionError
                       | requests.Timeout | requests.exceptions.ContentDecodingError)
 
-
-def _staged_name(name: str) -> str:
-    """A local file name for the copy: its own, or, when a file system would refuse it, a short
-    one with the same suffixes, so the copy is read the same way (as the S3 zone names it)."""
-    if len(name.encode("utf-8")) <= 200:
-        return name
-    suffixes = "".join(s for s in PurePosixPath(name.lower()).suffixes[-2:]
-                       if re.fullmatch(r"\.[a-z0-9]{1,8}", s))
-    return hashlib.sha1(name.encode("utf-8")).hexdigest()[:24] + suffixes
 
 
 def _cause(exc: BaseException) -> BaseException:
