@@ -36,3 +36,8 @@ class StorageFull(UserError, OSError):
 
 class LandingZoneError(UserError, RuntimeError):
     """The landing zone cannot be used as configured (bucket, credentials, access, folder)."""
+
+
+class DatabricksJobError(UserError, RuntimeError):
+    """A job run on Databricks failed or ended without its result; the message says why, with
+    the task's own error."""

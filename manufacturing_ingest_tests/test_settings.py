@@ -164,7 +164,7 @@ def test_databricks_settings_keep_names_and_shapes_never_the_token():
     ({"DATABRICKS_TOKEN": ""}, "set DATABRICKS_TOKEN .* or DATABRICKS_CLIENT_ID"),
     ({"DATABRICKS_CLIENT_ID": "sp", "DATABRICKS_CLIENT_SECRET": "s"}, "not both"),
     ({"DATABRICKS_TOKEN": "", "DATABRICKS_CLIENT_ID": "sp"}, "set both DATABRICKS_CLIENT_ID"),
-    ({"MANUFACTURING_DATABRICKS_WHEEL": ""}, "python -m build --wheel"),
+    ({"MANUFACTURING_DATABRICKS_WHEEL": ""}, "python -m pip wheel --no-deps -w dist ."),
     ({"MANUFACTURING_DATABRICKS_WHEEL": "s3://libs/x.whl"}, "must be a .whl under dbfs:/"),
     ({"MANUFACTURING_DATABRICKS_EXECUTION": "jobs"},
      "EXECUTION='jobs' is not one of pipes-serverless, connect-serverless, connect-cluster, "

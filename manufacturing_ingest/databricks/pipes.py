@@ -22,6 +22,7 @@ import dagster as dg
 from manufacturing_ingest.catalog import SourceSpec
 from manufacturing_ingest.databricks.job import pinned_requirements, step_settings
 from manufacturing_ingest.databricks.settings import DatabricksSettings
+from manufacturing_ingest.errors import DatabricksJobError
 from manufacturing_ingest.orchestration.bronze import BronzeStep, checked_version_in
 from manufacturing_ingest.orchestration.names import QUALITY_CHECK, bronze_op_name
 from manufacturing_ingest.orchestration.resources import RemoteJobResource
@@ -103,8 +104,10 @@ class ServerlessBronzeJob(RemoteJobResource):
         fields = _result_of(invocation.get_custom_messages())
         if fields is None:
             # The job ended without its result: nothing was reported, so nothing may look done.
-            raise dg.Failure(f"{what} ended without reporting its result; see the run's "
-                             "Databricks job page", metadata=dict(invocation.metadata))
+            page = invocation.metadata.get("Databricks Job Run URL")
+            raise DatabricksJobError(
+                f"{what} ended without reporting its result (a wheel of another release than "
+                f"the Dagster host's?); see its run page: {getattr(page, 'url', page)}")
         return fields, dict(invocation.metadata)
 
     def workspace_client(self):
@@ -142,8 +145,9 @@ def _serverless_client():
                 self.interrupted = True
                 raise
             except DagsterPipesExecutionError as error:
-                raise DagsterPipesExecutionError(
-                    f"{error}: {_task_error(self.client, run_id)}") from error
+                # Unchained: the alert and the CLI quote the innermost error, which is this one.
+                raise DatabricksJobError(
+                    f"{error}: {_task_error(self.client, run_id)}") from None
 
     return ServerlessClient
 

@@ -187,12 +187,13 @@ def _databricks_auth(environ: Mapping[str, str]) -> DatabricksAuth:
 
 def _databricks_wheel(wheel: str, execution: Execution) -> None:
     where = "a volume" if execution is Execution.PIPES_SERVERLESS else "DBFS or a volume"
-    example = ("/Volumes/main/manufacturing/artifacts" if execution is Execution.PIPES_SERVERLESS
-               else "dbfs:/libs")
+    example = ("/Volumes/main/manufacturing_ingest/artifacts/dev/.internal"
+               if execution is Execution.PIPES_SERVERLESS else "dbfs:/libs")
     if not wheel:
         raise ConfigurationError(f"{EXECUTION_VAR}={execution.value}: set "
                                  "MANUFACTURING_DATABRICKS_WHEEL to this project's wheel on "
-                                 f"{where} (build it with 'python -m build --wheel', upload "
+                                 f"{where} ('databricks bundle deploy' uploads it; or build it "
+                                 "with 'python -m pip wheel --no-deps -w dist .' and upload "
                                  f"dist/*.whl), e.g. {example}/"
                                  "manufacturing_ingest-0.1.0-py3-none-any.whl")
     prefixes = (("/Volumes/",) if execution is Execution.PIPES_SERVERLESS

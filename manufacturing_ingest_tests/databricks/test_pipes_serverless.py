@@ -220,10 +220,15 @@ def test_an_error_in_the_job_fails_the_run_with_the_remote_error_text(failed):
     assert any(r.path.endswith("/jobs/runs/submit") for r in failed.requests)
     assert not failed.events(dg.DagsterEventType.ASSET_MATERIALIZATION)
     (failure,) = failed.events(dg.DagsterEventType.STEP_FAILURE)
-    error = failure.step_failure_data.error.to_string()
-    assert "Error running Databricks job: Workload failed" in error
-    assert "no_such_catalog" in error  # the task's own error, from the run's output
-    assert "no_such_catalog" in failed.process.stderr  # and the CLI's one line says it too
+    error = failure.step_failure_data.error
+    while error.cause is not None:  # what the alert quotes: the innermost error
+        error = error.cause
+    assert "Error running Databricks job: Workload failed" in error.message
+    assert "no_such_catalog" in error.message  # the task's own error, from the run's output
+    # The CLI says it in one line, as for any error a user can fix, without a traceback.
+    lines = failed.process.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and "no_such_catalog" in lines[-1]
+    assert "Traceback" not in failed.process.stderr
     assert failed.run.status == dg.DagsterRunStatus.FAILURE
 
 
