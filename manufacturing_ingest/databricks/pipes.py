@@ -24,6 +24,10 @@ from manufacturing_ingest.databricks.job import pinned_requirements, step_settin
 from manufacturing_ingest.databricks.settings import DatabricksSettings
 from manufacturing_ingest.errors import DatabricksJobError
 from manufacturing_ingest.orchestration.bronze import BronzeStep, checked_version_in
+from manufacturing_ingest.orchestration.dagster_internals import (
+    DagsterExecutionInterruptedError,
+    DagsterPipesExecutionError,
+)
 from manufacturing_ingest.orchestration.names import QUALITY_CHECK, bronze_op_name
 from manufacturing_ingest.orchestration.resources import RemoteJobResource
 from manufacturing_ingest.printable import printable
@@ -82,7 +86,6 @@ class ServerlessBronzeJob(RemoteJobResource):
              ) -> tuple[dict, dict]:
         """Submit ``entry_point`` of the wheel as a serverless job run through Pipes; the fields
         of the result it reported, and the run's own metadata (its ID and page)."""
-        from dagster._core.errors import DagsterExecutionInterruptedError
         from databricks.sdk.service import jobs
 
         client = _serverless_client()(
@@ -132,7 +135,6 @@ def _serverless_client():
     is in the run's output, which it does not read), and an interrupted step cancels the job,
     then returns as if it had finished.
     """
-    from dagster._core.errors import DagsterExecutionInterruptedError, DagsterPipesExecutionError
     from dagster_databricks.pipes import PipesDatabricksServerlessClient
 
     class ServerlessClient(PipesDatabricksServerlessClient):

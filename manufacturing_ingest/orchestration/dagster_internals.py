@@ -23,6 +23,10 @@ type to compare them with):
 - ``SENSOR_NAME_TAG`` and ``RUN_KEY_TAG``: the tags the daemon gives a run a sensor requested;
   ``make demo`` runs the landing sensor's request itself and tags the run the same way, so the
   UI's Runs page shows the sensor that launched it.
+- ``DagsterExecutionInterruptedError`` and ``DagsterPipesExecutionError``: what
+  dagster-databricks' serverless Pipes client raises from its ``_poll_til_success`` (a method
+  ``databricks/pipes.py`` overrides to add the task's error and keep an interruption) when a
+  run is interrupted or a job fails.
 
 The same code also calls instance and storage methods that Dagster does not mark public (no
 import needed, so they are not here): ``instance.event_log_storage``
@@ -40,6 +44,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 from dagster._core.definitions.freshness import FreshnessState
+from dagster._core.errors import DagsterExecutionInterruptedError, DagsterPipesExecutionError
 from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 from dagster._core.storage.asset_check_execution_record import (
@@ -54,6 +59,8 @@ __all__ = [
     "DAGSTER_VERSION",
     "AssetCheckExecutionRecord",
     "AssetCheckExecutionRecordStatus",
+    "DagsterExecutionInterruptedError",
+    "DagsterPipesExecutionError",
     "FreshnessState",
     "InstigatorType",
     "PartitionKeyFilter",
