@@ -103,6 +103,16 @@ def partition_prefix(spec: SourceSpec, partition_key: str) -> str:
     return f"{spec.landing_prefix}/{spec.partitions.prefix(partition_key)}"
 
 
+def byte_span(obj: LandedObject, start: int, length: int) -> tuple[int, int] | None:
+    """The first and last byte of ``read_range(obj, start, length)`` (a negative ``start``
+    counts from the end), or None when the range holds no byte."""
+    if length <= 0 or obj.size == 0:
+        return None
+    first = max(0, obj.size + start) if start < 0 else start
+    last = min(obj.size, first + length) - 1
+    return (first, last) if last >= first else None
+
+
 def staged_name(name: str) -> str:
     """A local file name for an object's copy: its own, or, when a file system would refuse it
     (a key's last segment may be up to 1,024 bytes; a file name, 255), a short one with the

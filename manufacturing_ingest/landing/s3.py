@@ -32,7 +32,13 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from botocore.session import get_session
 
 from manufacturing_ingest.errors import LandingZoneError
-from manufacturing_ingest.landing.base import ArchivedObject, LandedObject, LandingZone, staged_name
+from manufacturing_ingest.landing.base import (
+    ArchivedObject,
+    LandedObject,
+    LandingZone,
+    byte_span,
+    staged_name,
+)
 from manufacturing_ingest.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -253,12 +259,10 @@ class S3LandingZone(LandingZone):
 
     def read_range(self, obj: LandedObject, start: int, length: int) -> bytes:
         """A ranged GET of the listed version (``IfMatch``), retried like a download."""
-        if length <= 0 or obj.size == 0:
+        span = byte_span(obj, start, length)
+        if span is None:
             return b""
-        first = max(0, obj.size + start) if start < 0 else start
-        last = min(obj.size, first + length) - 1
-        if last < first:
-            return b""
+        first, last = span
 
         def get() -> bytes:
             answer = self.client.get_object(Bucket=self.bucket, Key=self._full(obj.key),

@@ -64,7 +64,7 @@ from databricks.sdk.errors import (
 from databricks.sdk.service.files import ListDirectoryResponse
 
 from manufacturing_ingest.errors import LandingZoneError
-from manufacturing_ingest.landing.base import LandedObject, LandingZone, staged_name
+from manufacturing_ingest.landing.base import LandedObject, LandingZone, byte_span, staged_name
 from manufacturing_ingest.retry import Backoff
 
 if TYPE_CHECKING:
@@ -272,12 +272,10 @@ class VolumesLandingZone(LandingZone):
     def read_range(self, obj: LandedObject, start: int, length: int) -> bytes:
         """A ranged ``GET`` of the listed version (``If-Unmodified-Since``, and the answer's
         ``Last-Modified`` checked), retried like a download."""
-        if length <= 0 or obj.size == 0:
+        span = byte_span(obj, start, length)
+        if span is None:
             return b""
-        first = max(0, obj.size + start) if start < 0 else start
-        last = min(obj.size, first + length) - 1
-        if last < first:
-            return b""
+        first, last = span
 
         def get() -> bytes:
             answer = self.client.api_client.do(

@@ -27,7 +27,8 @@ from manufacturing_ingest.databricks.pipes import TASK_ENTRY_POINT
 from manufacturing_ingest.orchestration.checks import QUALITY_CHECK, SCHEMA_DRIFT_CHECK
 from manufacturing_ingest.orchestration.resources import resources_for
 from manufacturing_ingest.settings import Settings
-from manufacturing_ingest_tests.databricks.standin import DatabricksWorkspace, Request
+from manufacturing_ingest_tests.databricks.operator_runs import OperatorRun
+from manufacturing_ingest_tests.databricks.standin import DatabricksWorkspace
 from manufacturing_ingest_tests.samples import numbered_sensor_csv
 
 pytestmark = [pytest.mark.spark, pytest.mark.subprocess]
@@ -43,23 +44,10 @@ PIPES_VOLUME = "/Volumes/main/manufacturing/pipes"
 
 
 @dataclass
-class ServerlessRun:
-    """One ``manufacturing-ingest ingest`` process and what it left behind."""
+class ServerlessRun(OperatorRun):
+    """An operator's command with the default execution, and the rows it landed."""
 
-    process: subprocess.CompletedProcess
-    requests: list[Request]
-    instance: dg.DagsterInstance
-    lakehouse: Path
-    rows: int
-
-    @property
-    def run(self) -> dg.DagsterRun:
-        (run,) = self.instance.get_runs()
-        return run
-
-    def events(self, event_type: dg.DagsterEventType) -> list[dg.DagsterEvent]:
-        return [entry.dagster_event for entry in self.instance.all_logs(self.run.run_id)
-                if entry.dagster_event and entry.dagster_event.event_type == event_type]
+    rows: int = 0
 
 
 def upload_wheel(workspace: DatabricksWorkspace, folder: Path) -> str:

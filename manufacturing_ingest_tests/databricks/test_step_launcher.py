@@ -16,7 +16,6 @@ import subprocess
 import sys
 import uuid
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -26,6 +25,7 @@ from deltalake import DeltaTable
 from manufacturing_ingest.orchestration.checks import QUALITY_CHECK, SCHEMA_DRIFT_CHECK
 from manufacturing_ingest.orchestration.resources import resources_for
 from manufacturing_ingest.settings import Settings
+from manufacturing_ingest_tests.databricks.operator_runs import OperatorRun
 from manufacturing_ingest_tests.databricks.standin import CLUSTER_ID, DatabricksWorkspace, Request
 from manufacturing_ingest_tests.samples import numbered_sensor_csv
 
@@ -38,28 +38,6 @@ ASSET = dg.AssetKey(["manufacturing_bronze", "sensor_data"])
 PARTITION = "2026-01-15"
 
 
-@dataclass
-class LauncherRun:
-    """One ``dagster asset materialize`` process and what it left behind."""
-
-    process: subprocess.CompletedProcess
-    requests: list[Request]
-    instance: dg.DagsterInstance
-    lakehouse: Path
-
-    @property
-    def run(self) -> dg.DagsterRun:
-        (run,) = self.instance.get_runs()
-        return run
-
-    def events(self, event_type: dg.DagsterEventType) -> list[dg.DagsterEvent]:
-        return [entry.dagster_event for entry in self.instance.all_logs(self.run.run_id)
-                if entry.dagster_event and entry.dagster_event.event_type == event_type]
-
-    def paths(self) -> list[str]:
-        return [f"{r.method} {r.path}" for r in self.requests]
-
-
 def land_sensor_files(landing: Path, files: int = 2, rows: int = 25) -> int:
     folder = landing / "raw" / "sensor-data" / PARTITION.replace("-", "/")
     folder.mkdir(parents=True)
@@ -69,7 +47,7 @@ def land_sensor_files(landing: Path, files: int = 2, rows: int = 25) -> int:
 
 
 def materialize_on_databricks(workspace: DatabricksWorkspace, root: Path,
-                              lakehouse: Path) -> LauncherRun:
+                              lakehouse: Path) -> OperatorRun:
     """Materialize the sensor_data partition as an operator would, through the launcher."""
     home = root / "dagster_home"
     home.mkdir()
@@ -95,7 +73,7 @@ def materialize_on_databricks(workspace: DatabricksWorkspace, root: Path,
          "--partition", PARTITION],
         env=env, cwd=root, capture_output=True, text=True, timeout=600,
     )
-    return LauncherRun(process, workspace.requests[first:],
+    return OperatorRun(process, workspace.requests[first:],
                        dg.DagsterInstance.from_config(str(home)), lakehouse)
 
 
@@ -106,13 +84,13 @@ def landed_rows(tmp_path_factory) -> tuple[Path, int]:
 
 
 @pytest.fixture(scope="module")
-def succeeded(databricks_workspace, landed_rows) -> LauncherRun:
+def succeeded(databricks_workspace, landed_rows) -> OperatorRun:
     root, _ = landed_rows
     return materialize_on_databricks(databricks_workspace, root, root / "lakehouse")
 
 
 @pytest.fixture(scope="module")
-def failed(databricks_workspace, tmp_path_factory) -> LauncherRun:
+def failed(databricks_workspace, tmp_path_factory) -> OperatorRun:
     root = tmp_path_factory.mktemp("databricks_failure")
     land_sensor_files(root / "landing", files=1, rows=3)
     not_a_folder = root / "lakehouse"
