@@ -36,6 +36,7 @@ from manufacturing_ingest.orchestration.sensors import landing_sensor
 from manufacturing_ingest.settings import ReadMode
 from manufacturing_ingest_tests.clock import clear_of_midnight
 from manufacturing_ingest_tests.databricks.standin import DatabricksWorkspace
+from manufacturing_ingest_tests.landing.test_sweep import KEYS
 from manufacturing_ingest_tests.samples import numbered_sensor_csv, sensor_csv
 from manufacturing_ingest_tests.sensor_results import skip_message, spans
 
@@ -47,18 +48,7 @@ DAY = "2026-01-15"
 FOLDER = "raw/sensor-data/2026/01/15"
 LATE_DAY = "2026-01-09"
 LATE_FOLDER = "raw/sensor-data/2026/01/09"
-# Names whose key order differs from a naive walk: "." < "/" < "0", a file beside a folder of
-# the same name, undated keys, date folders (as test_sweep.py lists them on S3).
-KEYS = [
-    "raw/sensor-data/a.csv",
-    "raw/sensor-data/a/b.csv",
-    "raw/sensor-data/a/b/c.csv",
-    "raw/sensor-data/a0.csv",
-    "raw/sensor-data/2026/01/01/x.csv",
-    "raw/sensor-data/2026/01/02/y.csv",
-    "raw/sensor-data/2026/01/02/z.csv",
-    "raw/sensor-data/Z.csv",
-]
+# KEYS: names whose key order differs from a naive walk, as test_sweep.py lists them on S3.
 
 
 @pytest.fixture(scope="module")
