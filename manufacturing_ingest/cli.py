@@ -112,6 +112,31 @@ def _parser() -> argparse.ArgumentParser:
                       help="the bad day (default yesterday, UTC); the clean day is the one before")
     demo.set_defaults(func=_demo)
 
+    stream = sub.add_parser(
+        "stream", help="commit new files to bronze within seconds, until stopped",
+        description="The streaming pattern: one long-running process on a warm Spark session "
+                    "finds new files every --poll-seconds (a listing of the recent date "
+                    "prefixes, or the source's SQS queue) and commits them in micro-batches "
+                    "through the same claim/commit protocol as runs, so it can run beside the "
+                    "landing sensors and backfills. Each micro-batch is a materialization of "
+                    "its partitions in the Dagster instance under DAGSTER_HOME (else "
+                    "./.dagster_home, which make dev opens); the quality check runs over each "
+                    "--check-window. SIGTERM or Ctrl-C finishes the micro-batch under way and "
+                    "exits 0.")
+    stream.add_argument("--source", default="all", help="a source name or 'all' (default)")
+    stream.add_argument("--poll-seconds", type=_positive(float), default=1.0,
+                        help="how often each source looks for new files (default 1)")
+    stream.add_argument("--max-files", type=_positive(int), default=500,
+                        help="files per micro-batch and source at most: a burst is taken this "
+                             "many at a time (default 500)")
+    stream.add_argument("--check-window", type=_positive(float), default=60.0,
+                        help="seconds of micro-batches the quality check judges together "
+                             "(default 60)")
+    stream.add_argument("--retry-seconds", type=_positive(float), default=60.0,
+                        help="how long a file that failed waits before it is read again "
+                             "(default 60)")
+    stream.set_defaults(func=_stream)
+
     rows = sub.add_parser("rows", help="rows per bronze table")
     rows.set_defaults(func=_rows)
 
@@ -180,6 +205,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def _date(text: str) -> date:
     return datetime.strptime(text, "%Y-%m-%d").date()
+
+
+def _positive(kind):
+    def parse(text: str):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text}: must be above 0")
+        return value
+    parse.__name__ = kind.__name__  # argparse names the type in its error
+    return parse
 
 
 def _yesterday() -> date:
@@ -283,6 +318,39 @@ Recorded in the Dagster instance at {home}. See it in the UI: `make dev`, then o
   1. Assets → Lineage: raw/<source> → manufacturing_bronze/<source>, each materialized
   2. manufacturing_bronze/{where}
   3. manufacturing_bronze/sensor_data → Plots: rows, files and latency of each run""")
+    return 0
+
+
+def _stream(args, settings: Settings) -> int:
+    import threading
+
+    import dagster as dg
+
+    from manufacturing_ingest.landing import landing_zone_for
+    from manufacturing_ingest.orchestration.stream import (
+        BronzeStream,
+        StreamOptions,
+        stop_on_signals,
+    )
+
+    if settings.databricks is not None:
+        raise UserError("the stream runs the local engine; on Databricks, ingest continuously "
+                        "with Auto Loader (MANUFACTURING_READ_MODE=autoloader, see "
+                        "docs/deployment.md)")
+    home = _demo_home()
+    specs = [settings.configured(spec) for spec in _sources(args.source)]
+    options = StreamOptions(poll_seconds=args.poll_seconds, max_files=args.max_files,
+                            check_window_seconds=args.check_window,
+                            retry_seconds=args.retry_seconds)
+    stop = threading.Event()
+    # Signals first: a SIGTERM while Spark starts stops the stream before its first poll.
+    with stop_on_signals(stop), dg.DagsterInstance.get() as instance:
+        log.info("stream: recording into the Dagster instance at %s", home)
+        zone = landing_zone_for(settings.landing_url, role_arn=settings.s3_role_arn or None)
+        stream = BronzeStream(_spark(settings), specs, zone, _lakehouse(settings),
+                              settings.read_mode, dict(settings.queue_urls), instance, options,
+                              stop)
+        stream.run()
     return 0
 
 

@@ -124,11 +124,19 @@ class BronzeIngestor:
         self.progress(ProgressEvent(self.spec.name, phase, figures))
 
     def ingest(
-        self, partition_keys: list[str], *, reprocess: bool = False, run_id: str | None = None
+        self, partition_keys: list[str], *, reprocess: bool = False, run_id: str | None = None,
+        objects: list[LandedObject] | None = None,
     ) -> IngestReport:
-        """Ingest the uncommitted files of ``partition_keys`` (all of them with ``reprocess``)."""
+        """Ingest the uncommitted files of ``partition_keys`` (all of them with ``reprocess``).
+
+        ``objects``: just these landed objects of those partitions, found by the caller, instead
+        of listing the partitions (the stream's micro-batches: a bounded share of what landed).
+        The protocol is the same: what another writer committed meanwhile is skipped.
+        """
         if reprocess and len(partition_keys) != 1:
             raise ValueError("reprocess rebuilds exactly one partition at a time")
+        if reprocess and objects is not None:
+            raise ValueError("reprocess rebuilds a partition from all of its files")
         self.lakehouse.check_writable()
         self.landing.check_available()
         started = time.monotonic()
@@ -140,7 +148,9 @@ class BronzeIngestor:
             table=self.table,
         )
         candidates = []
-        for obj in self.landing.partition_objects(self.spec, partition_keys):
+        landed = (self.landing.partition_objects(self.spec, partition_keys) if objects is None
+                  else objects)
+        for obj in landed:
             reason = ignore_reason(obj)
             if reason:
                 report.outcomes.append(FileOutcome(

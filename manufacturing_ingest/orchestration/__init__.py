@@ -2,7 +2,8 @@
 
 - ``assets.py``: landing (external) and bronze assets, one pair per source; ``bronze.py``: a
   bronze step's work (ingest, then checks), run in the run's process or by a Databricks job.
-- ``checks.py``: asset checks; ``sensors.py``: landing sensors; ``jobs.py``: jobs and schedules.
+- ``checks.py``: asset checks; ``sensors.py``: landing sensors; ``jobs.py``: jobs and schedules
+  (the ``bronze_stream`` job runs ``stream.py``, the streaming pattern, from the UI).
 - ``maintenance.py``: the ``table_maintenance`` job (compaction, VACUUM) and its schedule.
 - ``alerts.py``: the alert sensor; ``watch.py``: what it reads from the instance.
 - ``resources.py``: the resources of each environment, under the same keys (the Databricks
@@ -18,7 +19,11 @@ from manufacturing_ingest.catalog import CATALOG, SourceSpec
 from manufacturing_ingest.orchestration.alerts import alert_sensor
 from manufacturing_ingest.orchestration.assets import bronze_assets, landing_assets
 from manufacturing_ingest.orchestration.checks import backlog_checks
-from manufacturing_ingest.orchestration.jobs import backlog_checks_job, backlog_checks_schedule
+from manufacturing_ingest.orchestration.jobs import (
+    backlog_checks_job,
+    backlog_checks_schedule,
+    stream_job,
+)
 from manufacturing_ingest.orchestration.maintenance import maintenance_job, maintenance_schedule
 from manufacturing_ingest.orchestration.resources import resources_for
 from manufacturing_ingest.orchestration.sensors import landing_sensors
@@ -36,7 +41,8 @@ def build_definitions(settings: Settings,
     return dg.Definitions(
         assets=[*landing_assets(specs), *bronze_assets(specs)],
         asset_checks=checks,
-        jobs=[job, maintenance],
+        # The stream runs the local engine (on Databricks, Auto Loader is the stream).
+        jobs=[job, maintenance, *([stream_job(specs)] if settings.databricks is None else [])],
         schedules=[backlog_checks_schedule(job), maintenance_schedule(maintenance)],
         sensors=[*landing_sensors(specs, interval_seconds=settings.landing_interval_seconds,
                                   sweep_budget_seconds=settings.sweep_budget_seconds),

@@ -28,6 +28,7 @@ __all__ = [
     "RANGE_END_TAG",
     "RANGE_START_TAG",
     "SCHEMA_DRIFT_CHECK",
+    "STREAM_JOB",
     "asset_path",
     "bronze_asset_key",
     "bronze_check_key",
@@ -51,6 +52,7 @@ ASSET_CHECKS = (BACKLOG_CHECK,)
 BACKLOG_CHECKS_JOB = "landing_backlog_checks"
 MAINTENANCE_JOB = "table_maintenance"
 MAINTENANCE_OP = "maintain_tables"
+STREAM_JOB = "bronze_stream"
 ALERT_SENSOR = "alert_sensor"
 
 # Run tags. Dagster's own: one run over a partition range (the bronze assets take a range in one

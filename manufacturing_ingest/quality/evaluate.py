@@ -57,12 +57,25 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True)
 class CommittedBatch:
-    """The rows one commit added: its table, version, ``_ingested_at`` stamp and partitions."""
+    """The rows one commit added: its table, version, ``_ingested_at`` stamp and partitions.
+
+    ``earlier``: the (version, stamp) of earlier commits checked together with this one (a
+    stream's window of micro-batches: one evaluation of all their rows, at this version).
+    """
 
     table: TableRef
     delta_version: int
     ingested_at: datetime
     partition_keys: tuple[str, ...]
+    earlier: tuple[tuple[int, datetime], ...] = ()
+
+    @property
+    def versions(self) -> list[int]:
+        return [*(version for version, _ in self.earlier), self.delta_version]
+
+    @property
+    def stamps(self) -> list[datetime]:
+        return [*(stamp for _, stamp in self.earlier), self.ingested_at]
 
 
 @dataclass(frozen=True)
@@ -119,8 +132,7 @@ def latest_batches(spark: SparkSession, spec: SourceSpec, table: TableRef,
 
 def batch_rows(table: DataFrame, spec: SourceSpec, batch: CommittedBatch) -> DataFrame:
     """The rows ``batch`` committed, from its table read at the batch's version."""
-    return table.where(_in_partitions(spec, batch.partition_keys)
-                       & (F.col(INGESTED_AT_COLUMN) == _stamp(batch)))
+    return table.where(_in_partitions(spec, batch.partition_keys) & _of_batch(batch))
 
 
 def evaluate_batch(spark: SparkSession, spec: SourceSpec,
@@ -205,7 +217,7 @@ def _keys_per_group(spark: SparkSession, spec: SourceSpec, batch: CommittedBatch
     )
     older = table.where(
         _in_partitions(spec, batch.partition_keys)
-        & (F.col(INGESTED_AT_COLUMN) != _stamp(batch)) & complete
+        & ~_of_batch(batch) & complete
         & _within(_key_bounds(spark, batch, table.schema, keys))
     ).select(
         _partition_id(spec).alias(_PARTITION_ID),
@@ -295,8 +307,8 @@ def _key_bounds(spark: SparkSession, batch: CommittedBatch, schema: T.StructType
     try:
         # A catalog table's log is where the catalog keeps the table's files.
         location = table_location(spark, batch.table).rstrip("/")
-        log_file = f"{location}/_delta_log/{batch.delta_version:020d}.json"
-        lines = [row.value for row in spark.read.text(log_file).collect()]
+        log_files = [f"{location}/_delta_log/{version:020d}.json" for version in batch.versions]
+        lines = [row.value for row in spark.read.text(log_files).collect()]
     except Exception as exc:  # noqa: BLE001 - a log compacted away only costs the pruning
         log.info("no key-range pruning for %s version %s: its log entry could not be read (%s)",
                  batch.table, batch.delta_version, type(exc).__name__)
@@ -383,8 +395,12 @@ def _table(spark: SparkSession, batch: CommittedBatch) -> DataFrame:
     return read_table(spark, batch.table, batch.delta_version)
 
 
-def _stamp(batch: CommittedBatch) -> Column:
-    return F.lit(batch.ingested_at).cast("timestamp")
+def _of_batch(batch: CommittedBatch) -> Column:
+    """The batch's rows: those stamped by its commit (or by one of its window's)."""
+    stamps = [F.lit(stamp).cast("timestamp") for stamp in batch.stamps]
+    if len(stamps) == 1:
+        return F.col(INGESTED_AT_COLUMN) == stamps[0]
+    return F.col(INGESTED_AT_COLUMN).isin(stamps)
 
 
 def _in_partitions(spec: SourceSpec, keys: tuple[str, ...]) -> Column:

@@ -68,10 +68,13 @@ def test_names_the_instance_keeps_are_stable():
         == {f"manufacturing_bronze__{s}" for s in sources}
     assert {s.name for s in defs.sensors or []} == {
         "alert_sensor", *(f"{s}_landing_sensor" for s in sources)}
-    assert {j.name for j in defs.jobs or []} == {"landing_backlog_checks", "table_maintenance"}
+    assert {j.name for j in defs.jobs or []} == {"landing_backlog_checks", "table_maintenance",
+                                                 "bronze_stream"}
     assert {s.name for s in defs.schedules or []} == {"landing_backlog_checks_schedule",
                                                      "table_maintenance_schedule"}
     assert {n.name for n in defs.get_job_def("table_maintenance").nodes} == {"maintain_tables"}
+    assert {n.name for n in defs.get_job_def("bronze_stream").nodes} == {
+        "stream_landing_to_bronze"}
 
 
 def test_resource_keys_are_the_same_in_every_environment(monkeypatch):
