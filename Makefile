@@ -23,21 +23,34 @@ test:
 # The Dagster UI on http://127.0.0.1:3000 with a persistent instance under .dagster_home,
 # configured by dagster.yaml (run concurrency limits). Runs use one long-lived local Spark
 # Connect server (a warm JVM shared by every run; see BENCHMARKS.md, "Per run"), stopped with
-# the UI. `make dev SPARK=local` has each run start its own JVM instead.
+# the UI. `make dev SPARK=local` has each run start its own JVM instead. `make dev STREAM=all`
+# (or STREAM=<source>) also runs `manufacturing-ingest stream` beside the UI, on the same
+# Spark, its log in .dagster_home/stream.log; it stops with the UI. The UI can start one too:
+# Jobs → bronze_stream → Launch, and Terminate to stop it.
 SPARK ?= connect
+STREAM ?=
 DEV_SPARK_PORT ?= 15002
+DEV_ENV = DAGSTER_HOME=$(CURDIR)/.dagster_home
+ifeq ($(SPARK),connect)
+DEV_ENV += MANUFACTURING_SPARK_REMOTE=sc://127.0.0.1:$(DEV_SPARK_PORT)
+endif
+# The stream connects once the Spark Connect server listens (its JVM takes a few seconds).
+export WAIT_FOR_SPARK = import socket, sys, time; any(socket.socket().connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 or time.sleep(1) for _ in range(120))
+
 dev: setup
 	mkdir -p .dagster_home .data/landing
 	cp dagster.yaml .dagster_home/dagster.yaml
-ifeq ($(SPARK),connect)
-	MANUFACTURING_SPARK_REMOTE= .venv/bin/manufacturing-ingest spark-server \
-		--port $(DEV_SPARK_PORT) > .dagster_home/spark-server.log 2>&1 & server=$$!; \
-	trap 'kill $$server 2>/dev/null' EXIT INT TERM; \
-	MANUFACTURING_SPARK_REMOTE=sc://127.0.0.1:$(DEV_SPARK_PORT) \
-		DAGSTER_HOME=$(CURDIR)/.dagster_home .venv/bin/dagster dev -h 127.0.0.1 -p 3000
-else
-	DAGSTER_HOME=$(CURDIR)/.dagster_home .venv/bin/dagster dev -h 127.0.0.1 -p 3000
-endif
+	pids=""; trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
+	if [ "$(SPARK)" = connect ]; then \
+		MANUFACTURING_SPARK_REMOTE= .venv/bin/manufacturing-ingest spark-server \
+			--port $(DEV_SPARK_PORT) > .dagster_home/spark-server.log 2>&1 & pids="$$!"; \
+	fi; \
+	if [ -n "$(STREAM)" ]; then \
+		{ [ "$(SPARK)" != connect ] || .venv/bin/python -c "$$WAIT_FOR_SPARK" $(DEV_SPARK_PORT); \
+		  $(DEV_ENV) exec .venv/bin/manufacturing-ingest stream --source $(STREAM); } \
+			> .dagster_home/stream.log 2>&1 & pids="$$pids $$!"; \
+	fi; \
+	$(DEV_ENV) .venv/bin/dagster dev -h 127.0.0.1 -p 3000
 
 lint: setup
 	.venv/bin/ruff check manufacturing_ingest manufacturing_ingest_tests benchmarks

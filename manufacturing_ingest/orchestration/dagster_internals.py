@@ -23,6 +23,9 @@ type to compare them with):
 - ``SENSOR_NAME_TAG`` and ``RUN_KEY_TAG``: the tags the daemon gives a run a sensor requested;
   ``make demo`` runs the landing sensor's request itself and tags the run the same way, so the
   UI's Runs page shows the sensor that launched it.
+- ``DagsterEvent``, ``DagsterEventType``, ``StepMaterializationData``, ``AssetObservationData``
+  and ``RUNLESS_JOB_NAME``: ``report_asset_event`` records the stream's events as
+  ``report_runless_asset_event`` does, but under a run id of the stream's own (see there).
 - ``DagsterExecutionInterruptedError`` and ``DagsterPipesExecutionError``: what
   dagster-databricks' serverless Pipes client raises from its ``_poll_til_success`` (a method
   ``databricks/pipes.py`` overrides to add the task's error and keep an interruption) when a
@@ -46,6 +49,13 @@ import dagster as dg
 from dagster._core.definitions.freshness import FreshnessState
 from dagster._core.errors import DagsterExecutionInterruptedError, DagsterPipesExecutionError
 from dagster._core.event_api import PartitionKeyFilter
+from dagster._core.events import (
+    AssetObservationData,
+    DagsterEvent,
+    DagsterEventType,
+    StepMaterializationData,
+)
+from dagster._core.instance.utils import RUNLESS_JOB_NAME
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 from dagster._core.storage.asset_check_execution_record import (
     COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
@@ -68,6 +78,7 @@ __all__ = [
     "SENSOR_NAME_TAG",
     "TickStatus",
     "latest_completed_check",
+    "report_asset_event",
 ]
 
 # The version these imports were checked against (pyproject.toml pins it).
@@ -91,3 +102,28 @@ def latest_completed_check(instance: dg.DagsterInstance, check_key: dg.AssetChec
     if not isinstance(evaluation, dg.AssetCheckEvaluation):
         return None
     return record, evaluation
+
+
+def report_asset_event(instance: dg.DagsterInstance,
+                       event: dg.AssetMaterialization | dg.AssetObservation
+                       | dg.AssetCheckEvaluation, run_id: str) -> None:
+    """``event`` stored as ``instance.report_runless_asset_event`` stores it, under ``run_id``
+    (no run of that id need exist).
+
+    Why not runless: Dagster 1.13 indexes check executions uniquely by (asset, check, run id,
+    partition), and a runless evaluation is inserted with run id "", so the second runless
+    evaluation of a partition fails with an IntegrityError. Under a run id, an evaluation
+    updates that run's execution of the partition or inserts one. The stream gives each
+    micro-batch and each window check an id of its own (``stream-…``), so every one is an
+    execution in the check's history and a failed-files alert names its micro-batch.
+    """
+    if isinstance(event, dg.AssetMaterialization):
+        kind, data = DagsterEventType.ASSET_MATERIALIZATION, StepMaterializationData(event)
+    elif isinstance(event, dg.AssetObservation):
+        kind, data = DagsterEventType.ASSET_OBSERVATION, AssetObservationData(event)
+    else:
+        kind, data = DagsterEventType.ASSET_CHECK_EVALUATION, event
+    instance.report_dagster_event(
+        DagsterEvent(event_type_value=kind.value, event_specific_data=data,
+                     job_name=RUNLESS_JOB_NAME),
+        run_id=run_id)

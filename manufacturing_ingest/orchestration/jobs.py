@@ -52,8 +52,7 @@ class StreamConfig(dg.Config):
 def stream_job(specs: list[SourceSpec]) -> dg.JobDefinition:
     """``bronze_stream``: the stream (``orchestration/stream.py``) as a run an operator launches
     from the UI and stops with Terminate; the run lasts as long as the stream. It reports each
-    micro-batch as the CLI does (materializations outside any run, tagged with this run's id in
-    their ``stream`` metadata)."""
+    micro-batch as the CLI does, in this run's event log (the run's page lists them)."""
     by_name = {spec.name: spec for spec in specs}
 
     @dg.op(name="stream_landing_to_bronze",
@@ -96,7 +95,7 @@ def stream_job(specs: list[SourceSpec]) -> dg.JobDefinition:
                 stream = BronzeStream(
                     spark.get_session(), chosen, landing.zone(), lakehouse.lakehouse(),
                     landing.read_mode, dict(landing.queue_urls), instance, options, stop,
-                    stream_id=run_id,
+                    run_id=run_id,
                     on_batch=lambda batch: context.log.info(batch.summary()))
                 stream.run()
             finally:

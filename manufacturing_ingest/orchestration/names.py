@@ -29,6 +29,7 @@ __all__ = [
     "RANGE_START_TAG",
     "SCHEMA_DRIFT_CHECK",
     "STREAM_JOB",
+    "STREAM_RUN_PREFIX",
     "asset_path",
     "bronze_asset_key",
     "bronze_check_key",
@@ -53,6 +54,8 @@ BACKLOG_CHECKS_JOB = "landing_backlog_checks"
 MAINTENANCE_JOB = "table_maintenance"
 MAINTENANCE_OP = "maintain_tables"
 STREAM_JOB = "bronze_stream"
+# The run id of a ``manufacturing-ingest stream`` process's events: this, then its own id.
+STREAM_RUN_PREFIX = "stream-"
 ALERT_SENSOR = "alert_sensor"
 
 # Run tags. Dagster's own: one run over a partition range (the bronze assets take a range in one

@@ -59,7 +59,8 @@ from manufacturing_ingest.landing.scan import LandingCursor, find_listed
 from manufacturing_ingest.orchestration.assets import landed_observation
 from manufacturing_ingest.orchestration.bronze import report_metadata
 from manufacturing_ingest.orchestration.checks import drift_evaluations, quality_evaluations
-from manufacturing_ingest.orchestration.names import bronze_asset_key
+from manufacturing_ingest.orchestration.dagster_internals import report_asset_event
+from manufacturing_ingest.orchestration.names import STREAM_RUN_PREFIX, bronze_asset_key
 from manufacturing_ingest.printable import printable
 from manufacturing_ingest.quality.drift import schema_drift
 from manufacturing_ingest.quality.evaluate import CommittedBatch, evaluate_batch
@@ -228,12 +229,12 @@ class _SourceStream:
                           if o.status in (Outcome.COMMITTED, Outcome.FAILED)})
         if not touched:
             return  # every file was committed by another writer, or is held
-        metadata = {**report_metadata(report), "stream": self.stream.stream_id,
+        metadata = {**report_metadata(report), "stream": self.stream.run_id,
                     "micro_batch": batch.number}
         for key in touched:
             self.stream.report(dg.AssetMaterialization(
                 asset_key=bronze_asset_key(self.spec), partition=key, metadata=metadata,
-                description=f"micro-batch {batch.number} of stream {self.stream.stream_id}"))
+                description=f"micro-batch {batch.number} of stream {self.stream.run_id}"))
         drift = schema_drift(self.stream.session, report)
         if drift is not None:
             committed = set(report.records_by_partition())
@@ -338,7 +339,7 @@ class BronzeStream:
     def __init__(self, session, specs: Sequence[SourceSpec], zone: LandingZone,
                  lakehouse: Lakehouse, read_mode: ReadMode, queue_urls: dict[str, str],
                  instance: dg.DagsterInstance, options: StreamOptions | None = None,
-                 stop: threading.Event | None = None, stream_id: str | None = None,
+                 stop: threading.Event | None = None, run_id: str | None = None,
                  on_batch: Callable[[MicroBatch], None] | None = None):
         if read_mode is ReadMode.AUTOLOADER:
             # Auto Loader is a stream of its own (run by the bronze asset on Databricks).
@@ -347,12 +348,15 @@ class BronzeStream:
         self.zone = zone
         self.lakehouse = lakehouse
         self.read_mode = read_mode
-        # Events as runs record them, outside any run; check watermarks in its key-value store.
-        self.report: Callable[[AssetEvent], None] = instance.report_runless_asset_event
+        # Every event of the stream under one run id: the ``bronze_stream`` run's own, else
+        # ``stream-<id>`` (no run of that id exists; see ``report_asset_event``). The check
+        # watermarks go into the instance's key-value store.
+        self.run_id = run_id or f"{STREAM_RUN_PREFIX}{uuid.uuid4().hex[:12]}"
+        self.report: Callable[[AssetEvent], None] = (
+            lambda event: report_asset_event(instance, event, self.run_id))
         self.store = instance.run_storage
         self.options = options or StreamOptions()
         self.stop = stop or threading.Event()
-        self.stream_id = stream_id or uuid.uuid4().hex[:12]
         self.on_batch = on_batch or (lambda batch: log.info("%s", batch.summary()))
         lakehouse.check_writable()
         zone.check_available()
@@ -364,7 +368,7 @@ class BronzeStream:
         """Until ``stop`` is set: each poll, every source finds and commits what landed."""
         names = ", ".join(s.spec.name for s in self.sources)
         log.info("stream %s: watching %s under %s every %.1f s, up to %d files per "
-                 "micro-batch, checks every %.0f s", self.stream_id, names, self.zone.root_uri,
+                 "micro-batch, checks every %.0f s", self.run_id, names, self.zone.root_uri,
                  self.options.poll_seconds, self.options.max_files,
                  self.options.check_window_seconds)
         try:
@@ -378,7 +382,7 @@ class BronzeStream:
             for source in self.sources:
                 source.check()  # the open window, before the process goes
         log.info("stream %s: stopped after %d micro-batch(es), %d file(s) committed",
-                 self.stream_id, self.micro_batches, self.files_committed)
+                 self.run_id, self.micro_batches, self.files_committed)
 
     def step(self) -> bool:
         """One round over the sources; True when a source left files pending (a burst), so

@@ -40,6 +40,7 @@ from manufacturing_ingest.orchestration.names import (
     PARTITION_TAG,
     RANGE_END_TAG,
     RANGE_START_TAG,
+    STREAM_RUN_PREFIX,
     asset_path,
     bronze_asset_key,
     bronze_check_key,
@@ -79,6 +80,13 @@ class Watcher:
         self.instance = instance
         self.specs = {_asset(spec): spec for spec in specs}
         self.run_url = run_url
+
+    def _run_url(self, run_id: str | None) -> str | None:
+        """The UI page of a run; None without one (a runless event, or a
+        ``manufacturing-ingest stream`` process's, whose run id names no run)."""
+        if not run_id or run_id.startswith(STREAM_RUN_PREFIX):
+            return None
+        return self.run_url(run_id)
 
     def observe(self, marks: Watermarks, now: datetime,
                 failing: Iterable[str] = ()) -> list[Observation]:
@@ -128,7 +136,7 @@ class Watcher:
                 check=info.check_key.name,
                 partition=info.partition_key,
                 figures=_figures(evaluation.metadata),
-                run_url=self.run_url(record.run_id or None),
+                run_url=self._run_url(record.run_id),
                 detail=evaluation.description or "",
             ))
         return observations
@@ -164,7 +172,7 @@ class Watcher:
                 observed_at=record.updated_at.astimezone(UTC),
                 asset=_asset(spec),
                 figures=figures,
-                run_url=self.run_url(latest.run_id if latest is not None else None),
+                run_url=self._run_url(latest.run_id if latest is not None else None),
                 detail=detail,
             ))
         return observations
@@ -221,7 +229,10 @@ class Watcher:
                 metadata = materialization.metadata if materialization else {}
                 failed = metadata.get("files_failed")
                 if failed is not None and (failed.value or 0) > 0:
-                    by_run.setdefault((asset, record.run_id), []).append(record)
+                    # A stream's micro-batches share its run id; each is alerted on its own.
+                    batch = metadata.get("micro_batch")
+                    run = record.run_id + (f"#{batch.value}" if batch is not None else "")
+                    by_run.setdefault((asset, run), []).append(record)
         marks.files_after = newest
         observations = []
         for (asset, run_id), records in by_run.items():
@@ -245,7 +256,7 @@ class Watcher:
                 figures={"files_failed": failed,
                          "files_processed": metadata["files_processed"].value
                          if "files_processed" in metadata else 0},
-                run_url=self.run_url(run_id),
+                run_url=self._run_url(run_id.split("#", 1)[0]),
                 detail=((str(listing.value).strip() if listing is not None else "")
                         + "\nThe rest of the batch committed; these files are retried by "
                           "the next run of the partition.").strip(),

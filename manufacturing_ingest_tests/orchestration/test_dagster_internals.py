@@ -23,6 +23,7 @@ from manufacturing_ingest.orchestration.dagster_internals import (
     PartitionKeyFilter,
     TickStatus,
     latest_completed_check,
+    report_asset_event,
 )
 
 DAILY = dg.DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC")
@@ -197,3 +198,34 @@ def test_the_key_value_store_and_pool_limits_the_sensors_use(instance):
 def test_an_empty_instance_has_no_freshness_states_and_no_sensor_states(instance):
     assert instance.get_freshness_state_records([dg.AssetKey("table")]) == {}
     assert list(instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)) == []
+
+
+def test_a_stream_records_many_evaluations_of_a_partition_under_its_run_id(instance):
+    # A second runless evaluation of one partition fails in Dagster 1.13 (its check-execution
+    # index is unique on run id "" and the partition): the reason report_asset_event exists.
+    key = dg.AssetKey("table")
+
+    def evaluation(passed: bool) -> dg.AssetCheckEvaluation:
+        return dg.AssetCheckEvaluation(asset_key=key, check_name="rows", passed=passed,
+                                       partition="2026-01-15", metadata={"delta_version": 3})
+
+    instance.report_runless_asset_event(evaluation(True))
+    with pytest.raises(Exception, match="UNIQUE constraint failed"):
+        instance.report_runless_asset_event(evaluation(False))
+
+    check = dg.AssetCheckKey(key, "rows")
+    report_asset_event(instance, evaluation(False), "stream-abc")
+    assert latest_completed_check(instance, check, "2026-01-15")[1].passed is False
+    report_asset_event(instance, evaluation(True), "stream-abc")
+    record, latest = latest_completed_check(instance, check, "2026-01-15")
+    assert latest.passed and record.run_id == "stream-abc"
+
+    report_asset_event(instance, dg.AssetMaterialization(
+        asset_key=key, partition="2026-01-15", metadata={"records": 7}), "stream-abc")
+    report_asset_event(instance, dg.AssetObservation(asset_key=dg.AssetKey("raw"),
+                                                     metadata={"files": 1}), "stream-abc")
+    (materialized,) = instance.fetch_materializations(key, limit=5).records
+    assert (materialized.run_id, materialized.partition_key) == ("stream-abc", "2026-01-15")
+    assert materialized.asset_materialization.metadata["records"].value == 7
+    assert instance.fetch_observations(dg.AssetKey("raw"), limit=5).records[0].run_id \
+        == "stream-abc"

@@ -213,3 +213,34 @@ def test_partitions_of_a_range_without_new_rows_check_nothing(lake):
     assert {k: r.rows_checked for k, r in results.items()} == {DAY: 10, "2026-01-16": 0}
     assert committed_batch(lake.ingest("sensor_data", DAY)) is None  # nothing new committed
     assert isinstance(committed_batch(report), CommittedBatch)
+
+
+@pytest.mark.spark
+def test_a_window_of_commits_is_judged_as_the_sum_of_its_batches(lake):
+    """The stream's check: one evaluation over several commits (``CommittedBatch.earlier``)
+    counts what the commits' own evaluations count, a key repeated across two of them once, and
+    leaves out the rows of commits before the window."""
+    before = [sensor_row(i) for i in range(0, 30)]
+    first = [sensor_row(i) for i in range(30, 60)]
+    second = [sensor_row(i) for i in range(60, 90)]
+    first[0] = sensor_row(30, temperature="151")
+    second[0] = sensor_row(60, humidity="-3")
+    second[1] = first[5]  # a reading of the first commit, again in the second
+    second[2] = before[7]  # a reading committed before the window
+    reports = []
+    for name, rows in (("before", before), ("first", first), ("second", second)):
+        lake.put(f"raw/sensor-data/2026/01/15/{name}.csv", sensor_file(rows))
+        reports.append(lake.ingest("sensor_data", DAY))
+    batches = [committed_batch(r) for r in reports]
+    one_by_one = [only(evaluate_batch(lake.spark, SENSOR, b)) for b in batches[1:]]
+    window = only(evaluate_batch(lake.spark, SENSOR, CommittedBatch(
+        batches[2].table, batches[2].delta_version, batches[2].ingested_at, (DAY,),
+        earlier=((batches[1].delta_version, batches[1].ingested_at),))))
+
+    assert window.rows_checked == 60 == sum(r.rows_checked for r in one_by_one)
+    assert window.failing_by_rule == {
+        rule: sum(r.failing_by_rule[rule] for r in one_by_one) for rule in window.failing_by_rule}
+    assert (window.failing_by_rule["temperature_range"],
+            window.failing_by_rule["humidity_range"],
+            window.failing_by_rule["duplicates"]) == (1, 1, 2)
+    assert window.failing_rows == 4 and window.delta_version == batches[2].delta_version
