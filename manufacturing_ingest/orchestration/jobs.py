@@ -1,6 +1,9 @@
 """Jobs and schedules that are not a landing sensor's runs."""
 
+import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
 from pydantic import Field
@@ -89,19 +92,16 @@ def stream_job(specs: list[SourceSpec]) -> dg.JobDefinition:
                     stop.set()
 
         watcher = threading.Thread(target=watch_for_termination, daemon=True)
-        with stop_on_signals(stop):
+        with stop_on_signals(stop), _forwarded_to(context.log):
             watcher.start()
             try:
                 stream = BronzeStream(
                     spark.get_session(), chosen, landing.zone(), lakehouse.lakehouse(),
                     landing.read_mode, dict(landing.queue_urls), instance, options, stop,
-                    run_id=run_id,
-                    on_batch=lambda batch: context.log.info(batch.summary()))
+                    run_id=run_id)
                 stream.run()
             finally:
                 stop.set()
-        context.log.info(f"stream stopped after {stream.micro_batches} micro-batch(es), "
-                         f"{stream.files_committed} file(s) committed")
 
     @dg.job(name=STREAM_JOB, executor_def=dg.in_process_executor,
             description="The streaming pattern: launch to commit new files within seconds "
@@ -112,3 +112,27 @@ def stream_job(specs: list[SourceSpec]) -> dg.JobDefinition:
         _stream()
 
     return _job
+
+
+class _Forward(logging.Handler):
+    def __init__(self, target):
+        super().__init__(logging.INFO)
+        self.target = target
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.target.log(record.levelno, record.getMessage())
+
+
+@contextmanager
+def _forwarded_to(dagster_log) -> Iterator[None]:
+    """The stream's log lines (a line per micro-batch and window check, the stop) into the
+    run's event log, where the UI shows them, while the op runs."""
+    logger = logging.getLogger("manufacturing_ingest.stream")
+    handler, level = _Forward(dagster_log), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

@@ -7,7 +7,8 @@ Five kinds of subject, each read the cheapest way the instance allows:
   costs O(new results). A check that failed stays failing until a newer result says otherwise.
 - **freshness**: the latest ``FRESHNESS_STATE_CHANGE`` per bronze asset (the FreshnessDaemon
   writes them); FAIL is failing, PASS passing, WARN and UNKNOWN say nothing.
-- **failed runs** of the bronze assets or their checks, updated after the cursor's timestamp.
+- **failed runs** of the bronze assets or their checks, or of the ``bronze_stream`` job, updated
+  after the cursor's timestamp.
 - **files not ingested**: bronze materializations stored after the cursor's event id whose
   ``files_failed`` is above 0 (a broken file is recorded failed and retried while the rest of
   its batch commits, so the run itself succeeds): one alert per run, naming the files.
@@ -40,6 +41,7 @@ from manufacturing_ingest.orchestration.names import (
     PARTITION_TAG,
     RANGE_END_TAG,
     RANGE_START_TAG,
+    STREAM_JOB,
     STREAM_RUN_PREFIX,
     asset_path,
     bronze_asset_key,
@@ -292,6 +294,8 @@ class Watcher:
         return observations
 
     def _specs_of_run(self, run: dg.DagsterRun) -> list[SourceSpec]:
+        if run.job_name == STREAM_JOB:  # an op job: it names no asset, and writes them all
+            return list(self.specs.values())
         keys = {_asset_of(key) for key in run.asset_selection or ()}
         keys |= {_asset_of(check.asset_key) for check in run.asset_check_selection or ()}
         if not keys:  # a job of all its assets records no selection; its plan names them
