@@ -10,7 +10,8 @@ zone in a real S3 API server (moto in server mode; ``--landing local`` for a fol
 2. **Burst**: ``--burst`` small files (``--burst-rows`` rows each) land at once; timed from the
    first upload until every one of them is visible: files and rows per second, the number of
    micro-batches, and the resident memory of the stream's process tree (Python and its JVM),
-   sampled every 0.5 s: before the burst, at its peak, after it.
+   sampled every 0.5 s: before the burst, at its peak, after it, and as each quarter of the
+   burst becomes visible (the whole tree, and the Python process alone).
 
 Both phases end with an exactly-once count (rows in bronze = rows landed) and the stream is
 stopped with SIGTERM, which must exit 0. Figures go to ``benchmarks/results/stream_latency.json``.
@@ -54,6 +55,7 @@ class TreeMemory(threading.Thread):
 
         self.process = psutil.Process(pid)
         self.samples: list[tuple[float, int]] = []
+        self.python: list[tuple[float, int]] = []  # the stream's own process, without its JVM
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -63,15 +65,18 @@ class TreeMemory(threading.Thread):
             try:
                 tree = [self.process, *self.process.children(recursive=True)]
                 rss = sum(p.memory_info().rss for p in tree if p.is_running())
+                own = self.process.memory_info().rss
             except psutil.Error:
                 continue
             self.samples.append((time.time(), rss))
+            self.python.append((time.time(), own))
 
     def peak(self, since: float, until: float) -> int:
         return max((rss for at, rss in self.samples if since <= at <= until), default=0)
 
-    def last_before(self, when: float) -> int:
-        return next((rss for at, rss in reversed(self.samples) if at <= when), 0)
+    def last_before(self, when: float, python: bool = False) -> int:
+        samples = self.python if python else self.samples
+        return next((rss for at, rss in reversed(samples) if at <= when), 0)
 
 
 def main() -> int:
@@ -83,6 +88,8 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=10_000, help="burst files (default 10000)")
     parser.add_argument("--burst-rows", type=int, default=20, help="rows per burst file")
     parser.add_argument("--landing", choices=["s3", "local"], default="s3")
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help=f"where the figures go (default {RESULTS.relative_to(ROOT)})")
     parser.add_argument("--timeout", type=float, default=1800,
                         help="seconds to wait for a phase's last file")
     args = parser.parse_args()
@@ -210,8 +217,16 @@ def main() -> int:
         uploaded = time.time()
         names = {key.rsplit("/", 1)[-1] for key, _, _ in burst}
         deadline = time.time() + args.timeout
+        quarters: list[dict[str, float]] = []  # memory as each quarter of the burst is in
         while names - set(seen_at) and time.time() < deadline:
             poll()
+            done = len(names & set(seen_at)) / len(names)
+            if done >= 0.25 * (len(quarters) + 1):
+                now = time.time()
+                quarters.append({"share_visible": round(done, 2),
+                                 "seconds": round(now - before, 1),
+                                 "rss_mb": round(memory.last_before(now) / 2**20),
+                                 "python_rss_mb": round(memory.last_before(now, True) / 2**20)})
             time.sleep(1.0)
         finished = time.time()
         poll()
@@ -228,6 +243,12 @@ def main() -> int:
         if moto is not None:
             moto.stop()
 
+    # The memory samples, for a look at where a peak falls against the stream's log lines.
+    with (work / "memory.tsv").open("w") as trace:
+        trace.write("time\ttree_rss_mb\tpython_rss_mb\n")
+        for (at, rss), (_, own) in zip(memory.samples, memory.python, strict=False):
+            trace.write(f"{datetime.fromtimestamp(at, UTC):%H:%M:%S.%f}\t{rss >> 20}\t"
+                        f"{own >> 20}\n")
     log_text = log_path.read_text()
     batches = log_text.count("micro-batch")
     if not latencies:
@@ -256,12 +277,13 @@ def main() -> int:
             "rss_mb_before": round(memory.last_before(before) / 2**20),
             "rss_mb_peak": round(memory.peak(before, finished) / 2**20),
             "rss_mb_after": round(after_rss / 2**20),
+            "by_quarter": quarters,
         },
         "micro_batch_lines": batches,
         "sigterm_exit_code": code,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(result, indent=2) + "\n")
     t, b = result["trickle"], result["burst"]
     print(f"trickle: {len(latencies)}/{args.files} files visible, landing to visible p50 "
           f"{t['latency_seconds']['p50']} s, p95 {t['latency_seconds']['p95']} s, max "

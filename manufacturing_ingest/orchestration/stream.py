@@ -25,6 +25,10 @@ UI) keeps one Spark session and, every ``poll_seconds``, per source:
    kept in the instance's key-value store, saved before the first commit to a partition, so a
    restarted stream also checks what a killed one committed and never checked.
 
+A round that raises (a dropped connection, a throttled bucket) is tried again after a pause that
+doubles, up to ``MAX_FAILURES`` in a row; then the stream stops with the error (the service
+restarts it; a ``bronze_stream`` run fails, which alerts).
+
 SIGTERM or Ctrl-C finishes the micro-batch under way, checks the open window and exits 0.
 SIGKILL at any point loses and doubles nothing: the protocol settles the dead micro-batch's
 claim when the next writer (the restarted stream, or any run) plans.
@@ -69,6 +73,11 @@ from manufacturing_ingest.settings import ReadMode
 log = logging.getLogger("manufacturing_ingest.stream")
 
 __all__ = ["BronzeStream", "MicroBatch", "StreamOptions", "stop_on_signals"]
+
+# Rounds of one source that may raise in a row (a dropped connection, a throttled bucket, a
+# table busy past the protocol's replanning) before the stream stops with the error; the pause
+# between them doubles, from 2 s to a minute.
+MAX_FAILURES = 8
 
 AssetEvent = dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation
 
@@ -145,6 +154,7 @@ class _SourceStream:
         self.retry_at: dict[tuple[str, str], float] = {}
         self.window = _Window()
         self.batches = 0
+        self.failures = 0  # consecutive rounds that raised
         self.partitions = spec.partitions.dagster_partitions()
         self.ingestor = BronzeIngestor(stream.session, spec, stream.zone, stream.lakehouse,
                                        progress=_quiet, read_mode=stream.read_mode)
@@ -206,14 +216,25 @@ class _SourceStream:
         now = time.monotonic()
         by_uri = {o.uri: (o.key, o.etag) for o in objects}
         for outcome in report.outcomes:
-            ident = by_uri.get(outcome.uri)
+            ident = by_uri.pop(outcome.uri, None)
             if ident is None:
                 continue
-            if outcome.status in (Outcome.FAILED, Outcome.HELD):
+            if outcome.status is Outcome.FAILED:
                 self.retry_at[ident] = now + self.stream.options.retry_seconds
-            else:  # committed now, or by another writer, or never data
-                self.pending.pop(ident, None)
-                self.retry_at.pop(ident, None)
+                continue
+            # Committed now, or by another writer, or never data; or held by the ledger (it
+            # failed before in a way reading again cannot fix: a new upload is a new object,
+            # and the landing sensor's runs retry the rest when the hold ends).
+            self.pending.pop(ident, None)
+            self.retry_at.pop(ident, None)
+            if outcome.status is Outcome.HELD:
+                log.warning("%s: %s is held (%s); the stream leaves it to the landing "
+                            "sensor's runs", self.spec.name, printable(outcome.uri),
+                            printable(outcome.note or ""))
+        for uri, ident in by_uri.items():  # not in the report: never read, so never dropped
+            log.warning("%s: %s was not in the micro-batch's report; retried in %.0f s",
+                        self.spec.name, printable(uri), self.stream.options.retry_seconds)
+            self.retry_at[ident] = now + self.stream.options.retry_seconds
         for failure in report.failures:
             log.warning("%s: file not ingested, retried in %.0f s: %s: %s", self.spec.name,
                         self.stream.options.retry_seconds, printable(failure.uri),
@@ -391,16 +412,32 @@ class BronzeStream:
         for source in self.sources:
             if self.stop.is_set():
                 break
-            source.find()
-            objects = source.take(time.monotonic())
-            if objects:
-                batch = source.commit(objects)
-                self.micro_batches += 1
-                self.files_committed += batch.report.files_processed
-                self.on_batch(batch)
-                busy = busy or len(source.take(time.monotonic())) > 0
-            if source.check_due(time.monotonic()):
-                source.check()
+            try:
+                busy = self._step(source) or busy
+                source.failures = 0
+            except Exception as exc:  # noqa: BLE001 - retried, then raised (below)
+                source.failures += 1
+                if source.failures >= MAX_FAILURES:
+                    raise
+                pause = min(60.0, 2.0 ** source.failures)
+                log.warning("%s: %s: %s (%d in a row, stopping at %d); next try in %.0f s",
+                            source.spec.name, type(exc).__name__, printable(str(exc))[:500],
+                            source.failures, MAX_FAILURES, pause)
+                self.stop.wait(pause)
+        return busy
+
+    def _step(self, source: _SourceStream) -> bool:
+        source.find()
+        busy = False
+        objects = source.take(time.monotonic())
+        if objects:
+            batch = source.commit(objects)
+            self.micro_batches += 1
+            self.files_committed += batch.report.files_processed
+            self.on_batch(batch)
+            busy = len(source.take(time.monotonic())) > 0
+        if source.check_due(time.monotonic()):
+            source.check()
         return busy
 
 

@@ -7,6 +7,7 @@ instance holding the micro-batches, the quality check over the stream's window, 
 
 from __future__ import annotations
 
+import gzip
 import os
 import signal
 import subprocess
@@ -150,6 +151,11 @@ def scenario(tmp_path_factory) -> Scenario:
         lander.join()
         _wait("every file in bronze", lambda: set(_visible(table)) >= set(found.expected), 180,
               logs)
+        # A broken file (a gzip cut short) after the backfill: the stream reports and retries it.
+        broken = landing / files[0][0].replace(".csv", "-broken.csv.gz")
+        broken.write_bytes(gzip.compress(files[0][1])[:60])
+        _wait("the broken file reported", lambda: "file not ingested, retried in 5 s"
+              in logs[1].read_text(), 60, logs)
         time.sleep(6)  # one check window, so the window after the last micro-batch closes
         began = time.monotonic()
         second.send_signal(signal.SIGTERM)
@@ -198,6 +204,10 @@ def test_each_micro_batch_is_a_materialization_of_its_partition(scenario):
     # Rows reported never exceed the rows landed (each commit is reported once, by its writer).
     reported = sum(r.asset_materialization.metadata["records"].value for r in records)
     assert reported <= sum(scenario.expected.values())
+    # The broken file: a micro-batch that says so (the alert sensor's "Files not ingested").
+    failed = [r.asset_materialization.metadata for r in streamed
+              if r.asset_materialization.metadata["files_failed"].value]
+    assert failed and "-broken.csv.gz" in failed[0]["failed_files"].value
     assert sum(r.asset_observation.metadata["files"].value for r in observed) >= 1
 
 
