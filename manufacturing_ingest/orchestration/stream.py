@@ -9,11 +9,12 @@ UI) keeps one Spark session and, every ``poll_seconds``, per source:
    already has committed, so files that landed while the stream was down, or that a killed
    stream had taken from the queue, are found again;
 2. **commits** the oldest ``max_files`` of them (back-pressure: a burst of 10,000 files is taken
-   a bounded batch at a time, so memory does not grow with the burst) through the same
-   ``BronzeIngestor`` and claim/commit protocol as a run: a stream, the landing sensor's runs and
-   a backfill can work on one partition at once and each file still lands once (the loser of a
-   race replans and skips what the winner committed). A file that fails is retried after
-   ``retry_seconds`` (the ledger's hold rules apply, as for runs);
+   a bounded batch at a time, so the work per micro-batch, and Spark's memory, does not grow
+   with the burst) through the same ``BronzeIngestor`` and claim/commit protocol as a run: a
+   stream, the landing sensor's runs and a backfill can work on one partition at once and each
+   file still lands once (the loser of a race replans and skips what the winner committed). A
+   file that fails is retried after ``retry_seconds``; one the ledger holds (it failed in a way
+   reading it again cannot fix) is left to the landing sensor's runs, as a held file is;
 3. **reports** to the Dagster instance, as runs would: a materialization of each bronze
    partition the micro-batch wrote (records, files, landing-to-commit latency, the delta
    version), an observation of ``raw/<source>`` for what landed, and a ``schema_drift`` warning
