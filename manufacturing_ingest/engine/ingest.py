@@ -39,7 +39,7 @@ from manufacturing_ingest.engine.inspect import (
 from manufacturing_ingest.engine.isolation import find_unreadable, read_setting_aside
 from manufacturing_ingest.engine.lakehouse import Lakehouse
 from manufacturing_ingest.engine.ledger import FileLedger, FileState, FileStatus
-from manufacturing_ingest.engine.progress import Phase, Progress, ProgressEvent
+from manufacturing_ingest.engine.progress import Phase, Progress, ProgressEvent, killing_at
 from manufacturing_ingest.engine.protocol import (
     Batch,
     Commit,
@@ -105,7 +105,7 @@ class BronzeIngestor:
         self.landing = landing
         self.lakehouse = lakehouse
         self.table = lakehouse.table(spec)
-        self.progress = progress or log_progress
+        self.progress = killing_at(progress or log_progress)  # crash tests' kill point
         # The protocol is the one writer of the ledger (see protocol.py).
         self.protocol = CommitProtocol(spark, spec, self.table,
                                        FileLedger(spark, lakehouse.ledger_path), self.progress,

@@ -28,6 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 
 from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
@@ -223,11 +224,34 @@ class FileLedger:
     def append(self, events: list[LedgerEvent]) -> None:
         if not events:
             return
-        frame = self.spark.createDataFrame(_arrow_rows(events, datetime.now(UTC)),
-                                           LEDGER_SCHEMA).coalesce(1)
+        rows = _arrow_rows(events, datetime.now(UTC))
+        local = local_table_folder(self.path)
+        if local is not None and _has_first_commit(local):
+            # In-process (delta-rs): one atomic commit of a few rows, about 0.02 s against
+            # 0.4-0.7 s for a Spark write job, paid twice by every batch (the claim, then
+            # ``committed``). The table is created by Spark (below), so its schema, partitioning
+            # and protocol are Spark's; Delta's commit protocol keeps writers of both kinds
+            # apart (each commit is a new log file, created only if absent).
+            _append_in_process(local, rows)
+            return
+        frame = self.spark.createDataFrame(rows, LEDGER_SCHEMA).coalesce(1)
         # mergeSchema: a ledger written before a column was added gains it.
         append_with_retry(lambda: frame.write.format("delta").mode("append")
                           .option("mergeSchema", "true").partitionBy("source").save(self.path))
+
+
+def _has_first_commit(folder: str) -> bool:
+    """Whether the table's first commit is there: its ``_delta_log`` folder appears before it,
+    while another writer is still creating the table."""
+    return (Path(folder) / "_delta_log" / f"{0:020d}.json").is_file()
+
+
+def _append_in_process(folder: str, rows) -> None:
+    from deltalake import write_deltalake
+
+    # merge: a ledger written before a column was added gains it, as Spark's mergeSchema does.
+    # The partitioning is the table's; said again so it can never differ.
+    write_deltalake(folder, rows, mode="append", schema_mode="merge", partition_by=["source"])
 
 
 def _arrow_rows(events: list[LedgerEvent], now: datetime):

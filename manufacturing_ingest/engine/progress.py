@@ -79,3 +79,38 @@ def human_size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n} B"
+
+
+# Crash tests only: the phase after whose event the process SIGKILLs itself (see
+# ``killing_at``). Unset in any deployment; a value that is not a phase is refused.
+FAULT_KILL_VAR = "MANUFACTURING_FAULT_KILL_AT"
+
+
+def killing_at(progress: Progress) -> Progress:
+    """``progress``, or, when ``MANUFACTURING_FAULT_KILL_AT`` names a phase, ``progress`` that
+    SIGKILLs this process (with its process group when it leads one: its Spark JVM too, as a
+    crashed host would) right after reporting that phase.
+
+    The crash tests' deterministic kill point: ``committed`` kills between the bronze commit and
+    the ledger's ``committed`` event, a window of a few milliseconds since the ledger appends are
+    in-process, which kills timed from outside no longer hit.
+    """
+    import os
+
+    name = os.environ.get(FAULT_KILL_VAR, "").strip()
+    if not name:
+        return progress
+    phase = Phase(name)
+
+    def reporting_then_dying(event: ProgressEvent) -> None:
+        progress(event)
+        if event.phase is phase:
+            import signal
+            import sys
+
+            sys.stderr.flush()
+            if os.getpgrp() == os.getpid():
+                os.killpg(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return reporting_then_dying

@@ -19,7 +19,7 @@ from deltalake import DeltaTable
 
 from manufacturing_ingest.catalog import get_source
 from manufacturing_ingest.engine.ingest import BronzeIngestor
-from manufacturing_ingest.engine.progress import Phase, ProgressEvent
+from manufacturing_ingest.engine.progress import FAULT_KILL_VAR, Phase, ProgressEvent
 from manufacturing_ingest.generate import GenerateOptions, generate
 from manufacturing_ingest_tests.samples import DAY
 
@@ -112,7 +112,15 @@ def _kill_group(process: subprocess.Popen) -> None:
 
 
 def _run_and_kill(env, trigger: Phase | None, delay: float, log: list[str]) -> bool:
-    """Run one ingest; SIGKILL it at the trigger. True when it was killed before finishing."""
+    """Run one ingest; SIGKILL it at the trigger. True when it was killed before finishing.
+
+    ``committed`` is the window between the bronze commit and the ledger's ``committed``
+    event, a few milliseconds long (the ledger appends are in-process): no kill timed from
+    here lands in it, so the process kills itself there (``MANUFACTURING_FAULT_KILL_AT``)."""
+    if trigger is Phase.COMMITTED:
+        env = {**env, FAULT_KILL_VAR: Phase.COMMITTED.value}
+        trigger = None
+        delay = 600.0  # no timer kill: the process kills itself
     process = _ingest_process(env)
     timer = threading.Timer(delay, _kill_group, [process]) if trigger is None else None
     if timer:
