@@ -47,7 +47,8 @@ def percentile(values: list[float], share: float) -> float:
 
 
 class TreeMemory(threading.Thread):
-    """Resident memory of a process and its children, sampled every 0.5 s."""
+    """Memory of a process and its children (proportional set size: resident pages, shared
+    ones divided among their sharers), sampled every 0.5 s."""
 
     def __init__(self, pid: int):
         super().__init__(daemon=True)
@@ -64,8 +65,11 @@ class TreeMemory(threading.Thread):
         while not self.done.wait(0.5):
             try:
                 tree = [self.process, *self.process.children(recursive=True)]
-                rss = sum(p.memory_info().rss for p in tree if p.is_running())
-                own = self.process.memory_info().rss
+                # PSS, not RSS: a JVM forking a helper (Hadoop runs a few shell commands) shows
+                # a child with the parent's whole RSS for a moment, which a sum of RSS counts
+                # twice (single samples 3-4 GB above their neighbours); PSS shares those pages.
+                rss = sum(p.memory_full_info().pss for p in tree if p.is_running())
+                own = self.process.memory_full_info().pss
             except psutil.Error:
                 continue
             self.samples.append((time.time(), rss))
