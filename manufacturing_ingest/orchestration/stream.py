@@ -129,7 +129,6 @@ class _Window:
     opened: float | None = None
     partitions: set[str] = field(default_factory=set)
     drifted: set[str] = field(default_factory=set)
-    batches: int = 0
 
     def add(self, report: IngestReport, now: float) -> None:
         committed = {key for key, rows in report.records_by_partition().items() if rows}
@@ -138,7 +137,6 @@ class _Window:
         self.partitions |= committed
         if self.opened is None:
             self.opened = now
-        self.batches += 1
 
 
 class _SourceStream:
@@ -161,8 +159,8 @@ class _SourceStream:
                                        progress=_quiet, read_mode=stream.read_mode)
         self.checked = _CheckedThrough(stream.store, spec, stream.session, self.ingestor.table)
 
-    def find(self) -> int:
-        """Add what landed since the last look to ``pending``; the number of new objects."""
+    def find(self) -> None:
+        """Add what landed since the last look to ``pending``."""
         now = datetime.now(UTC)
         if self.queue_url and self.listed_once:
             found = find_notified(self.spec, self.stream.zone, self.queue_url, self.cursor, now,
@@ -181,7 +179,6 @@ class _SourceStream:
             self.stream.report(landed_observation(
                 self.spec, len(new), sum(o.size for o in new), by_partition,
                 f"{self.spec.landing_prefix}/ (seen by the stream)"))
-        return len(new)
 
     def _in_partitions(self, obj: LandedObject) -> bool:
         key = partition_key_of(self.spec, obj)
