@@ -171,6 +171,7 @@ class _SourceStream:
         new = [o for o in found.new_objects if self._in_partitions(o)]
         if not self.listed_once:
             self.listed_once = True
+            self._owed({partition_key_of(self.spec, o) for o in new})
             new = self._not_committed(new)
         for obj in new:
             self.pending[(obj.key, obj.etag)] = obj
@@ -179,6 +180,15 @@ class _SourceStream:
             self.stream.report(landed_observation(
                 self.spec, len(new), sum(o.size for o in new), by_partition,
                 f"{self.spec.landing_prefix}/ (seen by the stream)"))
+
+    def _owed(self, partitions: set[str]) -> None:
+        """At start: the partitions an earlier stream wrote to go into the first window, so
+        what it committed and did not live to check is checked even if this stream commits
+        nothing there (a check finds nothing to do where every commit was checked)."""
+        owed = {key for key in partitions if self.checked.saved(key) is not None}
+        if owed:
+            self.window.partitions |= owed
+            self.window.opened = self.window.opened or time.monotonic()
 
     def _in_partitions(self, obj: LandedObject) -> bool:
         key = partition_key_of(self.spec, obj)
@@ -278,10 +288,12 @@ class _SourceStream:
         for key in sorted(window.partitions):
             groups.setdefault(self.checked.get(key), []).append(key)
         rows = 0
+        judged: list[str] = []
         for since, keys in sorted(groups.items()):
             commits = _stamped_commits(self.stream.session, self.ingestor.table, since)
             if not commits:
                 continue
+            judged += keys
             (last_version, last_stamp), earlier = commits[-1], tuple(commits[:-1])
             batch = CommittedBatch(self.ingestor.table, last_version, last_stamp, tuple(keys),
                                    earlier=earlier)
@@ -290,11 +302,13 @@ class _SourceStream:
                 self.stream.report(evaluation)
             rows += sum(r.rows_checked for r in results.values())
             self.checked.mark(keys, last_version)
-        calm = [k for k in sorted(window.partitions) if k not in window.drifted]
+        if not judged:
+            return
+        calm = [k for k in sorted(judged) if k not in window.drifted]
         for evaluation in drift_evaluations(self.spec, calm, None, set()):
             self.stream.report(evaluation)
         log.info("%s: quality check of %d rows (%s) took %.1f s", self.spec.name, rows,
-                 ", ".join(sorted(window.partitions)), time.monotonic() - started)
+                 ", ".join(sorted(judged)), time.monotonic() - started)
 
 
 class _CheckedThrough:
@@ -318,15 +332,22 @@ class _CheckedThrough:
     def _key(self, partition: str) -> str:
         return f"manufacturing_ingest/stream/{self.spec.name}/checked_through/{partition}"
 
-    def get(self, partition: str) -> int:
+    def saved(self, partition: str) -> int | None:
+        """The partition's saved version; None when no stream has committed to it."""
         if partition not in self.known:
             key = self._key(partition)
             saved = self.store.get_cursor_values({key}).get(key)
             if saved is None:
-                self.mark([partition], delta.table_version(self.session, self.table))
-            else:
-                self.known[partition] = int(saved)
+                return None
+            self.known[partition] = int(saved)
         return self.known[partition]
+
+    def get(self, partition: str) -> int:
+        found = self.saved(partition)
+        if found is None:
+            found = delta.table_version(self.session, self.table)
+            self.mark([partition], found)
+        return found
 
     def before_commit(self, partitions: list[str]) -> None:
         for partition in partitions:
