@@ -154,6 +154,7 @@ class _SourceStream:
         self.window = _Window()
         self.batches = 0
         self.failures = 0  # consecutive rounds that raised
+        self.windows = 0  # window checks so far
         self.partitions = spec.partitions.dagster_partitions()
         self.ingestor = BronzeIngestor(stream.session, spec, stream.zone, stream.lakehouse,
                                        progress=_quiet, read_mode=stream.read_mode)
@@ -284,6 +285,13 @@ class _SourceStream:
         if not window.partitions:
             return
         started = time.monotonic()
+        # Each window check under an id of its own: Dagster keeps one check execution per run
+        # id and partition, so a later window's pass under the stream's id would overwrite a
+        # failure before the alert sensor read it.
+        self.windows += 1
+        base = self.stream.run_id
+        check_run = (f"{base if base.startswith(STREAM_RUN_PREFIX) else STREAM_RUN_PREFIX + base}"
+                     f"-check-{self.windows}")
         groups: dict[int, list[str]] = {}
         for key in sorted(window.partitions):
             groups.setdefault(self.checked.get(key), []).append(key)
@@ -299,14 +307,14 @@ class _SourceStream:
                                    earlier=earlier)
             results = evaluate_batch(self.stream.session, self.spec, batch)
             for evaluation in quality_evaluations(self.spec, keys, results):
-                self.stream.report(evaluation)
+                report_asset_event(self.stream.instance, evaluation, check_run)
             rows += sum(r.rows_checked for r in results.values())
             self.checked.mark(keys, last_version)
         if not judged:
             return
         calm = [k for k in sorted(judged) if k not in window.drifted]
         for evaluation in drift_evaluations(self.spec, calm, None, set()):
-            self.stream.report(evaluation)
+            report_asset_event(self.stream.instance, evaluation, check_run)
         log.info("%s: quality check of %d rows (%s) took %.1f s", self.spec.name, rows,
                  ", ".join(sorted(judged)), time.monotonic() - started)
 
@@ -395,6 +403,7 @@ class BronzeStream:
         self.report: Callable[[AssetEvent], None] = (
             lambda event: report_asset_event(instance, event, self.run_id))
         self.store = instance.run_storage
+        self.instance = instance
         self.options = options or StreamOptions()
         self.stop = stop or threading.Event()
         self.on_batch = on_batch or (lambda batch: log.info("%s", batch.summary()))

@@ -101,4 +101,4 @@ def test_a_burst_is_taken_in_bounded_micro_batches_and_checked_as_one_window(
     assert evaluation.metadata["rows_checked"].value == 35
     assert evaluation.metadata["failing_rows"].value == 1
     assert evaluation.metadata["delta_version"].value == batches[-1].report.delta_version
-    assert record.run_id == stream.run_id
+    assert record.run_id == f"{stream.run_id}-check-1"

@@ -93,8 +93,8 @@ def test_the_stream_job_starts_from_the_launchpad_and_stops_with_terminate(live)
     assert any("micro-batch 1: 1 of 1 files committed" in m for m in messages), messages[-20:]
     assert any(m.startswith(f"stream {run_id}: stopped after") for m in messages), messages[-20:]
     # Its open check window was judged before it stopped: the partition's quality result,
-    # under the run's id.
+    # under the window check's own id, named after the run.
     check = dg.AssetCheckKey(bronze_asset_key(SPEC), "quality")
     history = instance.event_log_storage.get_asset_check_execution_history(check, limit=10)
-    mine = [r for r in history if r.run_id == run_id]
+    mine = [r for r in history if r.run_id.startswith(f"stream-{run_id}-check-")]
     assert mine and mine[0].event.dagster_event.event_specific_data.partition == partition
