@@ -57,6 +57,7 @@ from manufacturing_ingest.engine.staging import (
     spark_safe_path,
 )
 from manufacturing_ingest.engine.types import sanitize_column_name
+from manufacturing_ingest.engine.warm import warm_transactions
 from manufacturing_ingest.errors import ReprocessIncomplete, StorageFull
 from manufacturing_ingest.landing import (
     ArchivedObject,
@@ -139,6 +140,9 @@ class BronzeIngestor:
             raise ValueError("reprocess rebuilds a partition from all of its files")
         self.lakehouse.check_writable()
         self.landing.check_available()
+        # Delta's idempotent-write check needs the table's whole state: have it computed while
+        # this batch is listed, planned and inspected, not after (see warm.py).
+        warm_transactions(self.spark, self.table)
         started = time.monotonic()
         run_id = run_id or uuid.uuid4().hex
         report = IngestReport(
