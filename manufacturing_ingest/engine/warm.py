@@ -32,9 +32,13 @@ log = logging.getLogger(__name__)
 def warm_transactions(spark: SparkSession, table: TableRef) -> threading.Thread | None:
     """Start computing ``table``'s Delta state in the background; the thread, or None when
     this session or table cannot be warmed this way."""
-    jspark = getattr(spark, "_jsparkSession", None)
-    jvm = getattr(spark, "_jvm", None)
-    if jspark is None or jvm is None or table.path is None:
+    if table.path is None:
+        return None
+    try:
+        jspark, jvm = spark._jsparkSession, spark._jvm
+    except Exception:  # noqa: BLE001 - Connect has no such attributes; shared access mode refuses
+        return None
+    if jspark is None or jvm is None:
         return None
 
     def warm() -> None:
