@@ -45,6 +45,12 @@ EXAMPLES_PER_RULE = 5
 # a longer-looking maximum is no longer an upper bound we can filter on.
 _STRING_STATS_PREFIX = 32
 _PARTITION_ID = "__partition_id"
+# Keys per task of the check's grouping. Every key of a clean batch is distinct, so the grouping
+# holds one entry per row: at the session's 4 shuffle partitions a 52 M-row day put 13 M entries
+# (about 2 GB) in each task's hash map, past its share of a 4 GB heap, and the check spilled and
+# took as long as the ingest (BENCHMARKS.md, "Ingest scaling"). A batch is grouped in as many
+# tasks as keep each near this many rows.
+_ROWS_PER_GROUPING_TASK = 1_000_000
 
 log = logging.getLogger("manufacturing_ingest.quality")
 
@@ -203,8 +209,11 @@ def _keys_per_group(spark: SparkSession, spec: SourceSpec, batch: CommittedBatch
     Keys are grouped by a 128-bit hash (two ``xxhash64``s): fixed-width grouping keys keep the
     aggregation in Spark's fast hash map, about twice as fast as grouping by the text columns;
     two distinct keys would have to collide in all 128 bits to be miscounted. A row with a
-    missing key column is a group of its own (it repeats nothing).
+    missing key column is a group of its own (it repeats nothing). A batch of more than a few
+    million rows is spread over more tasks than the session's shuffle partitions, so that each
+    task's hash map stays in memory (``_ROWS_PER_GROUPING_TASK``).
     """
+    bounds, rows = _batch_statistics(spark, batch, table.schema, keys)
     complete = _all_of([F.col(k).isNotNull() for k in keys])
     lone = F.monotonically_increasing_id()
     new_keys = new.select(
@@ -218,7 +227,7 @@ def _keys_per_group(spark: SparkSession, spec: SourceSpec, batch: CommittedBatch
     older = table.where(
         _in_partitions(spec, batch.partition_keys)
         & ~_of_batch(batch) & complete
-        & _within(_key_bounds(spark, batch, table.schema, keys))
+        & _within(bounds)
     ).select(
         _partition_id(spec).alias(_PARTITION_ID),
         _key_hash(keys, 0).alias("key_hash"), _key_hash(keys, 1).alias("key_hash_2"),
@@ -226,7 +235,12 @@ def _keys_per_group(spark: SparkSession, spec: SourceSpec, batch: CommittedBatch
         *[F.lit(0).alias(f"rule_{i}") for i in range(len(rules))],
     )
     sums = ["in_batch", "before", "failing", *(f"rule_{i}" for i in range(len(rules)))]
-    grouped = new_keys.unionByName(older).groupBy(_PARTITION_ID, "key_hash", "key_hash_2").agg(
+    grouping = [_PARTITION_ID, "key_hash", "key_hash_2"]
+    both = new_keys.unionByName(older)
+    tasks = -(-(rows or 0) // _ROWS_PER_GROUPING_TASK)
+    if tasks > int(spark.conf.get("spark.sql.shuffle.partitions")):
+        both = both.repartition(tasks, *grouping)  # the grouping reuses this partitioning
+    grouped = both.groupBy(*grouping).agg(
         *[F.sum(c).alias(c) for c in sums]
     ).where(F.col("in_batch") > 0)
     # Every row of a key the partition already had is a duplicate; within the batch, all but one.
@@ -300,10 +314,11 @@ def _add_duplicate_examples(found: dict[int, Duplicates], per_key: DataFrame, ne
                 {SOURCE_FILE_COLUMN: row[SOURCE_FILE_COLUMN], **{k: row[k] for k in keys}})
 
 
-def _key_bounds(spark: SparkSession, batch: CommittedBatch, schema: T.StructType,
-                keys: list[str]) -> dict[str, tuple[object, object]]:
-    """The batch's min/max of each key column, from the statistics Delta wrote into the
-    commit's log entry (no data is read); a column without usable statistics is unbounded."""
+def _batch_statistics(spark: SparkSession, batch: CommittedBatch, schema: T.StructType,
+                      keys: list[str]) -> tuple[dict[str, tuple[object, object]], int | None]:
+    """The batch's min/max of each key column, and its rows, from the statistics Delta wrote
+    into the commit's log entry (no data is read); a column without usable statistics is
+    unbounded, and the rows are None when a file has no count."""
     try:
         # A catalog table's log is where the catalog keeps the table's files.
         location = table_location(spark, batch.table).rstrip("/")
@@ -312,17 +327,20 @@ def _key_bounds(spark: SparkSession, batch: CommittedBatch, schema: T.StructType
     except Exception as exc:  # noqa: BLE001 - a log compacted away only costs the pruning
         log.info("no key-range pruning for %s version %s: its log entry could not be read (%s)",
                  batch.table, batch.delta_version, type(exc).__name__)
-        return {}
+        return {}, None
     lows: dict[str, list] = {k: [] for k in keys}
     highs: dict[str, list] = {k: [] for k in keys}
     types = {f.name: f.dataType for f in schema.fields}
     files = 0
+    rows: int | None = 0
     for line in lines:
         add = json.loads(line).get("add")
         if not add:
             continue
         files += 1
         stats = json.loads(add.get("stats") or "{}")
+        records = stats.get("numRecords")
+        rows = rows + records if rows is not None and isinstance(records, int) else None
         for key in keys:
             low = (stats.get("minValues") or {}).get(key)
             high = (stats.get("maxValues") or {}).get(key)
@@ -335,7 +353,7 @@ def _key_bounds(spark: SparkSession, batch: CommittedBatch, schema: T.StructType
         low = None if None in lows[key] else min(lows[key])
         high = None if None in highs[key] else max(highs[key])
         bounds[key] = (low, high)
-    return bounds
+    return bounds, rows
 
 
 def _stat_value(value, data_type: T.DataType, upper: bool):

@@ -115,13 +115,16 @@ def test_bronze_tables_may_be_catalog_tables_by_name(lake, spark, tmp_path):
         assert first.table_path == name and first.records == 10
         assert first.table == table and table.sql == (
             "`spark_catalog`.`manufacturing_bronze`.`sensor_data`")
-        # The quality check prunes by the commit's key statistics, found through the catalog's
-        # location of the table (a catalog name is not a folder to read a log from).
-        from manufacturing_ingest.quality.evaluate import _key_bounds, committed_batch
+        # The quality check prunes by the commit's key statistics (and sizes its grouping by
+        # the commit's rows), found through the catalog's location of the table (a catalog
+        # name is not a folder to read a log from).
+        from manufacturing_ingest.quality.evaluate import _batch_statistics, committed_batch
 
         keys = get_source("sensor_data").key_columns
-        bounds = _key_bounds(spark, committed_batch(first), spark.table(name).schema, keys)
+        bounds, rows = _batch_statistics(spark, committed_batch(first), spark.table(name).schema,
+                                         keys)
         assert set(bounds) == set(keys) and all(low is not None for low, _ in bounds.values())
+        assert rows == 10
         # Created empty first: a first write by name would drop the idempotent-write options.
         assert spark.table(name).count() == 10 and first.attempts == 1
         lake.put("raw/sensor-data/2026/01/15/b.csv", numbered_sensor_csv("b", 5))

@@ -194,6 +194,33 @@ def test_a_second_batch_is_checked_alone_with_duplicates_against_the_first(lake)
 
 
 @pytest.mark.spark
+def test_a_big_batch_grouped_over_more_tasks_is_judged_exactly_as_in_few(lake, monkeypatch):
+    """A batch of millions of rows is grouped by key in more tasks than the session's shuffle
+    partitions, so each task's map stays in memory; every count and example must be the same
+    as the few-task grouping gives. Shown by making 33 rows count as a big batch."""
+    from manufacturing_ingest.quality import evaluate
+
+    first = [sensor_row(i) for i in range(60)]
+    lake.put("raw/sensor-data/2026/01/15/a.csv", sensor_file(first))
+    lake.ingest("sensor_data", DAY)
+    second = [sensor_row(i) for i in range(100, 130)]
+    second[0] = sensor_row(100, humidity="-1")
+    second[1] = sensor_row(101, temperature="151")
+    second += [sensor_row(5), sensor_row(6), second[3]]  # two keys of batch 1, one repeated
+    lake.put("raw/sensor-data/2026/01/15/b.csv", sensor_file(second))
+    batch = committed_batch(lake.ingest("sensor_data", DAY))
+
+    few = only(evaluate_batch(lake.spark, SENSOR, batch))
+    monkeypatch.setattr(evaluate, "_ROWS_PER_GROUPING_TASK", 4)  # 33 rows: 9 tasks, not 4
+    many = only(evaluate_batch(lake.spark, SENSOR, batch))
+
+    assert many == few
+    assert (few.rows_checked, few.failing_rows) == (33, 5)
+    assert {k: v for k, v in few.failing_by_rule.items() if v} == {
+        "humidity_range": 1, "temperature_range": 1, "duplicates": 3}
+
+
+@pytest.mark.spark
 def test_a_table_not_matching_the_catalog_is_a_schema_error(lake):
     lake.put("raw/sensor-data/2026/01/15/a.csv", sensor_file([sensor_row(i) for i in range(10)]))
     batch = committed_batch(lake.ingest("sensor_data", DAY))
