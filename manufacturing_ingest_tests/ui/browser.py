@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from manufacturing_ingest_tests.live_ui import wait_until
+
 CHROMIUM_ARGS = [
     "--no-sandbox",  # the tests run as root
     "--disable-gpu",
@@ -120,8 +122,11 @@ def first_visit(page, deployment, screens: Screens, shot: bool = True) -> None:
             screens.shot("community_dialog")
         dialog.get_by_role("button", name="Skip", exact=True).click()
         expect(dialog).to_be_hidden()
-        # Skipping is remembered by the instance, not only by this browser.
-        assert deployment.graphql(_SHOULD_SHOW_NUX)["shouldShowNux"] is False
+        # Skipping is remembered by the instance, not only by this browser. The UI sends that
+        # mutation after it hides the dialog, so a loaded machine may take a moment to record it.
+        wait_until("instance remembering the skipped dialog",
+                   lambda: deployment.graphql(_SHOULD_SHOW_NUX)["shouldShowNux"] is False,
+                   deployment, timeout=30, interval=0.3)
     expect(dialog).to_have_count(0)
 
 
